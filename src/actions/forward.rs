@@ -1,0 +1,197 @@
+//! `forward`: send the event to an internal HTTP service.
+//!
+//! The body goes out as the exact bytes received, so a downstream service
+//! can verify the provider's signature itself. Headers pass through except
+//! hop-by-hop ones, Host and Content-Length (the client sets its own), and
+//! hookroute adds its own identification and the usual `X-Forwarded-*`
+//! trio. Configured headers win over everything.
+
+use std::time::Duration;
+
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::Method;
+
+use crate::config::spec::ForwardSpec;
+use crate::config::ConfigError;
+use crate::event::Event;
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+pub struct Forward {
+    pub url: reqwest::Url,
+    pub method: Method,
+    pub headers: HeaderMap,
+    pub timeout: Duration,
+}
+
+/// The downstream's answer.
+#[derive(Debug)]
+pub struct ForwardResponse {
+    pub status: http::StatusCode,
+    pub content_type: Option<HeaderValue>,
+    pub body: bytes::Bytes,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    #[error("timed out after {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    #[error("request failed: {0}")]
+    Other(String),
+}
+
+impl Forward {
+    pub fn compile(spec: &ForwardSpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<Forward> {
+        let before = errors.len();
+        let url = match reqwest::Url::parse(&spec.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+            Ok(u) => {
+                errors.push(ConfigError::new(
+                    format!("{path}.url"),
+                    format!("URL {:?} must be http:// or https:// with a host (scheme was {:?})", spec.url, u.scheme()),
+                ));
+                None
+            }
+            Err(e) => {
+                let hint = if !spec.url.contains("://") { " (add http:// or https://)" } else { "" };
+                errors.push(ConfigError::new(format!("{path}.url"), format!("invalid URL {:?}: {e}{hint}", spec.url)));
+                None
+            }
+        };
+        let method = match &spec.method {
+            None => Method::POST,
+            Some(m) => Method::from_bytes(m.to_ascii_uppercase().as_bytes()).unwrap_or_else(|_| {
+                errors.push(ConfigError::new(format!("{path}.method"), format!("invalid HTTP method {m:?}")));
+                Method::POST
+            }),
+        };
+        let mut headers = HeaderMap::new();
+        for (name, value) in &spec.headers {
+            match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+                (Ok(n), Ok(v)) => {
+                    headers.insert(n, v);
+                }
+                (Err(_), _) => errors
+                    .push(ConfigError::new(format!("{path}.headers.{name}"), format!("invalid header name {name:?}"))),
+                (_, Err(_)) => errors.push(ConfigError::new(
+                    format!("{path}.headers.{name}"),
+                    "header value has characters not allowed in HTTP headers",
+                )),
+            }
+        }
+        let timeout = spec.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT);
+        if timeout.is_zero() {
+            errors.push(ConfigError::new(format!("{path}.timeout"), "must be greater than 0"));
+        }
+        if errors.len() > before {
+            return None;
+        }
+        Some(Forward { url: url?, method, headers, timeout })
+    }
+
+    /// The headers sent downstream for `event`.
+    pub fn outgoing_headers(&self, event: &Event, route: &str) -> HeaderMap {
+        let incoming = &event.headers;
+        let mut out = HeaderMap::with_capacity(incoming.len() + 6);
+        // Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
+        let connection_listed: Vec<String> = incoming
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|s| s.trim().to_ascii_lowercase())
+            .collect();
+        for (name, value) in incoming {
+            if is_hop_by_hop(name) || connection_listed.iter().any(|c| c == name.as_str()) {
+                continue;
+            }
+            out.append(name.clone(), value.clone());
+        }
+        if let Ok(v) = HeaderValue::from_str(&event.id) {
+            out.insert("x-hookroute-event-id", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(route) {
+            out.insert("x-hookroute-route", v);
+        }
+        if let Some(addr) = event.client_addr {
+            let ip = addr.ip().to_string();
+            let xff = match incoming.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+                Some(prior) if !prior.trim().is_empty() => format!("{prior}, {ip}"),
+                _ => ip,
+            };
+            if let Ok(v) = HeaderValue::from_str(&xff) {
+                out.insert("x-forwarded-for", v);
+            }
+        }
+        out.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        if let Some(host) = incoming.get(http::header::HOST) {
+            out.insert("x-forwarded-host", host.clone());
+        }
+        for (name, value) in &self.headers {
+            out.insert(name.clone(), value.clone());
+        }
+        out
+    }
+
+    /// Sends the event once and reads the whole answer.
+    pub async fn send(
+        &self,
+        client: &reqwest::Client,
+        event: &Event,
+        route: &str,
+    ) -> Result<ForwardResponse, ForwardError> {
+        let request = client
+            .request(self.method.clone(), self.url.clone())
+            .headers(self.outgoing_headers(event, route))
+            .body(event.body.clone())
+            .timeout(self.timeout);
+        let classify = |e: reqwest::Error| {
+            if e.is_timeout() {
+                ForwardError::Timeout(self.timeout)
+            } else if e.is_connect() {
+                ForwardError::Connect(error_chain(&e))
+            } else {
+                ForwardError::Other(error_chain(&e))
+            }
+        };
+        let response = request.send().await.map_err(classify)?;
+        let status = response.status();
+        let content_type = response.headers().get(http::header::CONTENT_TYPE).cloned();
+        let body = response.bytes().await.map_err(classify)?;
+        Ok(ForwardResponse { status, content_type, body })
+    }
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | "content-length"
+            | "expect"
+    )
+}
+
+/// reqwest's top-level message hides the cause ("error sending request");
+/// the operator needs the root ("Connection refused").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}

@@ -1,0 +1,67 @@
+//! Actions: what a matched route does with an event.
+//!
+//! Each action kind lives in its own module with the same shape: `compile`
+//! from its spec at config load (collecting located errors), then run per
+//! event. They share one HTTP client and one registry of file writers,
+//! [`Resources`], which outlives config reloads.
+
+pub mod file;
+pub mod forward;
+pub mod log;
+pub mod respond;
+
+use std::sync::Arc;
+
+use crate::config::spec::ActionSpec;
+use crate::config::ConfigError;
+pub use file::{FileAction, FileWriters};
+pub use forward::{Forward, ForwardError, ForwardResponse};
+pub use log::LogAction;
+pub use respond::{Respond, StaticReply};
+
+#[derive(Debug)]
+pub enum Action {
+    Forward(Arc<Forward>),
+    Log(LogAction),
+    File(FileAction),
+}
+
+impl Action {
+    pub fn compile(
+        spec: &ActionSpec,
+        path: &str,
+        resources: &Resources,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<Action> {
+        match spec {
+            ActionSpec::Forward(f) => {
+                Forward::compile(f, &format!("{path}.forward"), errors).map(|f| Action::Forward(Arc::new(f)))
+            }
+            ActionSpec::Log(l) => LogAction::compile(l, &format!("{path}.log"), errors).map(Action::Log),
+            ActionSpec::File(f) => {
+                FileAction::compile(f, &format!("{path}.file"), &resources.files, errors).map(Action::File)
+            }
+        }
+    }
+}
+
+/// What actions share, created once per process and kept across reloads.
+#[derive(Debug)]
+pub struct Resources {
+    /// One pooled client for every forward.
+    pub http: reqwest::Client,
+    pub files: FileWriters,
+}
+
+impl Resources {
+    pub fn new() -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .pool_idle_timeout(std::time::Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("hookroute/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Resources { http, files: FileWriters::default() })
+    }
+}

@@ -1,0 +1,145 @@
+//! The running application: the active config snapshot, the resources that
+//! outlive it, and the two listeners.
+//!
+//! Startup loads the config through exactly the function reload will use,
+//! then binds. [`start`] returns a [`RunningServer`] with the bound
+//! addresses, which is what tests use to run the real server on ephemeral
+//! ports.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::actions::Resources;
+use crate::config::interpolate::ProcessEnv;
+use crate::config::ConfigErrors;
+use crate::delivery::Delivery;
+use crate::router::{load_snapshot, Snapshot};
+use crate::server::{self, ConnectionLimits};
+
+/// Shared state of a running server.
+pub struct App {
+    snapshot: ArcSwap<Snapshot>,
+    resources: Arc<Resources>,
+    delivery: Delivery,
+    shutting_down: AtomicBool,
+}
+
+impl App {
+    pub fn new(snapshot: Snapshot, resources: Arc<Resources>) -> Self {
+        let delivery = Delivery::new(resources.http.clone());
+        App { snapshot: ArcSwap::from_pointee(snapshot), resources, delivery, shutting_down: AtomicBool::new(false) }
+    }
+
+    /// The active snapshot; hold it for the whole request.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Makes `next` the active snapshot. Requests already running keep the
+    /// one they hold.
+    pub fn swap(&self, next: Snapshot) -> Arc<Snapshot> {
+        self.snapshot.swap(Arc::new(next))
+    }
+
+    pub fn resources(&self) -> &Resources {
+        &self.resources
+    }
+
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
+    }
+
+    pub fn is_ready(&self) -> bool {
+        !self.shutting_down.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot create the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// How to start the server.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    pub config_path: PathBuf,
+    /// Overrides the config's `listen`.
+    pub listen: Option<SocketAddr>,
+    /// Overrides the config's `admin_listen`.
+    pub admin_listen: Option<SocketAddr>,
+    pub limits: ConnectionLimits,
+}
+
+/// A started server.
+pub struct RunningServer {
+    pub app: Arc<App>,
+    pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    grace: Duration,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets requests in progress finish, then gives
+    /// background forwards the grace period.
+    pub async fn shutdown(self) {
+        self.app.shutting_down.store(true, Ordering::Relaxed);
+        self.shutdown.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let left = self.app.delivery.drain(self.grace).await;
+        if left > 0 {
+            tracing::warn!(forwards = left, "shutdown: forwards still running were abandoned");
+        }
+    }
+}
+
+/// Loads the config, binds both listeners and starts serving.
+pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
+    let resources = Arc::new(Resources::new()?);
+    let snapshot = load_snapshot(&options.config_path, &ProcessEnv, &resources)?;
+    let listen = options.listen.unwrap_or(snapshot.listen);
+    let admin_listen = options.admin_listen.unwrap_or(snapshot.admin_listen);
+    let route_count = snapshot.routes.len();
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+    };
+    let public = bind(listen).await?;
+    let admin = bind(admin_listen).await?;
+    let addr = public.local_addr().map_err(|source| StartError::Bind { addr: listen, source })?;
+    let admin_addr = admin.local_addr().map_err(|source| StartError::Bind { addr: admin_listen, source })?;
+
+    let app = Arc::new(App::new(snapshot, resources));
+    let shutdown = CancellationToken::new();
+    let tasks = vec![
+        tokio::spawn(server::listener::serve(
+            public,
+            server::ingress::filter(app.clone()),
+            options.limits.clone(),
+            shutdown.clone(),
+        )),
+        tokio::spawn(server::listener::serve(
+            admin,
+            server::admin::filter(app.clone()),
+            options.limits.clone(),
+            shutdown.clone(),
+        )),
+    ];
+    tracing::info!(routes = route_count, "listening on {addr} (admin on {admin_addr})");
+    Ok(RunningServer { app, addr, admin_addr, shutdown, tasks, grace: options.limits.shutdown_grace })
+}

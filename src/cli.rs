@@ -1,0 +1,60 @@
+//! Command-line arguments. Each subcommand is a thin call into the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hookroute",
+    version,
+    about = "Route webhooks by path, headers and JSONPath matches to internal services, logs and files.",
+    after_help = "Examples:\n  hookroute serve -c routes.yaml\n  hookroute serve --listen 127.0.0.1:3000\n  hookroute check -c examples/github.yaml\n  HOOKROUTE_CONFIG=/etc/hookroute/routes.yaml hookroute serve"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log output format. Default: json when stdout is not a terminal.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, e.g. `info` or `hookroute=debug` (RUST_LOG also works).
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the router.
+    #[command(after_help = "Example:\n  hookroute serve -c routes.yaml --listen 0.0.0.0:8080")]
+    Serve(ServeArgs),
+    /// Load and validate a config as `serve` would, without listening; print
+    /// every problem with its location. Exits 1 on problems.
+    #[command(after_help = "Example:\n  hookroute check -c routes.yaml && echo deployable")]
+    Check(ConfigArg),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// The routes file [env: HOOKROUTE_CONFIG, then ./routes.yaml].
+    #[arg(short = 'c', long = "config", env = "HOOKROUTE_CONFIG", default_value = "routes.yaml", hide_env = true)]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Public listen address; overrides `listen:` in the config.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Admin listen address; overrides `admin_listen:` in the config.
+    #[arg(long)]
+    pub admin_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}

@@ -1,0 +1,134 @@
+//! `${VAR}` and `${VAR:-default}` substitution in string values.
+//!
+//! Substitution happens on the parsed YAML tree, never on the raw text, so a
+//! value containing YAML syntax (`: `, `#`, quotes) cannot change the file's
+//! structure. `$${` is a literal `${`. An unset variable without a default is
+//! an error naming the variable and the key it was used in.
+
+use serde_yaml::Value;
+
+use super::error::ConfigError;
+
+/// Where variable values come from; the process environment in production,
+/// a map in tests.
+pub trait Environment {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Environment for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Environment for F {
+    fn var(&self, name: &str) -> Option<String> {
+        self(name)
+    }
+}
+
+/// Substitutes variables in every string of `value`, collecting one error per
+/// failed reference. `path` is the key path of `value` (`""` at the root).
+pub fn interpolate_tree(value: &mut Value, path: &str, env: &dyn Environment, errors: &mut Vec<ConfigError>) {
+    match value {
+        Value::String(s) if s.contains('$') => match interpolate_str(s, env) {
+            Ok(replaced) => *s = replaced,
+            Err(message) => errors.push(ConfigError::new(path, message)),
+        },
+        Value::Sequence(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                interpolate_tree(item, &format!("{path}[{i}]"), env, errors);
+            }
+        }
+        Value::Mapping(map) => {
+            for (key, item) in map.iter_mut() {
+                let key = key.as_str().unwrap_or("?");
+                let child = if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+                interpolate_tree(item, &child, env, errors);
+            }
+        }
+        Value::Tagged(tagged) => interpolate_tree(&mut tagged.value, path, env, errors),
+        _ => {}
+    }
+}
+
+/// Substitutes the variables of one string.
+pub fn interpolate_str(input: &str, env: &dyn Environment) -> Result<String, String> {
+    let mut out = String::with_capacity(input.len());
+    let mut rest = input;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos..];
+        if let Some(tail) = after.strip_prefix("$${") {
+            out.push_str("${");
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix("${") {
+            let end = tail.find('}').ok_or_else(|| format!("unterminated variable reference in {input:?}"))?;
+            out.push_str(&resolve(&tail[..end], env)?);
+            rest = &tail[end + 1..];
+        } else {
+            out.push('$');
+            rest = &after[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn resolve(reference: &str, env: &dyn Environment) -> Result<String, String> {
+    let (name, default) = match reference.split_once(":-") {
+        Some((name, default)) => (name, Some(default)),
+        None => (reference, None),
+    };
+    let valid = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if !valid {
+        return Err(format!("invalid variable name {name:?} in ${{{reference}}} (use letters, digits and _)"));
+    }
+    match (env.var(name), default) {
+        (Some(v), _) => Ok(v),
+        (None, Some(d)) => Ok(d.to_string()),
+        (None, None) => {
+            Err(format!("environment variable {name} is not set (write ${{{name}:-default}} to give a default)"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "HOST").then(|| "ci.internal".to_string())
+    }
+
+    #[test]
+    fn substitutes_defaults_and_escapes() {
+        assert_eq!(interpolate_str("http://${HOST}:80", &env).unwrap(), "http://ci.internal:80");
+        assert_eq!(interpolate_str("${PORT:-8080}", &env).unwrap(), "8080");
+        assert_eq!(interpolate_str("${EMPTY:-}", &env).unwrap(), "");
+        assert_eq!(interpolate_str("$${HOST} costs $5", &env).unwrap(), "${HOST} costs $5");
+    }
+
+    #[test]
+    fn reports_unset_and_malformed() {
+        let err = interpolate_str("${NOPE}", &env).unwrap_err();
+        assert!(err.contains("NOPE is not set"), "{err}");
+        assert!(interpolate_str("${HOST", &env).unwrap_err().contains("unterminated"));
+        assert!(interpolate_str("${1X}", &env).unwrap_err().contains("invalid variable name"));
+    }
+
+    #[test]
+    fn walks_the_tree_with_paths() {
+        let mut v: Value = serde_yaml::from_str("a: [x, '${NOPE}']\nb: {c: '${HOST}'}").unwrap();
+        let mut errors = Vec::new();
+        interpolate_tree(&mut v, "", &env, &mut errors);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].key_path, "a[1]");
+        assert_eq!(v["b"]["c"], Value::String("ci.internal".into()));
+    }
+}

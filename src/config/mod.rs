@@ -1,0 +1,209 @@
+//! routes.yaml: loading, interpolation, decoding and validation.
+//!
+//! Loading is one function, [`load`], used by `serve`, `check` and every
+//! reload alike, so "it passed check" means "serve accepts it". It returns a
+//! [`Config`] whose routes are still specs; the router compiles them (and
+//! reports their errors through [`Config::locate`]).
+
+pub mod decode;
+pub mod error;
+pub mod interpolate;
+pub mod locate;
+pub mod spec;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde_yaml::Value;
+use sha2::{Digest, Sha256};
+
+pub use error::{ConfigError, ConfigErrors, Location};
+use interpolate::Environment;
+use locate::PositionIndex;
+pub use spec::{ConfigSpec, RouteSpec};
+
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A decoded config file. `problems` holds what was wrong with it so far;
+/// the router adds what it finds while compiling, and only a file with no
+/// problems at all is ever served.
+#[derive(Debug)]
+pub struct Config {
+    /// The file name as given, used to prefix error lines.
+    pub source_name: String,
+    /// Hex SHA-256 of the file's bytes; reload skips an unchanged file.
+    pub hash: String,
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub max_body_bytes: usize,
+    /// The routes that decoded, in file order.
+    pub routes: Vec<RouteSpec>,
+    /// For each of `routes`, its index in the file's `routes:` list (they
+    /// differ after a route that failed to decode).
+    file_indices: Vec<usize>,
+    pub problems: Vec<ConfigError>,
+    positions: PositionIndex,
+    /// Key paths already reported while decoding; later errors under them
+    /// are echoes of the same mistake.
+    reported: Vec<String>,
+}
+
+impl Config {
+    /// Attaches location and route name to an error found in route `index`.
+    pub fn locate(&self, index: usize, mut err: ConfigError) -> ConfigError {
+        let full = join_path(&self.route_path(index), &err.key_path);
+        err.location = self.positions.value(&full);
+        err.route = self.routes.get(index).map(|r| r.name.clone());
+        err
+    }
+
+    /// True when an error at `key_path` in route `index` repeats a problem
+    /// already reported while decoding.
+    pub fn already_reported(&self, index: usize, key_path: &str) -> bool {
+        let full = join_path(&self.route_path(index), key_path);
+        self.reported
+            .iter()
+            .any(|r| full == *r || full.starts_with(&format!("{r}.")) || full.starts_with(&format!("{r}[")))
+    }
+
+    fn route_path(&self, index: usize) -> String {
+        format!("routes[{}]", self.file_indices.get(index).copied().unwrap_or(index))
+    }
+
+    /// All problems, in file order, ready to print; None when there are none.
+    pub fn into_errors(mut problems: Vec<ConfigError>, source_name: &str) -> Option<ConfigErrors> {
+        if problems.is_empty() {
+            return None;
+        }
+        problems.sort_by_key(|e| e.location.map(|l| (l.line, l.column)).unwrap_or((0, 0)));
+        Some(ConfigErrors { file: source_name.to_string(), errors: problems })
+    }
+}
+
+fn join_path(base: &str, rest: &str) -> String {
+    match rest {
+        "" => base.to_string(),
+        r if r.starts_with('[') => format!("{base}{r}"),
+        r => format!("{base}.{r}"),
+    }
+}
+
+/// Reads and loads a config file.
+pub fn load_file(path: &Path, env: &dyn Environment) -> Result<Config, ConfigErrors> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+        file: name.clone(),
+        errors: vec![ConfigError::new("", format!("cannot read config file: {e}"))],
+    })?;
+    load(&name, &text, env)
+}
+
+/// Loads config text: parse, interpolate, decode, validate top-level settings.
+/// Fails outright only when the text is not YAML at all; every other problem
+/// is collected, located, in `Config::problems`.
+pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Config, ConfigErrors> {
+    let fail = |errors| ConfigErrors { file: source_name.to_string(), errors };
+    let mut root: Value = match serde_yaml::from_str(text) {
+        Ok(Value::Null) => Value::Mapping(Default::default()),
+        Ok(v) => v,
+        Err(e) => {
+            let location = e.location().map(|l| Location { line: l.line(), column: l.column() });
+            let message = e.to_string();
+            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+            return Err(fail(vec![ConfigError {
+                location,
+                route: None,
+                key_path: String::new(),
+                message: format!("invalid YAML: {message}"),
+            }]));
+        }
+    };
+    let positions = PositionIndex::build(text);
+    let mut errors = Vec::new();
+    interpolate::interpolate_tree(&mut root, "", env, &mut errors);
+
+    let route_values = match root.as_mapping_mut().map(|m| m.remove("routes")) {
+        Some(Some(Value::Sequence(items))) => items,
+        Some(Some(Value::Null)) | Some(None) => Vec::new(),
+        Some(Some(_)) => {
+            errors.push(ConfigError::new("routes", "must be a list of routes"));
+            Vec::new()
+        }
+        None => {
+            errors.push(ConfigError::new("", "the config file must be a mapping with a `routes:` list"));
+            Vec::new()
+        }
+    };
+
+    let mut reported = Vec::new();
+    let (top, problems) = decode::decode_all::<ConfigSpec>(root);
+    for p in problems {
+        reported.push(p.key_path.clone());
+        errors.push(p.into_error());
+    }
+    let top = top.unwrap_or_default();
+
+    let mut routes = Vec::new();
+    let mut file_indices = Vec::new();
+    for (i, value) in route_values.into_iter().enumerate() {
+        let name = value.get("name").and_then(Value::as_str).map(str::to_string);
+        let (route, problems) = decode::decode_all::<RouteSpec>(value);
+        for p in problems {
+            let full = join_path(&format!("routes[{i}]"), &p.key_path);
+            let location = if p.at_key { positions.key(&full) } else { positions.value(&full) };
+            reported.push(full);
+            errors.push(ConfigError { location, route: name.clone(), ..p.into_error() });
+        }
+        // A route that failed to decode is left out; the rest are still
+        // compiled so their problems are reported in the same run.
+        if let Some(route) = route {
+            routes.push(route);
+            file_indices.push(i);
+        }
+    }
+    // Locate top-level errors (route errors are located above).
+    for err in errors.iter_mut().filter(|e| e.location.is_none()) {
+        err.location = positions.key(&err.key_path).or_else(|| positions.value(&err.key_path));
+    }
+
+    let parse_addr = |key: &str, value: Option<&str>, default: &str, errors: &mut Vec<ConfigError>| {
+        let text = value.unwrap_or(default);
+        text.parse::<SocketAddr>().unwrap_or_else(|e| {
+            errors.push(ConfigError {
+                location: positions.value(key),
+                ..ConfigError::new(key, format!("invalid address {text:?}: {e} (write e.g. 0.0.0.0:8080)"))
+            });
+            SocketAddr::from(([0, 0, 0, 0], 0))
+        })
+    };
+    let listen = parse_addr("listen", top.listen.as_deref(), DEFAULT_LISTEN, &mut errors);
+    let admin_listen = parse_addr("admin_listen", top.admin_listen.as_deref(), DEFAULT_ADMIN_LISTEN, &mut errors);
+    if let Some(v) = top.version.filter(|v| *v != 1) {
+        errors.push(ConfigError {
+            location: positions.value("version"),
+            ..ConfigError::new("version", format!("unsupported format version {v}; this hookroute reads version 1"))
+        });
+    }
+    let max_body_bytes = top.max_body_bytes.map(|b| b.as_u64() as usize).unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    if max_body_bytes == 0 {
+        errors.push(ConfigError {
+            location: positions.value("max_body_bytes"),
+            ..ConfigError::new("max_body_bytes", "must be greater than 0")
+        });
+    }
+
+    Ok(Config {
+        source_name: source_name.to_string(),
+        hash: hex::encode(Sha256::digest(text.as_bytes())),
+        listen,
+        admin_listen,
+        max_body_bytes,
+        routes,
+        file_indices,
+        problems: errors,
+        positions,
+        reported,
+    })
+}

@@ -1,0 +1,207 @@
+//! The routes.yaml format (version 1), as plain serde types.
+//!
+//! These types say what an operator may write and nothing more: they parse,
+//! but they do not validate meaning (a regex that does not compile, a route
+//! with two subjects). Meaning is checked when the router compiles them, so
+//! that one pass can collect every problem with its location.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigSpec {
+    /// Format version; only 1 exists.
+    pub version: Option<u32>,
+    /// Public listener for webhooks. Default `0.0.0.0:8080`; `--listen` overrides.
+    pub listen: Option<String>,
+    /// Admin listener (health, readiness). Default `127.0.0.1:9090`.
+    pub admin_listen: Option<String>,
+    /// Largest accepted body; an integer (bytes) or a size such as `1 MiB`.
+    pub max_body_bytes: Option<bytesize::ByteSize>,
+    #[serde(default)]
+    pub routes: Vec<RouteSpec>,
+}
+
+/// One route: where it listens, when it applies and what it does.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    pub name: String,
+    pub path: String,
+    pub methods: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub when: Vec<ConditionSpec>,
+    pub actions: Vec<ActionSpec>,
+    #[serde(default, rename = "continue")]
+    pub continue_matching: bool,
+    pub respond: Option<RespondSpec>,
+}
+
+/// A condition: either a leaf (one subject, one operator) or a combinator.
+/// All keys are optional here; the compiler checks that they form exactly one
+/// of those shapes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionSpec {
+    // Subjects.
+    pub json: Option<String>,
+    pub header: Option<String>,
+    pub query: Option<String>,
+    pub path_param: Option<String>,
+    /// `method: true` (any value) makes the request method the subject.
+    #[serde(default, deserialize_with = "present")]
+    pub method: Option<()>,
+    // Operators.
+    pub exists: Option<bool>,
+    pub equals: Option<serde_json::Value>,
+    pub not_equals: Option<serde_json::Value>,
+    #[serde(rename = "in")]
+    pub in_list: Option<Vec<serde_json::Value>>,
+    pub matches: Option<String>,
+    pub contains: Option<serde_json::Value>,
+    pub gt: Option<f64>,
+    pub gte: Option<f64>,
+    pub lt: Option<f64>,
+    pub lte: Option<f64>,
+    // Combinators.
+    pub all: Option<Vec<ConditionSpec>>,
+    pub any: Option<Vec<ConditionSpec>>,
+    pub not: Option<Box<ConditionSpec>>,
+}
+
+/// What a route does with a matched event: a mapping with exactly one of
+/// `forward`, `log` or `file`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "ActionKeys")]
+pub enum ActionSpec {
+    Forward(ForwardSpec),
+    Log(LogSpec),
+    File(FileSpec),
+}
+
+/// The written form of an action. (serde_yaml reads externally tagged enums
+/// only from YAML tags, so the one-key mapping is decoded by hand.)
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionKeys {
+    forward: Option<ForwardSpec>,
+    log: Option<LogSpec>,
+    file: Option<FileSpec>,
+}
+
+impl TryFrom<ActionKeys> for ActionSpec {
+    type Error = String;
+    fn try_from(keys: ActionKeys) -> Result<Self, String> {
+        match (keys.forward, keys.log, keys.file) {
+            (Some(f), None, None) => Ok(ActionSpec::Forward(f)),
+            (None, Some(l), None) => Ok(ActionSpec::Log(l)),
+            (None, None, Some(f)) => Ok(ActionSpec::File(f)),
+            (None, None, None) => Err("an action needs one of `forward`, `log` or `file`".into()),
+            _ => Err("an action has exactly one of `forward`, `log` or `file`; list each as its own `- ` item".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardSpec {
+    pub url: String,
+    pub method: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub timeout: Option<HumanDuration>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSpec {
+    pub level: Option<LogLevel>,
+    pub message: Option<String>,
+    /// Request headers to include in the line (names, case-insensitive).
+    #[serde(default)]
+    pub headers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    pub path: String,
+}
+
+/// The answer given to the sender.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RespondSpec {
+    /// `forward`: relay the route's first forward's answer (sync proxy).
+    pub from: Option<RespondFrom>,
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// A string is sent as is; any other YAML value is sent as JSON.
+    pub body: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RespondFrom {
+    Forward,
+}
+
+/// A duration written the human way: `250ms`, `5s`, `1m 30s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text)
+            .map(HumanDuration)
+            .map_err(|e| de::Error::custom(format!("invalid duration {text:?}: {e} (write e.g. 500ms, 5s, 1m)")))
+    }
+}
+
+/// `when:` takes one condition or a list of them (meaning "all of").
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ConditionSpec>, D::Error> {
+    struct OneOrMany;
+    impl<'de> Visitor<'de> for OneOrMany {
+        type Value = Vec<ConditionSpec>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a condition or a list of conditions")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(c) = seq.next_element()? {
+                out.push(c);
+            }
+            Ok(out)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            ConditionSpec::deserialize(de::value::MapAccessDeserializer::new(map)).map(|c| vec![c])
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+    }
+    d.deserialize_any(OneOrMany)
+}
+
+/// Marks a key as present whatever its value, including `~`.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<()>, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| Some(()))
+}

@@ -1,0 +1,18 @@
+//! hookroute: a configuration-driven webhook router.
+//!
+//! A request flows one way: the [`server`] ingress turns it into an
+//! [`event::Event`]; the [`router`] picks the routes whose path, method and
+//! conditions ([`matcher`]) hold, using the active compiled [`config`]
+//! snapshot; the [`pipeline`] runs their [`actions`] and hands forwards to
+//! [`delivery`]. [`app`] wires these together; the binary only parses
+//! arguments ([`cli`]).
+
+pub mod actions;
+pub mod app;
+pub mod config;
+pub mod delivery;
+pub mod event;
+pub mod matcher;
+pub mod pipeline;
+pub mod router;
+pub mod server;

@@ -1,0 +1,391 @@
+//! Conditions: compiled from their specs once, evaluated per event.
+//!
+//! A leaf pairs one subject (a JSONPath, a header, a query parameter, a path
+//! parameter, the method) with one operator. A subject may yield several
+//! values (a multi-node JSONPath, a repeated header); a leaf holds when any of
+//! them satisfies the operator, and `exists: false` holds when there are
+//! none. JSON comparisons are typed (`"42"` is not `42`) but numbers compare
+//! by value across integer and float. Header, query and path values are
+//! strings; they compare to a configured number or boolean by its text or,
+//! for `gt`/`lt`, as a parsed number.
+
+use http::header::HeaderName;
+use regex::Regex;
+use serde_json::Value;
+
+use super::jsonpath::JsonPathExpr;
+use crate::config::spec::ConditionSpec;
+use crate::config::ConfigError;
+use crate::event::Event;
+
+#[derive(Debug, Clone)]
+pub enum Condition {
+    All(Vec<Condition>),
+    Any(Vec<Condition>),
+    Not(Box<Condition>),
+    Leaf(Leaf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Leaf {
+    pub subject: Subject,
+    pub op: Operator,
+}
+
+#[derive(Debug, Clone)]
+pub enum Subject {
+    Json(JsonPathExpr),
+    Header(HeaderName),
+    Query(String),
+    PathParam(String),
+    Method,
+}
+
+#[derive(Debug, Clone)]
+pub enum Operator {
+    Exists(bool),
+    Equals(Value),
+    NotEquals(Value),
+    In(Vec<Value>),
+    Matches(Regex),
+    Contains(Value),
+    Gt(f64),
+    Gte(f64),
+    Lt(f64),
+    Lte(f64),
+}
+
+/// What a condition is evaluated against: the event plus the path parameters
+/// of the route being tried.
+pub struct EvalContext<'a> {
+    pub event: &'a Event,
+    pub params: &'a [(String, String)],
+}
+
+/// One value a subject yields.
+#[derive(Debug, Clone, Copy)]
+pub enum Node<'a> {
+    Json(&'a Value),
+    Text(&'a str),
+}
+
+impl Condition {
+    /// Compiles `spec`; errors carry key paths relative to `path`.
+    pub fn compile(spec: &ConditionSpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<Condition> {
+        let combinators = [spec.all.is_some(), spec.any.is_some(), spec.not.is_some()].iter().filter(|b| **b).count();
+        let subjects = subject_keys(spec);
+        let operators = operator_keys(spec);
+        if combinators > 0 {
+            if combinators > 1 || !subjects.is_empty() || !operators.is_empty() {
+                errors.push(ConfigError::new(
+                    path,
+                    "a condition with `all`, `any` or `not` must have nothing else beside it (nest them instead)",
+                ));
+                return None;
+            }
+            let list = |items: &[ConditionSpec], key: &str, errors: &mut Vec<ConfigError>| {
+                let compiled: Vec<_> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| Condition::compile(c, &format!("{path}.{key}[{i}]"), errors))
+                    .collect();
+                compiled.into_iter().collect::<Option<Vec<_>>>().map(order_by_cost)
+            };
+            return match (&spec.all, &spec.any, &spec.not) {
+                (Some(items), _, _) => list(items, "all", errors).map(Condition::All),
+                (_, Some(items), _) => list(items, "any", errors).map(Condition::Any),
+                (_, _, Some(inner)) => {
+                    Condition::compile(inner, &format!("{path}.not"), errors).map(|c| Condition::Not(Box::new(c)))
+                }
+                _ => None,
+            };
+        }
+        if subjects.len() != 1 {
+            let msg = if subjects.is_empty() {
+                "a condition needs one subject: `json`, `header`, `query`, `path_param` or `method`".to_string()
+            } else {
+                format!("a condition has exactly one subject, found {}", quote_list(&subjects))
+            };
+            errors.push(ConfigError::new(path, msg));
+            return None;
+        }
+        if operators.len() != 1 {
+            let msg = if operators.is_empty() {
+                "a condition needs one operator: `exists`, `equals`, `not_equals`, `in`, `matches`, `contains`, `gt`, `gte`, `lt` or `lte`".to_string()
+            } else {
+                format!("a condition has exactly one operator, found {} (use `all` to combine)", quote_list(&operators))
+            };
+            errors.push(ConfigError::new(path, msg));
+            return None;
+        }
+        let subject = compile_subject(spec, path, errors)?;
+        let op = compile_operator(spec, &subject, path, errors)?;
+        Some(Condition::Leaf(Leaf { subject, op }))
+    }
+
+    pub fn eval(&self, ctx: &EvalContext) -> bool {
+        match self {
+            Condition::All(items) => items.iter().all(|c| c.eval(ctx)),
+            Condition::Any(items) => items.iter().any(|c| c.eval(ctx)),
+            Condition::Not(inner) => !inner.eval(ctx),
+            Condition::Leaf(leaf) => leaf.eval(ctx),
+        }
+    }
+
+    /// True when evaluating needs the JSON document.
+    pub fn needs_document(&self) -> bool {
+        match self {
+            Condition::All(items) | Condition::Any(items) => items.iter().any(Condition::needs_document),
+            Condition::Not(inner) => inner.needs_document(),
+            Condition::Leaf(leaf) => matches!(leaf.subject, Subject::Json(_)),
+        }
+    }
+
+    /// Relative cost: request-line and header checks are nearly free, JSON
+    /// lookups are not. Used to try cheap conditions first; evaluation has no
+    /// side effects, so order never changes the outcome.
+    fn cost(&self) -> u8 {
+        match self {
+            Condition::All(items) | Condition::Any(items) => items.iter().map(Condition::cost).max().unwrap_or(0),
+            Condition::Not(inner) => inner.cost(),
+            Condition::Leaf(leaf) => match (&leaf.subject, &leaf.op) {
+                (Subject::Json(_), Operator::Matches(_)) => 3,
+                (Subject::Json(_), _) => 2,
+                (_, Operator::Matches(_)) => 1,
+                _ => 0,
+            },
+        }
+    }
+}
+
+/// Stable sort by cost; conditions keep file order among equals.
+pub fn order_by_cost(mut items: Vec<Condition>) -> Vec<Condition> {
+    items.sort_by_key(Condition::cost);
+    items
+}
+
+impl Leaf {
+    pub fn eval(&self, ctx: &EvalContext) -> bool {
+        let mut any = false;
+        let mut test = |node: Node| {
+            any = true;
+            self.op.holds(node)
+        };
+        let held = match &self.subject {
+            Subject::Json(path) => match &ctx.event.document {
+                Some(doc) => path.any_node(doc, |v| test(Node::Json(v))),
+                None => false,
+            },
+            Subject::Header(name) => {
+                ctx.event.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).any(|v| test(Node::Text(v)))
+            }
+            Subject::Query(name) => ctx.event.query_values(name).any(|v| test(Node::Text(&v))),
+            Subject::PathParam(name) => ctx.params.iter().filter(|(k, _)| k == name).any(|(_, v)| test(Node::Text(v))),
+            Subject::Method => test(Node::Text(ctx.event.method.as_str())),
+        };
+        match self.op {
+            Operator::Exists(want) => any == want,
+            _ => held,
+        }
+    }
+}
+
+impl Operator {
+    /// Whether one subject value satisfies the operator. `Exists` is decided
+    /// by the caller from whether any value was seen.
+    pub fn holds(&self, node: Node) -> bool {
+        match self {
+            Operator::Exists(_) => true,
+            Operator::Equals(want) => node_equals(node, want),
+            Operator::NotEquals(want) => !node_equals(node, want),
+            Operator::In(list) => list.iter().any(|want| node_equals(node, want)),
+            Operator::Matches(re) => match node {
+                Node::Json(Value::String(s)) => re.is_match(s),
+                Node::Text(s) => re.is_match(s),
+                Node::Json(_) => false,
+            },
+            Operator::Contains(want) => match node {
+                Node::Json(Value::Array(items)) => items.iter().any(|item| json_equals(item, want)),
+                Node::Json(Value::String(s)) => scalar_text(want).is_some_and(|w| s.contains(w.as_str())),
+                Node::Text(s) => scalar_text(want).is_some_and(|w| s.contains(w.as_str())),
+                Node::Json(_) => false,
+            },
+            Operator::Gt(n) => number(node).is_some_and(|v| v > *n),
+            Operator::Gte(n) => number(node).is_some_and(|v| v >= *n),
+            Operator::Lt(n) => number(node).is_some_and(|v| v < *n),
+            Operator::Lte(n) => number(node).is_some_and(|v| v <= *n),
+        }
+    }
+}
+
+fn number(node: Node) -> Option<f64> {
+    match node {
+        Node::Json(Value::Number(n)) => n.as_f64(),
+        Node::Json(_) => None,
+        Node::Text(s) => s.trim().parse().ok(),
+    }
+}
+
+fn node_equals(node: Node, want: &Value) -> bool {
+    match node {
+        Node::Json(v) => json_equals(v, want),
+        Node::Text(s) => match want {
+            Value::String(w) => s == w,
+            Value::Number(n) => s.trim().parse::<f64>().ok().zip(n.as_f64()).is_some_and(|(a, b)| a == b),
+            Value::Bool(b) => s == if *b { "true" } else { "false" },
+            _ => false,
+        },
+    }
+}
+
+/// Typed JSON equality, with numbers compared by value (1 == 1.0).
+pub fn json_equals(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+            (Some(i), Some(j), _, _) => i == j,
+            (_, _, Some(i), Some(j)) => i == j,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equals(a, b)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equals(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn subject_keys(spec: &ConditionSpec) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    for (present, key) in [
+        (spec.json.is_some(), "json"),
+        (spec.header.is_some(), "header"),
+        (spec.query.is_some(), "query"),
+        (spec.path_param.is_some(), "path_param"),
+        (spec.method.is_some(), "method"),
+    ] {
+        if present {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+fn operator_keys(spec: &ConditionSpec) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    for (present, key) in [
+        (spec.exists.is_some(), "exists"),
+        (spec.equals.is_some(), "equals"),
+        (spec.not_equals.is_some(), "not_equals"),
+        (spec.in_list.is_some(), "in"),
+        (spec.matches.is_some(), "matches"),
+        (spec.contains.is_some(), "contains"),
+        (spec.gt.is_some(), "gt"),
+        (spec.gte.is_some(), "gte"),
+        (spec.lt.is_some(), "lt"),
+        (spec.lte.is_some(), "lte"),
+    ] {
+        if present {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+fn quote_list(keys: &[&str]) -> String {
+    keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" and ")
+}
+
+fn compile_subject(spec: &ConditionSpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<Subject> {
+    if let Some(p) = &spec.json {
+        return match JsonPathExpr::compile(p) {
+            Ok(expr) => Some(Subject::Json(expr)),
+            Err(e) => {
+                errors.push(ConfigError::new(format!("{path}.json"), format!("invalid JSONPath {p:?}: {e}")));
+                None
+            }
+        };
+    }
+    if let Some(h) = &spec.header {
+        return match HeaderName::from_bytes(h.as_bytes()) {
+            Ok(name) => Some(Subject::Header(name)),
+            Err(_) => {
+                errors.push(ConfigError::new(format!("{path}.header"), format!("invalid header name {h:?}")));
+                None
+            }
+        };
+    }
+    if let Some(q) = &spec.query {
+        return Some(Subject::Query(q.clone()));
+    }
+    if let Some(p) = &spec.path_param {
+        return Some(Subject::PathParam(p.clone()));
+    }
+    Some(Subject::Method)
+}
+
+fn compile_operator(
+    spec: &ConditionSpec,
+    subject: &Subject,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Operator> {
+    // Methods are upper-case on the wire; accept `post` in the file.
+    let method_case = |v: &Value| match (subject, v) {
+        (Subject::Method, Value::String(s)) => Value::String(s.to_ascii_uppercase()),
+        _ => v.clone(),
+    };
+    if let Some(b) = spec.exists {
+        return Some(Operator::Exists(b));
+    }
+    if let Some(v) = &spec.equals {
+        return Some(Operator::Equals(method_case(v)));
+    }
+    if let Some(v) = &spec.not_equals {
+        return Some(Operator::NotEquals(method_case(v)));
+    }
+    if let Some(list) = &spec.in_list {
+        if list.is_empty() {
+            errors.push(ConfigError::new(format!("{path}.in"), "`in` needs at least one value"));
+            return None;
+        }
+        return Some(Operator::In(list.iter().map(method_case).collect()));
+    }
+    if let Some(pattern) = &spec.matches {
+        return match regex::RegexBuilder::new(pattern).size_limit(1 << 20).build() {
+            Ok(re) => Some(Operator::Matches(re)),
+            Err(e) => {
+                let detail = e.to_string().lines().last().unwrap_or("").trim().to_string();
+                errors
+                    .push(ConfigError::new(format!("{path}.matches"), format!("invalid regex {pattern:?}: {detail}")));
+                None
+            }
+        };
+    }
+    if let Some(v) = &spec.contains {
+        if matches!(subject, Subject::Json(_)) || scalar_text(v).is_some() {
+            return Some(Operator::Contains(v.clone()));
+        }
+        errors.push(ConfigError::new(
+            format!("{path}.contains"),
+            "on a header, query or path parameter, `contains` takes a string",
+        ));
+        return None;
+    }
+    let (n, make): (Option<f64>, fn(f64) -> Operator) = match (spec.gt, spec.gte, spec.lt, spec.lte) {
+        (Some(n), ..) => (Some(n), Operator::Gt),
+        (_, Some(n), ..) => (Some(n), Operator::Gte),
+        (_, _, Some(n), _) => (Some(n), Operator::Lt),
+        (.., Some(n)) => (Some(n), Operator::Lte),
+        _ => (None, Operator::Gt),
+    };
+    n.map(make)
+}

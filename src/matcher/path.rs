@@ -1,0 +1,308 @@
+//! Path patterns and the index that finds a request's candidate routes.
+//!
+//! Patterns are `/literal`, `/{param}` (one whole segment) and a trailing
+//! `/{*rest}` (one or more characters). A request's candidates are *all*
+//! routes whose pattern matches, in file order — not just the most specific
+//! one — because routes on overlapping patterns are tried in order like any
+//! others.
+//!
+//! Lookup must not scan the routes: patterns with the same shape share a
+//! group, groups live in a radix tree (matchit), and each group knows, from
+//! load time, which other groups could also match the same path (only
+//! patterns with parameters can). Groups matchit refuses to hold side by side
+//! (a `{param}` and a `{*rest}` at the same position) are checked directly;
+//! that is rare and costs only those configs.
+
+use percent_encoding::percent_decode_str;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Segment {
+    Literal(String),
+    Param(String),
+    CatchAll(String),
+}
+
+/// A parsed, validated path pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathPattern {
+    segments: Vec<Segment>,
+}
+
+impl PathPattern {
+    pub fn parse(pattern: &str) -> Result<Self, String> {
+        let rest = pattern.strip_prefix('/').ok_or_else(|| format!("path {pattern:?} must start with `/`"))?;
+        let mut segments = Vec::new();
+        let parts: Vec<&str> = if rest.is_empty() { Vec::new() } else { rest.split('/').collect() };
+        for (i, part) in parts.iter().enumerate() {
+            let last = i + 1 == parts.len();
+            if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                let (catch_all, name) = match inner.strip_prefix('*') {
+                    Some(name) => (true, name),
+                    None => (false, inner),
+                };
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(format!(
+                        "invalid parameter name {name:?} in path {pattern:?} (use letters, digits and _)"
+                    ));
+                }
+                if segments.iter().any(|s| matches!(s, Segment::Param(n) | Segment::CatchAll(n) if n == name)) {
+                    return Err(format!("parameter {{{name}}} appears twice in path {pattern:?}"));
+                }
+                if catch_all && !last {
+                    return Err(format!("{{*{name}}} must be the last segment of path {pattern:?}"));
+                }
+                segments.push(if catch_all {
+                    Segment::CatchAll(name.to_string())
+                } else {
+                    Segment::Param(name.to_string())
+                });
+            } else if part.contains(['{', '}']) {
+                return Err(format!("in path {pattern:?}, a parameter must be a whole segment like /{{id}}"));
+            } else if part.is_empty() && !last {
+                return Err(format!("path {pattern:?} has an empty segment (`//`)"));
+            } else {
+                segments.push(Segment::Literal(part.to_string()));
+            }
+        }
+        Ok(PathPattern { segments })
+    }
+
+    /// Parameter names in order.
+    pub fn param_names(&self) -> Vec<String> {
+        self.segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Param(n) | Segment::CatchAll(n) => Some(n.clone()),
+                Segment::Literal(_) => None,
+            })
+            .collect()
+    }
+
+    fn is_dynamic(&self) -> bool {
+        self.segments.iter().any(|s| !matches!(s, Segment::Literal(_)))
+    }
+
+    /// The pattern with parameters renamed by position, so patterns of the
+    /// same shape share one entry in the tree.
+    fn shape(&self) -> String {
+        let mut out = String::new();
+        for (i, seg) in self.segments.iter().enumerate() {
+            out.push('/');
+            match seg {
+                Segment::Literal(l) => out.push_str(&l.replace('{', "{{").replace('}', "}}")),
+                Segment::Param(_) => out.push_str(&format!("{{p{i}}}")),
+                Segment::CatchAll(_) => out.push_str(&format!("{{*p{i}}}")),
+            }
+        }
+        if out.is_empty() {
+            out.push('/');
+        }
+        out
+    }
+
+    /// Matches `path` directly, returning the raw parameter values in order.
+    fn match_path<'p>(&self, path: &'p str) -> Option<Vec<&'p str>> {
+        let mut rest = path.strip_prefix('/')?;
+        let mut values = Vec::new();
+        if self.segments.is_empty() {
+            return rest.is_empty().then_some(values);
+        }
+        for (i, seg) in self.segments.iter().enumerate() {
+            let last = i + 1 == self.segments.len();
+            if let Segment::CatchAll(_) = seg {
+                if rest.is_empty() {
+                    return None;
+                }
+                values.push(rest);
+                return Some(values);
+            }
+            let (part, tail) = match rest.split_once('/') {
+                Some((p, t)) if !last => (p, Some(t)),
+                Some(_) => return None,
+                None if last => (rest, None),
+                None => return None,
+            };
+            match seg {
+                Segment::Literal(l) if l == part => {}
+                Segment::Param(_) if !part.is_empty() => values.push(part),
+                _ => return None,
+            }
+            rest = tail.unwrap_or("");
+        }
+        Some(values)
+    }
+
+    /// Could some path match both patterns? Errs on the side of yes; the
+    /// answer only decides which groups are checked directly.
+    fn may_overlap(&self, other: &PathPattern) -> bool {
+        let (a, b) = (&self.segments, &other.segments);
+        for i in 0..a.len().max(b.len()) {
+            match (a.get(i), b.get(i)) {
+                (Some(Segment::CatchAll(_)), _) | (_, Some(Segment::CatchAll(_))) => return true,
+                (Some(Segment::Literal(x)), Some(Segment::Literal(y))) if x != y => return false,
+                (Some(_), Some(_)) => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+/// A route found for a request path, with its path parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub route: usize,
+    pub params: Vec<(String, String)>,
+}
+
+struct Group {
+    pattern: PathPattern,
+    /// (route index, that route's parameter names), in file order.
+    routes: Vec<(usize, Vec<String>)>,
+    /// Other groups that may match the same paths.
+    overlaps: Vec<usize>,
+}
+
+/// Finds candidate routes by path without scanning all routes.
+pub struct PathIndex {
+    tree: matchit::Router<usize>,
+    groups: Vec<Group>,
+    /// Groups matchit would not hold; always checked directly.
+    unindexed: Vec<usize>,
+}
+
+impl PathIndex {
+    /// Builds the index from each route's pattern, in route order.
+    pub fn build(patterns: &[PathPattern]) -> Self {
+        let mut by_shape: std::collections::HashMap<String, usize> = Default::default();
+        let mut groups: Vec<Group> = Vec::new();
+        for (route, pattern) in patterns.iter().enumerate() {
+            let shape = pattern.shape();
+            let g = *by_shape.entry(shape).or_insert_with(|| {
+                groups.push(Group { pattern: pattern.clone(), routes: Vec::new(), overlaps: Vec::new() });
+                groups.len() - 1
+            });
+            groups[g].routes.push((route, pattern.param_names()));
+        }
+        // Only dynamic patterns overlap other groups, so this is
+        // O(dynamic × groups), not O(groups²).
+        let dynamic: Vec<usize> = (0..groups.len()).filter(|g| groups[*g].pattern.is_dynamic()).collect();
+        for &d in &dynamic {
+            for g in 0..groups.len() {
+                if g != d && groups[d].pattern.may_overlap(&groups[g].pattern) {
+                    groups[d].overlaps.push(g);
+                    if !groups[g].pattern.is_dynamic() {
+                        groups[g].overlaps.push(d);
+                    }
+                }
+            }
+        }
+        let mut tree = matchit::Router::new();
+        let mut unindexed = Vec::new();
+        for (g, group) in groups.iter().enumerate() {
+            if tree.insert(group.pattern.shape(), g).is_err() {
+                unindexed.push(g);
+            }
+        }
+        PathIndex { tree, groups, unindexed }
+    }
+
+    /// All routes whose pattern matches `path`, in file order.
+    pub fn lookup(&self, path: &str) -> Vec<Candidate> {
+        let mut out = Vec::new();
+        let mut seen_groups: Vec<usize> = Vec::new();
+        if let Ok(m) = self.tree.at(path) {
+            let g = *m.value;
+            let values: Vec<&str> = m.params.iter().map(|(_, v)| v).collect();
+            self.push_group(g, &values, &mut out);
+            seen_groups.push(g);
+            for &o in &self.groups[g].overlaps {
+                self.try_group(o, path, &mut out, &mut seen_groups);
+            }
+        }
+        for &g in &self.unindexed {
+            self.try_group(g, path, &mut out, &mut seen_groups);
+        }
+        if seen_groups.len() > 1 {
+            out.sort_by_key(|c| c.route);
+        }
+        out
+    }
+
+    fn try_group(&self, g: usize, path: &str, out: &mut Vec<Candidate>, seen: &mut Vec<usize>) {
+        if seen.contains(&g) {
+            return;
+        }
+        if let Some(values) = self.groups[g].pattern.match_path(path) {
+            self.push_group(g, &values, out);
+            seen.push(g);
+        }
+    }
+
+    fn push_group(&self, g: usize, values: &[&str], out: &mut Vec<Candidate>) {
+        for (route, names) in &self.groups[g].routes {
+            let params = names
+                .iter()
+                .zip(values)
+                .map(|(n, v)| (n.clone(), percent_decode_str(v).decode_utf8_lossy().into_owned()))
+                .collect();
+            out.push(Candidate { route: *route, params });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(patterns: &[&str]) -> PathIndex {
+        PathIndex::build(&patterns.iter().map(|p| PathPattern::parse(p).unwrap()).collect::<Vec<_>>())
+    }
+
+    fn routes(idx: &PathIndex, path: &str) -> Vec<usize> {
+        idx.lookup(path).into_iter().map(|c| c.route).collect()
+    }
+
+    #[test]
+    fn overlapping_patterns_all_match_in_file_order() {
+        let idx = index(&["/hooks/{provider}", "/hooks/github", "/{*rest}", "/hooks/github", "/other"]);
+        assert_eq!(routes(&idx, "/hooks/github"), vec![0, 1, 2, 3]);
+        assert_eq!(routes(&idx, "/hooks/stripe"), vec![0, 2]);
+        assert_eq!(routes(&idx, "/other"), vec![2, 4]);
+        assert_eq!(routes(&idx, "/"), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn conflicting_shapes_are_still_found() {
+        let idx = index(&["/a/{x}", "/a/{*rest}"]);
+        assert_eq!(routes(&idx, "/a/b"), vec![0, 1]);
+        assert_eq!(routes(&idx, "/a/b/c"), vec![1]);
+        let c = idx.lookup("/a/b%20c/d");
+        assert_eq!(c[0].params, vec![("rest".to_string(), "b c/d".to_string())]);
+    }
+
+    #[test]
+    fn params_use_each_routes_names() {
+        let idx = index(&["/r/{a}", "/r/{b}"]);
+        let c = idx.lookup("/r/x");
+        assert_eq!(c[0].params, vec![("a".to_string(), "x".to_string())]);
+        assert_eq!(c[1].params, vec![("b".to_string(), "x".to_string())]);
+    }
+
+    #[test]
+    fn rejects_bad_patterns() {
+        assert!(PathPattern::parse("hooks").unwrap_err().contains("must start with"));
+        assert!(PathPattern::parse("/a/{*r}/b").unwrap_err().contains("last segment"));
+        assert!(PathPattern::parse("/a/x{id}").unwrap_err().contains("whole segment"));
+        assert!(PathPattern::parse("/a//b").unwrap_err().contains("empty segment"));
+        assert!(PathPattern::parse("/{a}/{a}").unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn trailing_slash_is_distinct() {
+        let idx = index(&["/a", "/b/"]);
+        assert_eq!(routes(&idx, "/a"), vec![0]);
+        assert_eq!(routes(&idx, "/a/"), Vec::<usize>::new());
+        assert_eq!(routes(&idx, "/b/"), vec![1]);
+    }
+}

@@ -1,0 +1,121 @@
+//! The pipeline: from a decoded event and the routes it matched to the reply.
+//!
+//! `log` and `file` actions run before the sender is answered, so a 2xx means
+//! they happened; a file that cannot be written fails the request with 500,
+//! and the provider will retry. Forwards are handed to delivery, except the
+//! one a `respond: {from: forward}` route waits for.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{HeaderMap, StatusCode};
+use serde_json::json;
+
+use crate::actions::{Action, ForwardError, Resources, Respond};
+use crate::delivery::{Delivery, ForwardJob};
+use crate::event::Event;
+use crate::router::{Matched, Snapshot};
+
+/// An HTTP answer, independent of the server framework.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(status: StatusCode, value: &serde_json::Value) -> Reply {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Reply { status, headers, body: Bytes::from(value.to_string()) }
+    }
+
+    /// `{"error": message}` with `status`.
+    pub fn error(status: StatusCode, message: impl std::fmt::Display) -> Reply {
+        Reply::json(status, &json!({ "error": message.to_string() }))
+    }
+}
+
+/// Runs the matched routes' actions for `event` and builds the reply.
+pub async fn run(
+    snapshot: &Snapshot,
+    resources: &Resources,
+    delivery: &Delivery,
+    event: Arc<Event>,
+    matched: &[Matched],
+) -> Reply {
+    let names: Vec<&str> = matched.iter().map(|m| &*snapshot.routes[m.route].name).collect();
+    if matched.is_empty() {
+        tracing::debug!(event_id = %event.id, path = %event.path, "no route's conditions hold; event ignored");
+        return Reply::json(StatusCode::ACCEPTED, &json!({ "id": event.id, "routes": names }));
+    }
+
+    // Local actions first, in listing order; any failure fails the request
+    // before anything is forwarded.
+    for m in matched {
+        let route = &snapshot.routes[m.route];
+        for action in &route.actions {
+            match action {
+                Action::Log(log) => log.run(&event, &route.name),
+                Action::File(file) => {
+                    if let Err(e) = file.run(&event, &route.name).await {
+                        tracing::error!(route = &*route.name, event_id = %event.id, "file action failed: {e}");
+                        return Reply::error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            format!("route {}: could not record the event: {e}", route.name),
+                        );
+                    }
+                }
+                Action::Forward(_) => {}
+            }
+        }
+    }
+
+    let primary = &snapshot.routes[matched[0].route];
+    let sync_forward = match primary.respond {
+        Respond::FromForward => primary.actions.iter().find_map(|a| match a {
+            Action::Forward(f) => Some(f.clone()),
+            _ => None,
+        }),
+        _ => None,
+    };
+    for m in matched {
+        let route = &snapshot.routes[m.route];
+        for action in &route.actions {
+            if let Action::Forward(f) = action {
+                if m.route == matched[0].route && sync_forward.as_ref().is_some_and(|s| Arc::ptr_eq(s, f)) {
+                    continue;
+                }
+                delivery.submit(ForwardJob { event: event.clone(), route: route.name.clone(), forward: f.clone() });
+            }
+        }
+    }
+
+    let mut reply = match (&primary.respond, sync_forward) {
+        (Respond::FromForward, Some(forward)) => match forward.send(&resources.http, &event, &primary.name).await {
+            Ok(resp) => {
+                let mut headers = HeaderMap::new();
+                if let Some(ct) = resp.content_type {
+                    headers.insert(CONTENT_TYPE, ct);
+                }
+                Reply { status: resp.status, headers, body: resp.body }
+            }
+            Err(e) => {
+                tracing::warn!(route = &*primary.name, event_id = %event.id, url = forward.url.as_str(), "forward failed: {e}");
+                let status = match e {
+                    ForwardError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+                    _ => StatusCode::BAD_GATEWAY,
+                };
+                Reply::error(status, format!("upstream {}: {e}", forward.url))
+            }
+        },
+        (Respond::Static(s), _) => Reply { status: s.status, headers: s.headers.clone(), body: s.body.clone() },
+        _ => Reply::json(StatusCode::ACCEPTED, &json!({ "id": event.id, "routes": names })),
+    };
+    if let Ok(v) = HeaderValue::from_str(&event.id) {
+        reply.headers.insert("x-hookroute-event-id", v);
+    }
+    reply
+}

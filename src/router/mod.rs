@@ -1,0 +1,240 @@
+//! The router: a compiled config snapshot and route selection.
+//!
+//! A [`Snapshot`] is everything one version of routes.yaml means, compiled:
+//! the path index, each route's conditions and actions. It is immutable; a
+//! reload builds a new one and swaps it in, and each request keeps the
+//! snapshot it started with for its whole life, so no request ever sees half
+//! of one config and half of another.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::Method;
+
+use crate::actions::{Action, Resources, Respond};
+use crate::config::{self, Config, ConfigError, ConfigErrors};
+use crate::event::Event;
+use crate::matcher::condition::order_by_cost;
+use crate::matcher::path::Candidate;
+use crate::matcher::{Condition, EvalContext, PathIndex, PathPattern};
+
+/// One compiled route.
+#[derive(Debug)]
+pub struct Route {
+    pub name: Arc<str>,
+    pub path: String,
+    pub methods: Vec<Method>,
+    /// None: always holds.
+    pub condition: Option<Condition>,
+    pub actions: Vec<Action>,
+    pub continue_matching: bool,
+    pub respond: Respond,
+}
+
+/// A compiled config.
+pub struct Snapshot {
+    pub hash: String,
+    pub loaded_at: SystemTime,
+    pub source_name: String,
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub routes: Vec<Route>,
+    paths: PathIndex,
+}
+
+/// The routes a request's path and method select, before conditions.
+pub enum Lookup {
+    /// No route has this path.
+    NotFound,
+    /// Routes have this path, but none allows the method.
+    MethodNotAllowed {
+        allow: Vec<Method>,
+    },
+    Candidates(Vec<Candidate>),
+}
+
+/// A route whose conditions held, with its path parameters.
+#[derive(Debug, Clone)]
+pub struct Matched {
+    pub route: usize,
+    pub params: Vec<(String, String)>,
+}
+
+impl Snapshot {
+    /// Compiles a loaded config, adding every compile problem to the ones
+    /// found while loading. Only a config without problems compiles.
+    pub fn compile(config: Config, resources: &Resources) -> Result<Snapshot, ConfigErrors> {
+        let mut problems = config.problems.clone();
+        let mut routes = Vec::with_capacity(config.routes.len());
+        let mut patterns = Vec::with_capacity(config.routes.len());
+        let mut seen_names: std::collections::HashMap<&str, usize> = Default::default();
+        for (i, spec) in config.routes.iter().enumerate() {
+            let mut errors = Vec::new();
+            if let Some(first) = seen_names.insert(&spec.name, i) {
+                errors.push(ConfigError::new(
+                    "name",
+                    format!("duplicate route name (also used by route #{})", first + 1),
+                ));
+            }
+            if spec.name.is_empty()
+                || !spec.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+            {
+                errors.push(ConfigError::new(
+                    "name",
+                    format!("route name {:?} may use only a-z, 0-9, - and _", spec.name),
+                ));
+            }
+            let pattern = PathPattern::parse(&spec.path).map_err(|e| errors.push(ConfigError::new("path", e))).ok();
+            let methods = compile_methods(spec.methods.as_deref(), &mut errors);
+            let conditions: Vec<Option<Condition>> = spec
+                .when
+                .iter()
+                .enumerate()
+                .map(|(j, c)| Condition::compile(c, &format!("when[{j}]"), &mut errors))
+                .collect();
+            if spec.actions.is_empty() {
+                errors.push(ConfigError::new("actions", "a route needs at least one action"));
+            }
+            let actions: Vec<Option<Action>> = spec
+                .actions
+                .iter()
+                .enumerate()
+                .map(|(j, a)| Action::compile(a, &format!("actions[{j}]"), resources, &mut errors))
+                .collect();
+            let has_forward = spec.actions.iter().any(|a| matches!(a, config::spec::ActionSpec::Forward(_)));
+            let respond = Respond::compile(spec.respond.as_ref(), has_forward, &mut errors);
+            let located: Vec<ConfigError> = errors
+                .into_iter()
+                .filter(|e| !config.already_reported(i, &e.key_path))
+                .map(|e| config.locate(i, e))
+                .collect();
+            if !located.is_empty() || !problems.is_empty() {
+                problems.extend(located);
+                continue;
+            }
+            let (Some(pattern), Some(conditions), Some(actions), Some(respond)) = (
+                pattern,
+                conditions.into_iter().collect::<Option<Vec<_>>>(),
+                actions.into_iter().collect::<Option<Vec<_>>>(),
+                respond,
+            ) else {
+                continue;
+            };
+            patterns.push(pattern);
+            routes.push(Route {
+                name: Arc::from(spec.name.as_str()),
+                path: spec.path.clone(),
+                methods,
+                condition: match conditions.len() {
+                    0 => None,
+                    _ => Some(Condition::All(order_by_cost(conditions))),
+                },
+                actions,
+                continue_matching: spec.continue_matching,
+                respond,
+            });
+        }
+        if let Some(errors) = Config::into_errors(problems, &config.source_name) {
+            return Err(errors);
+        }
+        Ok(Snapshot {
+            hash: config.hash,
+            loaded_at: SystemTime::now(),
+            source_name: config.source_name,
+            listen: config.listen,
+            admin_listen: config.admin_listen,
+            max_body_bytes: config.max_body_bytes,
+            paths: PathIndex::build(&patterns),
+            routes,
+        })
+    }
+
+    /// Candidate routes for a path and method.
+    pub fn lookup(&self, path: &str, method: &Method) -> Lookup {
+        let candidates = self.paths.lookup(path);
+        if candidates.is_empty() {
+            return Lookup::NotFound;
+        }
+        let (allowed, refused): (Vec<Candidate>, Vec<Candidate>) =
+            candidates.into_iter().partition(|c| self.routes[c.route].methods.contains(method));
+        if allowed.is_empty() {
+            let mut allow: Vec<Method> = Vec::new();
+            for c in refused {
+                for m in &self.routes[c.route].methods {
+                    if !allow.contains(m) {
+                        allow.push(m.clone());
+                    }
+                }
+            }
+            return Lookup::MethodNotAllowed { allow };
+        }
+        Lookup::Candidates(allowed)
+    }
+
+    /// True when any candidate's conditions need the JSON document.
+    pub fn needs_document(&self, candidates: &[Candidate]) -> bool {
+        candidates.iter().any(|c| self.routes[c.route].condition.as_ref().is_some_and(Condition::needs_document))
+    }
+
+    /// The routes taken for an event: candidates in file order, stopping
+    /// after the first whose conditions hold unless it says `continue`.
+    pub fn select(&self, candidates: Vec<Candidate>, event: &Event) -> Vec<Matched> {
+        let mut taken = Vec::new();
+        for c in candidates {
+            let route = &self.routes[c.route];
+            let holds =
+                route.condition.as_ref().is_none_or(|cond| cond.eval(&EvalContext { event, params: &c.params }));
+            if holds {
+                taken.push(Matched { route: c.route, params: c.params });
+                if !route.continue_matching {
+                    break;
+                }
+            }
+        }
+        taken
+    }
+
+    /// Largest body any of `candidates` accepts.
+    pub fn body_limit(&self, _candidates: &[Candidate]) -> usize {
+        self.max_body_bytes
+    }
+}
+
+fn compile_methods(methods: Option<&[String]>, errors: &mut Vec<ConfigError>) -> Vec<Method> {
+    let Some(methods) = methods else { return vec![Method::POST] };
+    if methods.is_empty() {
+        errors.push(ConfigError::new("methods", "list at least one method, or leave `methods` out for POST"));
+    }
+    let mut out = Vec::new();
+    for (i, m) in methods.iter().enumerate() {
+        match Method::from_bytes(m.to_ascii_uppercase().as_bytes()) {
+            Ok(method) if !out.contains(&method) => out.push(method),
+            Ok(_) => {}
+            Err(_) => errors.push(ConfigError::new(format!("methods[{i}]"), format!("invalid HTTP method {m:?}"))),
+        }
+    }
+    out
+}
+
+/// Loads and compiles a config file: what `serve`, `check` and reload all do.
+pub fn load_snapshot(
+    path: &std::path::Path,
+    env: &dyn config::interpolate::Environment,
+    resources: &Resources,
+) -> Result<Snapshot, ConfigErrors> {
+    let config = config::load_file(path, env)?;
+    Snapshot::compile(config, resources)
+}
+
+/// Same as [`load_snapshot`] from text (tests, benchmarks).
+pub fn snapshot_from_str(
+    name: &str,
+    text: &str,
+    env: &dyn config::interpolate::Environment,
+    resources: &Resources,
+) -> Result<Snapshot, ConfigErrors> {
+    let config = config::load(name, text, env)?;
+    Snapshot::compile(config, resources)
+}

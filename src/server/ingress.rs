@@ -1,0 +1,124 @@
+//! The public ingress: HTTP request → [`Event`] → router → reply.
+//!
+//! Thin on purpose: it resolves the path and method first (so a 404 or 405
+//! never reads a body), reads the body under the size limit, decodes it into
+//! an event and hands over to the router and the pipeline. Every error is a
+//! JSON `{"error": ...}` with the status a sender can act on.
+
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use http::header::{HeaderValue, ALLOW, CONTENT_LENGTH};
+use http::{HeaderMap, Method, StatusCode};
+use warp::Filter;
+
+use super::listener::ClientAddr;
+use crate::app::App;
+use crate::event::Event;
+use crate::pipeline::{self, Reply};
+use crate::router::Lookup;
+
+pub fn filter(
+    app: Arc<App>,
+) -> impl Filter<Extract = (http::Response<Bytes>,), Error = std::convert::Infallible> + Clone {
+    let query = warp::query::raw().map(Some).or(warp::any().map(|| None)).unify();
+    warp::method()
+        .and(warp::path::full())
+        .and(query)
+        .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<ClientAddr>())
+        .and(warp::body::stream())
+        .then(move |method, path: warp::path::FullPath, query, headers, client: Option<ClientAddr>, body| {
+            let app = app.clone();
+            async move {
+                let reply = handle(&app, method, path.as_str().to_string(), query, headers, client, body).await;
+                into_response(reply)
+            }
+        })
+        .recover(|_rejection: warp::Rejection| async {
+            // Every filter above accepts any request; this is only a guard.
+            Ok::<_, std::convert::Infallible>(into_response(Reply::error(StatusCode::BAD_REQUEST, "malformed request")))
+        })
+        .unify()
+}
+
+async fn handle<S, B>(
+    app: &App,
+    method: Method,
+    path: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    client: Option<ClientAddr>,
+    body: S,
+) -> Reply
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    // One snapshot for the request's whole life, whatever reloads happen.
+    let snapshot = app.snapshot();
+    let candidates = match snapshot.lookup(&path, &method) {
+        Lookup::NotFound => return Reply::error(StatusCode::NOT_FOUND, format!("no route for path {path}")),
+        Lookup::MethodNotAllowed { allow } => {
+            let list = allow.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+            let mut reply = Reply::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("method {method} not allowed for {path}; allowed: {list}"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&list) {
+                reply.headers.insert(ALLOW, v);
+            }
+            return reply;
+        }
+        Lookup::Candidates(c) => c,
+    };
+    let limit = snapshot.body_limit(&candidates);
+    let body = match read_body(body, &headers, limit).await {
+        Ok(b) => b,
+        Err(reply) => return reply,
+    };
+    let event = match Event::new(method, path, query, headers, body, client.map(|c| c.0)) {
+        Ok(e) => Arc::new(e),
+        Err(e) => return Reply::error(StatusCode::BAD_REQUEST, e),
+    };
+    let matched = snapshot.select(candidates, &event);
+    pipeline::run(&snapshot, app.resources(), app.delivery(), event, &matched).await
+}
+
+/// Reads the body, refusing (413) as soon as it is known to exceed `limit`:
+/// from Content-Length before reading anything, or while streaming.
+async fn read_body<S, B>(mut body: S, headers: &HeaderMap, limit: usize) -> Result<Bytes, Reply>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    let too_large =
+        || Reply::error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds the limit of {limit} bytes"));
+    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = body.next().await {
+        let mut chunk =
+            chunk.map_err(|e| Reply::error(StatusCode::BAD_REQUEST, format!("could not read request body: {e}")))?;
+        if buf.len() + chunk.remaining() > limit {
+            return Err(too_large());
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            let n = part.len();
+            buf.extend_from_slice(part);
+            chunk.advance(n);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+pub fn into_response(reply: Reply) -> http::Response<Bytes> {
+    let mut response = http::Response::new(reply.body);
+    *response.status_mut() = reply.status;
+    *response.headers_mut() = reply.headers;
+    response
+}

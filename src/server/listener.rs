@@ -1,0 +1,91 @@
+//! Accepting connections and serving a warp filter on them.
+//!
+//! warp's own server hides the accept loop; owning it gives the client
+//! address to the filters, limits on header size and read time (a slow
+//! client cannot hold a connection open forever), and a graceful shutdown
+//! that stops accepting, then lets requests in progress finish.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_service::Service;
+use warp::Filter;
+
+/// The peer address of the connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Limits applied to every connection of a listener.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Time allowed to send the request head.
+    pub header_read_timeout: Duration,
+    pub max_headers: usize,
+    /// How long in-progress requests may take once shutdown starts.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            max_headers: 100,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves `filter` on `listener` until `shutdown` is cancelled, then waits
+/// (up to the grace period) for open requests to finish.
+pub async fn serve<F>(listener: TcpListener, filter: F, limits: ConnectionLimits, shutdown: CancellationToken)
+where
+    F: Filter<Extract = (http::Response<bytes::Bytes>,), Error = Infallible> + Clone + Send + Sync + 'static,
+    F::Future: Send,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_headers);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead
+                    // of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = warp::service(filter.clone());
+        let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ClientAddr(peer));
+            let mut svc = svc.clone();
+            async move { Ok::<_, Infallible>(svc.call(req).await.unwrap_or_else(|never| match never {})) }
+        });
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(peer = %peer, "connection ended with error: {e}");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("shutdown grace period over; closing remaining connections");
+    }
+}

@@ -1,0 +1,8 @@
+//! The HTTP side: the public ingress and the admin API, each on its own
+//! listener, both served by [`listener::serve`].
+
+pub mod admin;
+pub mod ingress;
+pub mod listener;
+
+pub use listener::{ClientAddr, ConnectionLimits};
