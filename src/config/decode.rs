@@ -196,9 +196,9 @@ mod tests {
         );
         assert_eq!(p.len(), 3, "{p:?}");
         p.sort();
-        assert!(p[0].starts_with("metods: unknown key `metods` (did you mean `methods`?)"), "{p:?}");
+        assert!(p[1].starts_with("metods: unknown key `metods` (did you mean `methods`?)"), "{p:?}");
         assert!(p[2].starts_with("when[0].equal: unknown key `equal` (did you mean `equals`?)"), "{p:?}");
-        assert!(p[1].starts_with("actions[0].forward.timeout: invalid duration \"soon\""), "{p:?}");
+        assert!(p[0].starts_with("actions[0].forward.timeout: invalid duration \"soon\""), "{p:?}");
     }
 
     #[test]

@@ -67,7 +67,7 @@ fn join_key(base: &str, key: &str) -> String {
 }
 
 enum Frame {
-    Map { path: String, pending_key: Option<String> },
+    Map { path: String, pending_key: Option<String>, seen_key: bool },
     Seq { path: String, next: usize },
 }
 
@@ -87,9 +87,15 @@ impl Builder {
                 *next += 1;
                 Some(p)
             }
-            Some(Frame::Map { path, pending_key }) => match pending_key.take() {
+            Some(Frame::Map { path, pending_key, seen_key }) => match pending_key.take() {
                 Some(key) => Some(join_key(path, &key)),
                 None => {
+                    // The parser's mark for a block mapping's start is past
+                    // its first key; the first key is where a reader looks.
+                    if !*seen_key {
+                        *seen_key = true;
+                        self.index.values.insert(path.clone(), loc);
+                    }
                     // A key. Complex (non-scalar) keys are not used by the
                     // config format; they are recorded under an empty name.
                     let key = if is_scalar { text.to_string() } else { String::new() };
@@ -119,7 +125,7 @@ impl MarkedEventReceiver for Builder {
             Event::MappingStart(..) => {
                 let path = self.next_node_path(false, "", loc).unwrap_or_default();
                 self.index.values.insert(path.clone(), loc);
-                self.stack.push(Frame::Map { path, pending_key: None });
+                self.stack.push(Frame::Map { path, pending_key: None, seen_key: false });
             }
             Event::SequenceStart(..) => {
                 let path = self.next_node_path(false, "", loc).unwrap_or_default();
