@@ -13,6 +13,7 @@ pub mod config;
 pub mod delivery;
 pub mod event;
 pub mod matcher;
+pub mod metrics;
 pub mod pipeline;
 pub mod router;
 pub mod server;

@@ -1,0 +1,36 @@
+//! Metric names, in one place so every module records under the same names.
+//!
+//! Modules record through the `metrics` facade (`metrics::counter!(NAME,
+//! "label" => value).increment(1)`); the Prometheus exporter behind it is
+//! installed once at startup and rendered by the admin API. Labels are
+//! always low-cardinality: route names, action kinds, destination host:port,
+//! status classes and fixed reason words — never raw paths or event ids.
+
+/// Requests received, by `route` (first route taken, or `none`) and `status` class (`2xx`…).
+pub const REQUESTS: &str = "hookroute_requests_total";
+/// Events by `outcome`: `matched`, `ignored` (path known, no condition held), `rejected`.
+pub const EVENTS: &str = "hookroute_events_total";
+/// Rejected requests by `reason`: `not_found`, `method`, `size`, `body`, `signature`, `ip`, `rate`, `overload`.
+pub const REJECTED: &str = "hookroute_rejected_total";
+/// Route matches, by `route`.
+pub const ROUTE_MATCHES: &str = "hookroute_route_matches_total";
+/// Action executions by `action` (`forward`, `log`, `file`) and `outcome` (`ok`, `error`).
+pub const ACTIONS: &str = "hookroute_actions_total";
+/// Forward attempt latency in seconds, by `destination` (host:port).
+pub const FORWARD_DURATION: &str = "hookroute_forward_duration_seconds";
+/// Forward attempts by `destination` and `outcome` (`success`, `retry`, `failed`).
+pub const FORWARD_ATTEMPTS: &str = "hookroute_forward_attempts_total";
+/// Retries scheduled, by `destination`.
+pub const RETRIES: &str = "hookroute_delivery_retries_total";
+/// Jobs waiting for delivery (gauge).
+pub const QUEUE_DEPTH: &str = "hookroute_queue_depth";
+/// Age in seconds of the oldest pending job (gauge).
+pub const QUEUE_OLDEST_AGE: &str = "hookroute_queue_oldest_pending_age_seconds";
+/// Jobs moved to dead letters, by `route`.
+pub const DEAD_LETTERS: &str = "hookroute_dead_letters_total";
+/// Config reloads by `outcome` (`success`, `failure`).
+pub const CONFIG_RELOADS: &str = "hookroute_config_reloads_total";
+/// Unix time of the last successful config load (gauge).
+pub const CONFIG_LAST_SUCCESS: &str = "hookroute_config_last_reload_success_timestamp_seconds";
+/// Always 1, with `version` label.
+pub const BUILD_INFO: &str = "hookroute_build_info";
