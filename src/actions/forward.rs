@@ -48,6 +48,14 @@ impl Forward {
         let before = errors.len();
         let url = match reqwest::Url::parse(&spec.url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+            // `host:8000/x` parses as scheme `host`; what was meant is plain.
+            Ok(_) if !spec.url.contains("://") => {
+                errors.push(ConfigError::new(
+                    format!("{path}.url"),
+                    format!("URL {:?} has no scheme (write http://{} or https://...)", spec.url, spec.url),
+                ));
+                None
+            }
             Ok(u) => {
                 errors.push(ConfigError::new(
                     format!("{path}.url"),

@@ -23,6 +23,7 @@ pub struct ConfigSpec {
     /// Admin listener (health, readiness). Default `127.0.0.1:9090`.
     pub admin_listen: Option<String>,
     /// Largest accepted body; an integer (bytes) or a size such as `1 MiB`.
+    #[serde(default, deserialize_with = "byte_size")]
     pub max_body_bytes: Option<bytesize::ByteSize>,
     #[serde(default)]
     pub routes: Vec<RouteSpec>,
@@ -199,6 +200,21 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ConditionSpec>, D:
         }
     }
     d.deserialize_any(OneOrMany)
+}
+
+/// A size as bytes (`1048576`) or with a unit (`512 KiB`, `1 MiB`); bytesize's
+/// own error ("expected parsable string") does not tell the operator what to write.
+fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bytesize::ByteSize>, D::Error> {
+    let value = serde_yaml::Value::deserialize(d)?;
+    let parsed = match &value {
+        serde_yaml::Value::Number(n) => n.as_u64().map(bytesize::ByteSize),
+        serde_yaml::Value::String(s) => s.parse::<bytesize::ByteSize>().ok(),
+        _ => None,
+    };
+    let text = serde_yaml::to_string(&value).unwrap_or_default();
+    parsed.map(Some).ok_or_else(|| {
+        de::Error::custom(format!("invalid size {:?} (write a number of bytes, or e.g. 512 KiB, 1 MiB)", text.trim()))
+    })
 }
 
 /// Marks a key as present whatever its value, including `~`.

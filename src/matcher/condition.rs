@@ -363,7 +363,8 @@ fn compile_operator(
         return match regex::RegexBuilder::new(pattern).size_limit(1 << 20).build() {
             Ok(re) => Some(Operator::Matches(re)),
             Err(e) => {
-                let detail = e.to_string().lines().last().unwrap_or("").trim().to_string();
+                let last = e.to_string().lines().last().unwrap_or("").trim().to_string();
+                let detail = last.strip_prefix("error: ").unwrap_or(&last).to_string();
                 errors
                     .push(ConfigError::new(format!("{path}.matches"), format!("invalid regex {pattern:?}: {detail}")));
                 None

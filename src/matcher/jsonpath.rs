@@ -7,6 +7,7 @@
 //! library's per-node path strings on the hot path. Everything else runs
 //! through the library's compiled query.
 
+use jsonpath_rust::parser::errors::JsonPathError;
 use jsonpath_rust::parser::model::JpQuery;
 use jsonpath_rust::parser::parse_json_path;
 use jsonpath_rust::query::js_path_process;
@@ -33,7 +34,7 @@ enum Step {
 impl JsonPathExpr {
     /// Compiles `source`, or explains why it is not a JSONPath.
     pub fn compile(source: &str) -> Result<Self, String> {
-        let query = parse_json_path(source).map_err(|e| e.to_string())?;
+        let query = parse_json_path(source).map_err(|e| one_line(&e))?;
         let kind = match simple_steps(source) {
             Some(steps) => Kind::Steps(steps),
             None => Kind::Query(Box::new(query)),
@@ -65,6 +66,21 @@ impl JsonPathExpr {
                 js_path_process(q, doc).map(|n| n.into_iter().map(|r| r.val).collect()).unwrap_or_default()
             }
         }
+    }
+}
+
+/// The parser's error as one line: `check` prints one problem per line, and
+/// pest's rendering spans five (with the position on a `-->` line).
+fn one_line(err: &JsonPathError) -> String {
+    let JsonPathError::PestError(pest) = err else { return err.to_string() };
+    let column = pest
+        .to_string()
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("--> "))
+        .and_then(|pos| pos.rsplit(':').next().map(str::to_string));
+    match column {
+        Some(col) => format!("{} at character {col}", pest.variant.message()),
+        None => pest.variant.message().into_owned(),
     }
 }
 
@@ -159,5 +175,7 @@ mod tests {
     fn rejects_invalid() {
         assert!(JsonPathExpr::compile("$.a[").is_err());
         assert!(JsonPathExpr::compile("a.b").is_err());
+        let msg = JsonPathExpr::compile("$.a[").unwrap_err();
+        assert_eq!(msg, "expected selector at character 5");
     }
 }
