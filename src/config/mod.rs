@@ -63,9 +63,14 @@ impl Config {
     /// already reported while decoding.
     pub fn already_reported(&self, index: usize, key_path: &str) -> bool {
         let full = join_path(&self.route_path(index), key_path);
-        self.reported
-            .iter()
-            .any(|r| full == *r || full.starts_with(&format!("{r}.")) || full.starts_with(&format!("{r}[")))
+        self.reported.iter().any(|r| {
+            full == *r
+                || full.starts_with(&format!("{r}."))
+                || full.starts_with(&format!("{r}["))
+                // A mapping that lost a misspelt key (`equal:`) is then
+                // missing it; saying so again would be the same mistake twice.
+                || r.strip_prefix(&format!("{full}.")).is_some_and(|key| !key.contains(['.', '[']))
+        })
     }
 
     fn route_path(&self, index: usize) -> String {
@@ -80,6 +85,17 @@ impl Config {
         problems.sort_by_key(|e| e.location.map(|l| (l.line, l.column)).unwrap_or((0, 0)));
         Some(ConfigErrors { file: source_name.to_string(), errors: problems })
     }
+}
+
+/// Rewrites a file-relative error inside `routes[i]` to name route `i` and
+/// use a route-relative key path, as every other route error does.
+fn attribute_to_route(err: &mut ConfigError, route_values: &[Value]) {
+    let Some(rest) = err.key_path.strip_prefix("routes[") else { return };
+    let Some((index, tail)) = rest.split_once(']') else { return };
+    let Some(route) = index.parse::<usize>().ok().and_then(|i| route_values.get(i)) else { return };
+    let Some(name) = route.get("name").and_then(Value::as_str) else { return };
+    err.route = Some(name.to_string());
+    err.key_path = tail.strip_prefix('.').unwrap_or(tail).to_string();
 }
 
 fn join_path(base: &str, rest: &str) -> String {
@@ -137,11 +153,19 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
         }
     };
 
-    let mut reported = Vec::new();
+    // A variable that failed to resolve leaves its text in place; anything
+    // later said about that value would repeat the same mistake.
+    let mut reported: Vec<String> = errors.iter().map(|e| e.key_path.clone()).collect();
+    for err in &mut errors {
+        err.location = positions.value(&err.key_path);
+        attribute_to_route(err, &route_values);
+    }
     let (top, problems) = decode::decode_all::<ConfigSpec>(root);
     for p in problems {
         reported.push(p.key_path.clone());
-        errors.push(p.into_error());
+        // A bad value is pointed at itself, an unknown key at the key.
+        let location = if p.at_key { positions.key(&p.key_path) } else { positions.value(&p.key_path) };
+        errors.push(ConfigError { location, ..p.into_error() });
     }
     let top = top.unwrap_or_default();
 
@@ -153,8 +177,14 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
         for p in problems {
             let full = join_path(&format!("routes[{i}]"), &p.key_path);
             let location = if p.at_key { positions.key(&full) } else { positions.value(&full) };
-            reported.push(full);
-            errors.push(ConfigError { location, route: name.clone(), ..p.into_error() });
+            reported.push(full.clone());
+            let mut err = ConfigError { location, route: name.clone(), ..p.into_error() };
+            // Without a name, the file-relative path is what tells the
+            // operator which route is meant.
+            if name.is_none() {
+                err.key_path = full;
+            }
+            errors.push(err);
         }
         // A route that failed to decode is left out; the rest are still
         // compiled so their problems are reported in the same run.
