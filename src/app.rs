@@ -21,6 +21,7 @@ use crate::actions::Resources;
 use crate::config::interpolate::ProcessEnv;
 use crate::config::ConfigErrors;
 use crate::delivery::Delivery;
+use crate::reload::{self, Reloader};
 use crate::router::{load_snapshot, Snapshot};
 use crate::server::{self, ConnectionLimits};
 
@@ -30,12 +31,56 @@ pub struct App {
     resources: Arc<Resources>,
     delivery: Delivery,
     shutting_down: AtomicBool,
+    reloader: Reloader,
+    /// What the listeners are bound to, and whether the command line fixed
+    /// them (then a changed `listen:` is not a restart warning).
+    bound: Bound,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bound {
+    addr: SocketAddr,
+    admin_addr: SocketAddr,
+    listen_override: Option<SocketAddr>,
+    admin_listen_override: Option<SocketAddr>,
 }
 
 impl App {
-    pub fn new(snapshot: Snapshot, resources: Arc<Resources>) -> Self {
+    fn new(snapshot: Snapshot, resources: Arc<Resources>, reloader: Reloader, bound: Bound) -> Self {
         let delivery = Delivery::new(resources.http.clone());
-        App { snapshot: ArcSwap::from_pointee(snapshot), resources, delivery, shutting_down: AtomicBool::new(false) }
+        App {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            resources,
+            delivery,
+            shutting_down: AtomicBool::new(false),
+            reloader,
+            bound,
+        }
+    }
+
+    pub fn reloader(&self) -> &Reloader {
+        &self.reloader
+    }
+
+    /// The resources, to hand to a snapshot being compiled off-thread.
+    pub fn resources_handle(&self) -> Arc<Resources> {
+        self.resources.clone()
+    }
+
+    pub fn bound_addr(&self) -> SocketAddr {
+        self.bound.addr
+    }
+
+    pub fn bound_admin_addr(&self) -> SocketAddr {
+        self.bound.admin_addr
+    }
+
+    pub fn listen_override(&self) -> Option<SocketAddr> {
+        self.bound.listen_override
+    }
+
+    pub fn admin_listen_override(&self) -> Option<SocketAddr> {
+        self.bound.admin_listen_override
     }
 
     /// The active snapshot; hold it for the whole request.
@@ -81,6 +126,9 @@ pub struct ServeOptions {
     /// Overrides the config's `admin_listen`.
     pub admin_listen: Option<SocketAddr>,
     pub limits: ConnectionLimits,
+    /// Watch the config's directory and reload on change (`--no-watch` turns
+    /// it off; SIGHUP and `POST /-/reload` always work).
+    pub watch: bool,
 }
 
 /// A started server.
@@ -124,8 +172,17 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     let addr = public.local_addr().map_err(|source| StartError::Bind { addr: listen, source })?;
     let admin_addr = admin.local_addr().map_err(|source| StartError::Bind { addr: admin_listen, source })?;
 
-    let app = Arc::new(App::new(snapshot, resources));
+    let bound =
+        Bound { addr, admin_addr, listen_override: options.listen, admin_listen_override: options.admin_listen };
+    let app = Arc::new(App::new(snapshot, resources, Reloader::new(options.config_path.clone()), bound));
+    metrics::gauge!(crate::metrics::CONFIG_LAST_SUCCESS).set(crate::reload::unix_now());
     let shutdown = CancellationToken::new();
+    if options.watch {
+        if let Err(e) = reload::spawn_watcher(app.clone(), shutdown.clone()) {
+            tracing::warn!("cannot watch the config directory ({e}); reload with SIGHUP or POST /-/reload");
+        }
+    }
+    reload::spawn_sighup(app.clone(), shutdown.clone());
     let tasks = vec![
         tokio::spawn(server::listener::serve(
             public,

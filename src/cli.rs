@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// Admin listen address; overrides `admin_listen:` in the config.
     #[arg(long)]
     pub admin_listen: Option<SocketAddr>,
+    /// Do not watch the config's directory; reload only on SIGHUP or
+    /// `POST /-/reload`.
+    #[arg(long)]
+    pub no_watch: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -15,5 +15,6 @@ pub mod event;
 pub mod matcher;
 pub mod metrics;
 pub mod pipeline;
+pub mod reload;
 pub mod router;
 pub mod server;

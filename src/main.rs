@@ -57,6 +57,7 @@ async fn serve(args: cli::ServeArgs) -> anyhow::Result<ExitCode> {
         config_path: args.config.config,
         listen: args.listen,
         admin_listen: args.admin_listen,
+        watch: !args.no_watch,
         ..Default::default()
     };
     let server = match app::start(options).await {

@@ -40,6 +40,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// The routes that decoded, in file order.
     pub routes: Vec<RouteSpec>,
+    /// For each of `routes`, a hash of its interpolated YAML.
+    pub fingerprints: Vec<String>,
     /// For each of `routes`, its index in the file's `routes:` list (they
     /// differ after a route that failed to decode).
     file_indices: Vec<usize>,
@@ -171,8 +173,12 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
 
     let mut routes = Vec::new();
     let mut file_indices = Vec::new();
+    let mut fingerprints = Vec::new();
     for (i, value) in route_values.into_iter().enumerate() {
         let name = value.get("name").and_then(Value::as_str).map(str::to_string);
+        // What the route says after interpolation, to tell a changed route
+        // from an unchanged one on reload.
+        let fingerprint = hex::encode(Sha256::digest(serde_yaml::to_string(&value).unwrap_or_default().as_bytes()));
         let (route, problems) = decode::decode_all::<RouteSpec>(value);
         for p in problems {
             let full = join_path(&format!("routes[{i}]"), &p.key_path);
@@ -191,6 +197,7 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
         if let Some(route) = route {
             routes.push(route);
             file_indices.push(i);
+            fingerprints.push(fingerprint);
         }
     }
     // Locate top-level errors (route errors are located above).
@@ -231,6 +238,7 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
         admin_listen,
         max_body_bytes,
         routes,
+        fingerprints,
         file_indices,
         problems: errors,
         positions,

@@ -41,6 +41,8 @@ pub struct Snapshot {
     pub admin_listen: SocketAddr,
     pub max_body_bytes: usize,
     pub routes: Vec<Route>,
+    /// Route name → fingerprint of its config, for reload summaries.
+    pub fingerprints: std::collections::HashMap<Arc<str>, String>,
     paths: PathIndex,
 }
 
@@ -147,6 +149,7 @@ impl Snapshot {
             admin_listen: config.admin_listen,
             max_body_bytes: config.max_body_bytes,
             paths: PathIndex::build(&patterns),
+            fingerprints: routes.iter().map(|r| r.name.clone()).zip(config.fingerprints).collect(),
             routes,
         })
     }

@@ -12,6 +12,41 @@ use warp::Filter;
 use super::ingress::into_response;
 use crate::app::App;
 use crate::pipeline::Reply;
+use crate::reload::Trigger;
+
+/// `GET /-/config`: what is serving, and whether the last reload failed.
+fn config_summary(app: &App) -> Reply {
+    let snapshot = app.snapshot();
+    let body = json!({
+        "source": snapshot.source_name,
+        "hash": snapshot.hash,
+        "loaded_at": humantime::format_rfc3339_millis(snapshot.loaded_at).to_string(),
+        "routes": snapshot.routes.len(),
+        "route_names": snapshot.routes.iter().map(|r| &*r.name).collect::<Vec<_>>(),
+        "last_reload_error": app.reloader().last_failure(),
+    });
+    Reply::json(StatusCode::OK, &body)
+}
+
+/// `POST /-/reload`: reload now and say how it went.
+async fn reload_now(app: &Arc<App>) -> Reply {
+    match app.reloader().reload(app, Trigger::Admin).await {
+        Ok(summary) => {
+            let mut body = serde_json::to_value(&summary).unwrap_or_default();
+            if let Some(map) = body.as_object_mut() {
+                map.insert("message".into(), json!(summary.to_string()));
+            }
+            Reply::json(StatusCode::OK, &body)
+        }
+        Err(errors) => Reply::json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!({
+                "error": "config has problems; still serving the previous config",
+                "errors": errors.to_string().lines().collect::<Vec<_>>(),
+            }),
+        ),
+    }
+}
 
 pub fn filter(
     app: Arc<App>,
@@ -27,8 +62,19 @@ pub fn filter(
             into_response(Reply::json(StatusCode::SERVICE_UNAVAILABLE, &json!({"status": "not ready"})))
         }
     });
+    let config_app = app.clone();
+    let config = warp::path!("-" / "config").and(warp::get()).map(move || into_response(config_summary(&config_app)));
+    let reload_app = app.clone();
+    let reload = warp::path!("-" / "reload").and(warp::post()).then(move || {
+        let app = reload_app.clone();
+        async move { into_response(reload_now(&app).await) }
+    });
     healthz
         .or(readyz)
+        .unify()
+        .or(config)
+        .unify()
+        .or(reload)
         .unify()
         .recover(|_rejection: warp::Rejection| async {
             Ok::<_, std::convert::Infallible>(into_response(Reply::error(
