@@ -60,11 +60,14 @@ pub struct ConditionSpec {
     pub method: Option<()>,
     // Operators.
     pub exists: Option<bool>,
+    #[serde(default, deserialize_with = "null_is_a_value")]
     pub equals: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "null_is_a_value")]
     pub not_equals: Option<serde_json::Value>,
     #[serde(rename = "in")]
     pub in_list: Option<Vec<serde_json::Value>>,
     pub matches: Option<String>,
+    #[serde(default, deserialize_with = "null_is_a_value")]
     pub contains: Option<serde_json::Value>,
     pub gt: Option<f64>,
     pub gte: Option<f64>,
@@ -215,6 +218,12 @@ fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bytesize::ByteSiz
     parsed.map(Some).ok_or_else(|| {
         de::Error::custom(format!("invalid size {:?} (write a number of bytes, or e.g. 512 KiB, 1 MiB)", text.trim()))
     })
+}
+
+/// `equals: null` compares with JSON null; a plain `Option` would read the
+/// null as "no operator written".
+fn null_is_a_value<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
 }
 
 /// Marks a key as present whatever its value, including `~`.
