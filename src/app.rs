@@ -115,6 +115,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot create the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error("{0}")]
+    InsecureAdmin(String),
 }
 
 /// How to start the server.
@@ -163,6 +165,12 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     let snapshot = load_snapshot(&options.config_path, &ProcessEnv, &resources)?;
     let listen = options.listen.unwrap_or(snapshot.listen);
     let admin_listen = options.admin_listen.unwrap_or(snapshot.admin_listen);
+    // `check` refuses this for the file's admin_listen; --admin-listen too.
+    if let Some(message) = crate::guard::admin_exposure(admin_listen, snapshot.security.admin_token.as_ref()) {
+        return Err(StartError::InsecureAdmin(message));
+    }
+    let public_limits = snapshot.security.connection_limits(&options.limits);
+    let admin_limits = ConnectionLimits { max_concurrent_requests: None, ..public_limits.clone() };
     let route_count = snapshot.routes.len();
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
@@ -187,13 +195,13 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
         tokio::spawn(server::listener::serve(
             public,
             server::ingress::filter(app.clone()),
-            options.limits.clone(),
+            public_limits,
             shutdown.clone(),
         )),
         tokio::spawn(server::listener::serve(
             admin,
-            server::admin::filter(app.clone()),
-            options.limits.clone(),
+            server::admin_auth::protect(app.clone(), server::admin::filter(app.clone())),
+            admin_limits,
             shutdown.clone(),
         )),
     ];

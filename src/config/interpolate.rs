@@ -4,6 +4,11 @@
 //! value containing YAML syntax (`: `, `#`, quotes) cannot change the file's
 //! structure. `$${` is a literal `${`. An unset variable without a default is
 //! an error naming the variable and the key it was used in.
+//!
+//! `${file:/run/secrets/name}` is replaced by the file's contents without
+//! its trailing newline: Docker and Kubernetes mount secrets as files, and
+//! `echo secret > file` adds the newline nobody meant to be part of a key.
+//! Errors name the file, never its contents.
 
 use serde_yaml::Value;
 
@@ -13,6 +18,11 @@ use super::error::ConfigError;
 /// a map in tests.
 pub trait Environment {
     fn var(&self, name: &str) -> Option<String>;
+
+    /// The contents of a `${file:PATH}` reference.
+    fn read_file(&self, path: &str) -> std::io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
 }
 
 /// The process environment.
@@ -79,6 +89,9 @@ pub fn interpolate_str(input: &str, env: &dyn Environment) -> Result<String, Str
 }
 
 fn resolve(reference: &str, env: &dyn Environment) -> Result<String, String> {
+    if let Some(path) = reference.strip_prefix("file:") {
+        return read_secret_file(path, env);
+    }
     let (name, default) = match reference.split_once(":-") {
         Some((name, default)) => (name, Some(default)),
         None => (reference, None),
@@ -96,6 +109,15 @@ fn resolve(reference: &str, env: &dyn Environment) -> Result<String, String> {
             Err(format!("environment variable {name} is not set (write ${{{name}:-default}} to give a default)"))
         }
     }
+}
+
+fn read_secret_file(path: &str, env: &dyn Environment) -> Result<String, String> {
+    if path.is_empty() {
+        return Err("empty file name in ${file:} (write e.g. ${file:/run/secrets/github})".into());
+    }
+    let bytes = env.read_file(path).map_err(|e| format!("cannot read secret file {path}: {e}"))?;
+    let text = String::from_utf8(bytes).map_err(|_| format!("secret file {path} is not UTF-8 text"))?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }
 
 #[cfg(test)]
@@ -120,6 +142,21 @@ mod tests {
         assert!(err.contains("NOPE is not set"), "{err}");
         assert!(interpolate_str("${HOST", &env).unwrap_err().contains("unterminated"));
         assert!(interpolate_str("${1X}", &env).unwrap_err().contains("invalid variable name"));
+    }
+
+    #[test]
+    fn reads_secret_files_without_the_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gh");
+        std::fs::write(&path, "s3cr3t\n").unwrap();
+        let text = format!("${{file:{}}}", path.display());
+        assert_eq!(interpolate_str(&text, &env).unwrap(), "s3cr3t");
+        std::fs::write(&path, "a b\r\n").unwrap();
+        assert_eq!(interpolate_str(&format!("x-${{file:{}}}", path.display()), &env).unwrap(), "x-a b");
+        let err = interpolate_str("${file:/nonexistent/secret}", &env).unwrap_err();
+        assert!(err.contains("cannot read secret file /nonexistent/secret"), "{err}");
+        std::fs::write(&path, [0xff, 0xfe]).unwrap();
+        assert!(interpolate_str(&text, &env).unwrap_err().contains("not UTF-8"));
     }
 
     #[test]

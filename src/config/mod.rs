@@ -9,6 +9,7 @@ pub mod decode;
 pub mod error;
 pub mod interpolate;
 pub mod locate;
+pub mod secret;
 pub mod spec;
 
 use std::net::SocketAddr;
@@ -38,6 +39,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub max_body_bytes: usize,
+    /// Trusted proxies, admin token and connection limits.
+    pub security: crate::guard::SecuritySettings,
     /// The routes that decoded, in file order.
     pub routes: Vec<RouteSpec>,
     /// For each of `routes`, a hash of its interpolated YAML.
@@ -230,6 +233,7 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
             ..ConfigError::new("max_body_bytes", "must be greater than 0")
         });
     }
+    let security = crate::guard::SecuritySettings::compile(&top, &mut errors, &|key| positions.value(key));
 
     Ok(Config {
         source_name: source_name.to_string(),
@@ -237,6 +241,7 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
         listen,
         admin_listen,
         max_body_bytes,
+        security,
         routes,
         fingerprints,
         file_indices,

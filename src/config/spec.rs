@@ -12,6 +12,8 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+pub use super::secret::Secret;
+
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +29,22 @@ pub struct ConfigSpec {
     pub max_body_bytes: Option<bytesize::ByteSize>,
     #[serde(default)]
     pub routes: Vec<RouteSpec>,
+    /// Reverse proxies (CIDRs) whose `X-Forwarded-For` is believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Bearer token for the admin API (all but /-/healthz and /-/readyz).
+    pub admin_token: Option<Secret>,
+    /// Requests in progress at once; past it, 503 with Retry-After. Default 256.
+    pub max_concurrent_requests: Option<usize>,
+    /// Most request headers; more is answered 431. Default 100.
+    pub max_headers: Option<usize>,
+    /// Largest request head; larger is answered 431. Default 64 KiB, at least 8 KiB.
+    #[serde(default, deserialize_with = "byte_size")]
+    pub max_header_bytes: Option<bytesize::ByteSize>,
+    /// Time a client has to send the request head. Default 10s.
+    pub header_read_timeout: Option<HumanDuration>,
+    /// Time a client has to send the body after the head. Default 30s.
+    pub body_read_timeout: Option<HumanDuration>,
 }
 
 /// One route: where it listens, when it applies and what it does.
@@ -42,6 +60,14 @@ pub struct RouteSpec {
     #[serde(default, rename = "continue")]
     pub continue_matching: bool,
     pub respond: Option<RespondSpec>,
+    /// Signature or credential check on the raw request, before anything else.
+    pub verify: Option<VerifySpec>,
+    /// Client addresses (CIDRs) allowed on this route; others get 403.
+    pub allow_ips: Option<Vec<String>>,
+    /// Overrides the file's `max_body_bytes` for this route.
+    #[serde(default, deserialize_with = "byte_size")]
+    pub max_body_bytes: Option<bytesize::ByteSize>,
+    pub rate_limit: Option<RateLimitSpec>,
 }
 
 /// A condition: either a leaf (one subject, one operator) or a combinator.
@@ -229,4 +255,182 @@ fn null_is_a_value<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json:
 /// Marks a key as present whatever its value, including `~`.
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<()>, D::Error> {
     serde::de::IgnoredAny::deserialize(d).map(|_| Some(()))
+}
+
+// Trust at the door: verification, allowlists and limits.
+
+/// `verify:` on a route: exactly one scheme, written as a one-key mapping
+/// (`verify: { github: { secret: ... } }`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "VerifyKeys")]
+pub enum VerifySpec {
+    Github(GithubVerifySpec),
+    Stripe(StripeVerifySpec),
+    Slack(SlackVerifySpec),
+    StandardWebhooks(StandardWebhooksVerifySpec),
+    Shopify(ShopifyVerifySpec),
+    Gitlab(TokenVerifySpec),
+    Hmac(HmacVerifySpec),
+    Bearer(TokenVerifySpec),
+    Basic(BasicVerifySpec),
+}
+
+/// The written form of `verify:`; decoded by hand like [`ActionKeys`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyKeys {
+    github: Option<GithubVerifySpec>,
+    stripe: Option<StripeVerifySpec>,
+    slack: Option<SlackVerifySpec>,
+    standard_webhooks: Option<StandardWebhooksVerifySpec>,
+    shopify: Option<ShopifyVerifySpec>,
+    gitlab: Option<TokenVerifySpec>,
+    hmac: Option<HmacVerifySpec>,
+    bearer: Option<TokenVerifySpec>,
+    basic: Option<BasicVerifySpec>,
+}
+
+impl TryFrom<VerifyKeys> for VerifySpec {
+    type Error = String;
+    fn try_from(k: VerifyKeys) -> Result<Self, String> {
+        let mut found: Vec<VerifySpec> = Vec::new();
+        found.extend(k.github.map(VerifySpec::Github));
+        found.extend(k.stripe.map(VerifySpec::Stripe));
+        found.extend(k.slack.map(VerifySpec::Slack));
+        found.extend(k.standard_webhooks.map(VerifySpec::StandardWebhooks));
+        found.extend(k.shopify.map(VerifySpec::Shopify));
+        found.extend(k.gitlab.map(VerifySpec::Gitlab));
+        found.extend(k.hmac.map(VerifySpec::Hmac));
+        found.extend(k.bearer.map(VerifySpec::Bearer));
+        found.extend(k.basic.map(VerifySpec::Basic));
+        const SCHEMES: &str =
+            "`github`, `stripe`, `slack`, `standard_webhooks`, `shopify`, `gitlab`, `hmac`, `bearer` or `basic`";
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => Err(format!("`verify` needs one scheme: {SCHEMES}")),
+            _ => Err("`verify` takes exactly one scheme; a route checks one provider's signature".into()),
+        }
+    }
+}
+
+/// `github: { secret }` — `X-Hub-Signature-256`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubVerifySpec {
+    pub secret: Option<Secret>,
+    /// Several secrets, any of which may have signed (rotation).
+    pub secrets: Option<Vec<Secret>>,
+}
+
+/// `stripe: { secret, tolerance }` — `Stripe-Signature`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeVerifySpec {
+    pub secret: Option<Secret>,
+    pub secrets: Option<Vec<Secret>>,
+    /// How old a signature's timestamp may be. Default 5m.
+    pub tolerance: Option<HumanDuration>,
+}
+
+/// `slack: { signing_secret, tolerance }` — `X-Slack-Signature`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackVerifySpec {
+    pub signing_secret: Option<Secret>,
+    pub signing_secrets: Option<Vec<Secret>>,
+    /// How far the request timestamp may be from now, either way. Default 5m.
+    pub tolerance: Option<HumanDuration>,
+}
+
+/// `standard_webhooks: { secret, tolerance }` — `webhook-signature` (or `svix-signature`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StandardWebhooksVerifySpec {
+    /// `whsec_` followed by the base64 key.
+    pub secret: Option<Secret>,
+    pub secrets: Option<Vec<Secret>>,
+    /// How far the timestamp may be from now, either way. Default 5m.
+    pub tolerance: Option<HumanDuration>,
+}
+
+/// `shopify: { secret }` — `X-Shopify-Hmac-Sha256`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopifyVerifySpec {
+    pub secret: Option<Secret>,
+    pub secrets: Option<Vec<Secret>>,
+}
+
+/// `gitlab: { token }` and `bearer: { token }`: a shared token sent as is.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenVerifySpec {
+    pub token: Option<Secret>,
+    pub tokens: Option<Vec<Secret>>,
+}
+
+/// `hmac: { header, algorithm, encoding, prefix, secret }`: any provider
+/// that signs the raw body with an HMAC in one header.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HmacVerifySpec {
+    pub header: Option<String>,
+    /// `sha1`, `sha256` (default) or `sha512`.
+    pub algorithm: Option<HmacAlgorithm>,
+    /// `hex` (default) or `base64`.
+    pub encoding: Option<SignatureEncoding>,
+    /// Text before the signature in the header, e.g. `sha256=`.
+    pub prefix: Option<String>,
+    pub secret: Option<Secret>,
+    pub secrets: Option<Vec<Secret>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HmacAlgorithm {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureEncoding {
+    Hex,
+    Base64,
+}
+
+/// `basic: { username, password }`, or `users: [...]` for rotation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicVerifySpec {
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub users: Option<Vec<BasicUserSpec>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicUserSpec {
+    pub username: String,
+    pub password: Secret,
+}
+
+/// `rate_limit:` on a route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSpec {
+    /// Sustained rate; may be fractional (`0.5` is one every two seconds).
+    pub per_second: f64,
+    /// Requests allowed at once after a quiet spell. Default: `per_second`, at least 1.
+    pub burst: Option<u32>,
+    /// One budget for the route (default) or one per client address.
+    pub by: Option<RateLimitBy>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitBy {
+    Route,
+    ClientIp,
 }

@@ -30,6 +30,8 @@ pub struct Route {
     pub actions: Vec<Action>,
     pub continue_matching: bool,
     pub respond: Respond,
+    /// `verify`, `allow_ips`, `max_body_bytes`, `rate_limit`: see [`crate::guard`].
+    pub guard: crate::guard::RouteGuard,
 }
 
 /// A compiled config.
@@ -40,6 +42,8 @@ pub struct Snapshot {
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub max_body_bytes: usize,
+    /// Trusted proxies, admin token, connection limits.
+    pub security: crate::guard::SecuritySettings,
     pub routes: Vec<Route>,
     /// Route name → fingerprint of its config, for reload summaries.
     pub fingerprints: std::collections::HashMap<Arc<str>, String>,
@@ -107,6 +111,7 @@ impl Snapshot {
                 .collect();
             let has_forward = spec.actions.iter().any(|a| matches!(a, config::spec::ActionSpec::Forward(_)));
             let respond = Respond::compile(spec.respond.as_ref(), has_forward, &mut errors);
+            let guard = crate::guard::RouteGuard::compile(spec, &mut errors);
             let located: Vec<ConfigError> = errors
                 .into_iter()
                 .filter(|e| !config.already_reported(i, &e.key_path))
@@ -124,6 +129,7 @@ impl Snapshot {
             ) else {
                 continue;
             };
+            let Some(guard) = guard else { continue };
             patterns.push(pattern);
             routes.push(Route {
                 name: Arc::from(spec.name.as_str()),
@@ -136,6 +142,7 @@ impl Snapshot {
                 actions,
                 continue_matching: spec.continue_matching,
                 respond,
+                guard,
             });
         }
         if let Some(errors) = Config::into_errors(problems, &config.source_name) {
@@ -148,6 +155,7 @@ impl Snapshot {
             listen: config.listen,
             admin_listen: config.admin_listen,
             max_body_bytes: config.max_body_bytes,
+            security: config.security,
             paths: PathIndex::build(&patterns),
             fingerprints: routes.iter().map(|r| r.name.clone()).zip(config.fingerprints).collect(),
             routes,
@@ -200,8 +208,14 @@ impl Snapshot {
     }
 
     /// Largest body any of `candidates` accepts.
-    pub fn body_limit(&self, _candidates: &[Candidate]) -> usize {
-        self.max_body_bytes
+    pub fn body_limit(&self, candidates: &[Candidate]) -> usize {
+        // A route's own `max_body_bytes` overrides the file's; the body is
+        // read under the largest, and `guard::fits_body` drops the rest.
+        candidates
+            .iter()
+            .map(|c| self.routes[c.route].guard.max_body_bytes.unwrap_or(self.max_body_bytes))
+            .max()
+            .unwrap_or(self.max_body_bytes)
     }
 }
 

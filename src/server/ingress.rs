@@ -1,11 +1,13 @@
 //! The public ingress: HTTP request → [`Event`] → router → reply.
 //!
 //! Thin on purpose: it resolves the path and method first (so a 404 or 405
-//! never reads a body), reads the body under the size limit, decodes it into
-//! an event and hands over to the router and the pipeline. Every error is a
+//! never reads a body), passes the door ([`crate::guard`]: allowlist, size,
+//! read timeout, signature — on the raw bytes), decodes the body into an
+//! event and hands over to the router and the pipeline. Every error is a
 //! JSON `{"error": ...}` with the status a sender can act on.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -16,6 +18,7 @@ use warp::Filter;
 use super::listener::ClientAddr;
 use crate::app::App;
 use crate::event::Event;
+use crate::guard;
 use crate::pipeline::{self, Reply};
 use crate::router::Lookup;
 
@@ -73,16 +76,33 @@ where
         }
         Lookup::Candidates(c) => c,
     };
+    // The door (see crate::guard): address, size, signature — all before
+    // the body is decoded or any action runs.
+    let who = guard::Client::resolve(&snapshot, client.map(|c| c.0), &headers);
+    let candidates = match guard::admit(&snapshot, candidates, &who) {
+        Ok(c) => c,
+        Err(refusal) => return refusal.reply(),
+    };
     let limit = snapshot.body_limit(&candidates);
-    let body = match read_body(body, &headers, limit).await {
-        Ok(b) => b,
-        Err(reply) => return reply,
+    let read_timeout = snapshot.security.body_read_timeout;
+    let body = match tokio::time::timeout(read_timeout, read_body(body, &headers, limit)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(reply)) => return reply,
+        Err(_) => return guard::body_timeout(read_timeout, &who),
+    };
+    let candidates = guard::fits_body(&snapshot, candidates, body.len());
+    let candidates = match guard::verify(&snapshot, candidates, &headers, &body, SystemTime::now(), &who) {
+        Ok(c) => c,
+        Err(refusal) => return refusal.reply(),
     };
     let event = match Event::new(method, path, query, headers, body, client.map(|c| c.0)) {
         Ok(e) => Arc::new(e),
         Err(e) => return Reply::error(StatusCode::BAD_REQUEST, e),
     };
     let matched = snapshot.select(candidates, &event);
+    if let Err(refusal) = guard::rate(&snapshot, &matched, &who) {
+        return refusal.reply();
+    }
     pipeline::run(&snapshot, app.resources(), app.delivery(), event, &matched).await
 }
 

@@ -29,6 +29,11 @@ pub struct ConnectionLimits {
     pub max_headers: usize,
     /// How long in-progress requests may take once shutdown starts.
     pub shutdown_grace: Duration,
+    /// Largest request head in bytes; a larger one is answered 431.
+    pub max_header_bytes: usize,
+    /// Requests in progress at once; past it, 503 at once (see [`super::shed`]).
+    /// None: no cap (the admin listener).
+    pub max_concurrent_requests: Option<usize>,
 }
 
 impl Default for ConnectionLimits {
@@ -37,6 +42,8 @@ impl Default for ConnectionLimits {
             header_read_timeout: Duration::from_secs(10),
             max_headers: 100,
             shutdown_grace: Duration::from_secs(10),
+            max_header_bytes: 64 * 1024,
+            max_concurrent_requests: Some(super::shed::DEFAULT_MAX_CONCURRENT_REQUESTS),
         }
     }
 }
@@ -53,7 +60,11 @@ where
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_headers(limits.max_headers);
+        .max_headers(limits.max_headers)
+        // hyper refuses less than 8 KiB; the config enforces it too.
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder.http2().max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    let shedder = limits.max_concurrent_requests.map(super::shed::Shedder::new);
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -71,10 +82,22 @@ where
         };
         let _ = stream.set_nodelay(true);
         let svc = warp::service(filter.clone());
+        let shedder = shedder.clone();
         let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ClientAddr(peer));
             let mut svc = svc.clone();
-            async move { Ok::<_, Infallible>(svc.call(req).await.unwrap_or_else(|never| match never {})) }
+            // Taken before the request is handled and held until its answer
+            // is ready, so the cap counts every body being read.
+            let permit = shedder.as_ref().map(super::shed::Shedder::try_enter);
+            async move {
+                if let Some(None) = permit {
+                    let busy: warp::reply::Response = super::shed::overloaded().map(Into::into);
+                    return Ok::<_, Infallible>(busy);
+                }
+                let response = svc.call(req).await.unwrap_or_else(|never| match never {});
+                drop(permit);
+                Ok(response)
+            }
         });
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
         let conn = graceful.watch(conn);

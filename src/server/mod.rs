@@ -2,7 +2,9 @@
 //! listener, both served by [`listener::serve`].
 
 pub mod admin;
+pub mod admin_auth;
 pub mod ingress;
 pub mod listener;
+pub mod shed;
 
 pub use listener::{ClientAddr, ConnectionLimits};

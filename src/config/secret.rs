@@ -1,0 +1,95 @@
+//! Secret values in the config: HMAC keys, tokens, passwords.
+//!
+//! A [`Secret`] is a string that never prints. Its `Debug` and `Display`
+//! both write `***`, so a secret cannot leak through a log line, a `check`
+//! message or an admin endpoint that formats a spec, even by accident. Its
+//! decoder accepts any scalar (a numeric token written without quotes is
+//! still a token) and, when the value has the wrong shape, says so without
+//! quoting it: serde's own "invalid type" messages would echo the value.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+/// A secret string. Read it with [`Secret::expose`], only where it is used.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself. Call only to key a MAC or compare a token.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct SecretVisitor;
+        impl<'de> Visitor<'de> for SecretVisitor {
+            type Value = Secret;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a secret string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Secret, E> {
+                Ok(Secret(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Secret, E> {
+                // A float has already lost digits; quote the value instead.
+                Err(E::custom("a secret must be a string (put it in quotes); the value is not shown"))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Secret, E> {
+                Err(E::custom("a secret must be a string (put it in quotes); the value is not shown"))
+            }
+            fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Secret, E> {
+                Err(E::custom("a secret must be a string; the value is not shown"))
+            }
+        }
+        d.deserialize_any(SecretVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_prints() {
+        let s: Secret = serde_yaml::from_str("hunter2").unwrap();
+        assert_eq!(s.expose(), "hunter2");
+        assert_eq!(format!("{s:?} {s}"), "*** ***");
+        let n: Secret = serde_yaml::from_str("123456").unwrap();
+        assert_eq!(n.expose(), "123456");
+        let err = serde_yaml::from_str::<Secret>("1.5").unwrap_err().to_string();
+        assert!(!err.contains("1.5"), "{err}");
+    }
+}

@@ -1,0 +1,343 @@
+//! Trust at the door: what a request must pass before its body is parsed
+//! or any action runs.
+//!
+//! The ingress calls these checks in order of cost, cheapest first, so
+//! abusive traffic is turned away before it costs much:
+//!
+//! 1. [`admit`]: the client address against each candidate route's
+//!    `allow_ips` (403) — before the body is read;
+//! 2. the body, read under the largest limit any candidate accepts, then
+//!    [`fits_body`] drops candidates with a smaller `max_body_bytes`;
+//! 3. [`verify`]: each candidate's `verify:` scheme on the raw bytes (401)
+//!    — before the body is decoded;
+//! 4. [`rate`]: the rate limits of the routes actually taken (429) — after
+//!    conditions, so a flood of forged requests, which fail step 3, cannot
+//!    spend a route's budget and lock out the real sender.
+//!
+//! When several routes share a path, each check removes only the routes
+//! that fail it; the request is refused only when no candidate is left.
+//! (A route that verifies GitHub signatures and a catch-all without
+//! `verify:` on the same path: a forged request skips the first and lands
+//! in the catch-all, exactly as if the first had a condition that failed.)
+//!
+//! Refusals say nothing about why beyond the status: a prober learns no
+//! more than "no". The operator gets a warn log line with the route and the
+//! client address (never the body or a secret), and a
+//! [`crate::metrics::REJECTED`] count by reason.
+
+pub mod ip;
+pub mod rate;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, SystemTime};
+
+use http::header::{HeaderValue, RETRY_AFTER};
+use http::{HeaderMap, StatusCode};
+use ipnet::IpNet;
+
+use crate::config::error::Location;
+use crate::config::secret::Secret;
+use crate::config::spec::{ConfigSpec, RouteSpec};
+use crate::config::ConfigError;
+use crate::matcher::path::Candidate;
+use crate::pipeline::Reply;
+use crate::router::{Matched, Snapshot};
+use crate::server::ConnectionLimits;
+use crate::verify::{Verifier, Verify};
+pub use ip::{client_ip, IpAllowlist};
+pub use rate::RouteRateLimit;
+
+/// The only thing a sender that failed verification is told.
+pub const SIGNATURE_FAILED: &str = "signature verification failed";
+
+/// Default time a client has to send the body once its head is in.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Smallest `max_header_bytes`: hyper cannot buffer less.
+pub const MIN_HEADER_BYTES: usize = 8 * 1024;
+
+/// A route's checks, compiled from its `verify`, `allow_ips`,
+/// `max_body_bytes` and `rate_limit` keys.
+#[derive(Debug, Default)]
+pub struct RouteGuard {
+    pub verify: Option<Verifier>,
+    pub allow_ips: Option<IpAllowlist>,
+    /// Overrides the file's `max_body_bytes` for this route.
+    pub max_body_bytes: Option<usize>,
+    pub rate_limit: Option<RouteRateLimit>,
+}
+
+impl RouteGuard {
+    /// Compiles a route's guard keys, pushing errors with route-relative
+    /// key paths. None when any of them is wrong.
+    pub fn compile(spec: &RouteSpec, errors: &mut Vec<ConfigError>) -> Option<RouteGuard> {
+        let before = errors.len();
+        let verify = spec.verify.as_ref().and_then(|v| Verifier::compile(v, "verify", errors));
+        let allow_ips = spec.allow_ips.as_ref().and_then(|list| {
+            if list.is_empty() {
+                errors.push(ConfigError::new(
+                    "allow_ips",
+                    "an empty list would refuse everyone; list addresses or leave `allow_ips` out",
+                ));
+                return None;
+            }
+            ip::parse_nets(list, "allow_ips", errors).map(IpAllowlist::new)
+        });
+        let max_body_bytes = spec.max_body_bytes.map(|b| usize::try_from(b.as_u64()).unwrap_or(usize::MAX));
+        if max_body_bytes == Some(0) {
+            errors.push(ConfigError::new("max_body_bytes", "must be greater than 0"));
+        }
+        let rate_limit = spec.rate_limit.as_ref().and_then(|r| RouteRateLimit::compile(r, "rate_limit", errors));
+        (errors.len() == before).then_some(RouteGuard { verify, allow_ips, max_body_bytes, rate_limit })
+    }
+}
+
+/// File-wide security settings: trusted proxies, the admin token and the
+/// connection limits.
+#[derive(Debug, Clone, Default)]
+pub struct SecuritySettings {
+    pub trusted_proxies: Vec<IpNet>,
+    /// Bearer token for the admin API; None leaves it open (loopback only).
+    pub admin_token: Option<Secret>,
+    pub max_concurrent_requests: Option<usize>,
+    pub max_headers: Option<usize>,
+    pub max_header_bytes: Option<usize>,
+    pub header_read_timeout: Option<Duration>,
+    pub body_read_timeout: Duration,
+}
+
+impl SecuritySettings {
+    /// Reads the top-level keys; `locate` gives a key's position in the file.
+    pub fn compile(
+        top: &ConfigSpec,
+        errors: &mut Vec<ConfigError>,
+        locate: &dyn Fn(&str) -> Option<Location>,
+    ) -> SecuritySettings {
+        let mut found = Vec::new();
+        let trusted_proxies = ip::parse_nets(&top.trusted_proxies, "trusted_proxies", &mut found).unwrap_or_default();
+        let admin_token = top.admin_token.clone();
+        if admin_token.as_ref().is_some_and(Secret::is_empty) {
+            found.push(ConfigError::new("admin_token", "is empty (is its variable set?)"));
+        }
+        let admin_listen = top.admin_listen.as_deref().unwrap_or(crate::config::DEFAULT_ADMIN_LISTEN);
+        if let Ok(addr) = admin_listen.parse::<SocketAddr>() {
+            if let Some(message) = admin_exposure(addr, admin_token.as_ref()) {
+                found.push(ConfigError::new("admin_listen", message));
+            }
+        }
+        let positive = |key: &str, v: Option<usize>, found: &mut Vec<ConfigError>| {
+            if v == Some(0) {
+                found.push(ConfigError::new(key, "must be greater than 0"));
+            }
+            v
+        };
+        let max_concurrent_requests = positive("max_concurrent_requests", top.max_concurrent_requests, &mut found);
+        let max_headers = positive("max_headers", top.max_headers, &mut found);
+        let max_header_bytes = top.max_header_bytes.map(|b| usize::try_from(b.as_u64()).unwrap_or(usize::MAX));
+        if max_header_bytes.is_some_and(|n| n < MIN_HEADER_BYTES) {
+            found.push(ConfigError::new("max_header_bytes", "must be at least 8 KiB"));
+        }
+        let nonzero = |key: &str, d: Option<Duration>, found: &mut Vec<ConfigError>| {
+            if d.is_some_and(|d| d.is_zero()) {
+                found.push(ConfigError::new(key, "must be longer than 0s"));
+            }
+            d
+        };
+        let header_read_timeout = nonzero("header_read_timeout", top.header_read_timeout.map(|d| d.0), &mut found);
+        let body_read_timeout = nonzero("body_read_timeout", top.body_read_timeout.map(|d| d.0), &mut found)
+            .unwrap_or(DEFAULT_BODY_READ_TIMEOUT);
+        for mut err in found {
+            err.location = locate(&err.key_path);
+            errors.push(err);
+        }
+        SecuritySettings {
+            trusted_proxies,
+            admin_token,
+            max_concurrent_requests,
+            max_headers,
+            max_header_bytes,
+            header_read_timeout,
+            body_read_timeout,
+        }
+    }
+
+    /// `base` with the limits this file sets.
+    pub fn connection_limits(&self, base: &ConnectionLimits) -> ConnectionLimits {
+        let mut limits = base.clone();
+        if let Some(n) = self.max_concurrent_requests {
+            limits.max_concurrent_requests = Some(n);
+        }
+        if let Some(n) = self.max_headers {
+            limits.max_headers = n;
+        }
+        if let Some(n) = self.max_header_bytes {
+            limits.max_header_bytes = n;
+        }
+        if let Some(d) = self.header_read_timeout {
+            limits.header_read_timeout = d;
+        }
+        limits
+    }
+}
+
+/// Why an admin listener on `addr` would be unsafe without a token, if it
+/// would: anyone who can reach it could reload the config or read it.
+pub fn admin_exposure(addr: SocketAddr, token: Option<&Secret>) -> Option<String> {
+    if addr.ip().to_canonical().is_loopback() || token.is_some() {
+        return None;
+    }
+    Some(format!(
+        "the admin listener {addr} is reachable from other machines and no admin_token is set; \
+         set admin_token (e.g. admin_token: ${{HOOKROUTE_ADMIN_TOKEN}}) or listen on 127.0.0.1"
+    ))
+}
+
+/// Who sent a request, for the checks and the log lines.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    /// The connection's peer.
+    pub peer: Option<SocketAddr>,
+    /// The client as far as it can be trusted (see [`ip::client_ip`]).
+    pub ip: Option<IpAddr>,
+}
+
+impl Client {
+    pub fn resolve(snapshot: &Snapshot, peer: Option<SocketAddr>, headers: &HeaderMap) -> Client {
+        Client { peer, ip: client_ip(peer, headers, &snapshot.security.trusted_proxies) }
+    }
+
+    fn ip_text(&self) -> String {
+        self.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into())
+    }
+
+    fn peer_text(&self) -> String {
+        self.peer.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into())
+    }
+}
+
+/// Why the door refused a request; [`Refusal::reply`] is all the sender
+/// learns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// 403: the client address is in no candidate's `allow_ips`.
+    Forbidden,
+    /// 401: every candidate has `verify:` and none passed.
+    Unauthorized,
+    /// 429: a route's rate limit is spent; retry after this many seconds.
+    RateLimited { retry_after: u64 },
+}
+
+impl Refusal {
+    pub fn reply(self) -> Reply {
+        match self {
+            Refusal::Forbidden => Reply::error(StatusCode::FORBIDDEN, "forbidden"),
+            Refusal::Unauthorized => Reply::error(StatusCode::UNAUTHORIZED, SIGNATURE_FAILED),
+            Refusal::RateLimited { retry_after } => {
+                let mut reply = Reply::error(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded; retry later");
+                reply.headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
+                reply
+            }
+        }
+    }
+}
+
+fn reject(reason: &'static str) {
+    metrics::counter!(crate::metrics::REJECTED, "reason" => reason).increment(1);
+}
+
+fn names(snapshot: &Snapshot, candidates: &[Candidate]) -> String {
+    candidates.iter().map(|c| &*snapshot.routes[c.route].name).collect::<Vec<_>>().join(",")
+}
+
+/// Step 1: drops the candidates whose `allow_ips` excludes the client; 403
+/// when none is left.
+pub fn admit(snapshot: &Snapshot, candidates: Vec<Candidate>, client: &Client) -> Result<Vec<Candidate>, Refusal> {
+    let allowed = |c: &Candidate| snapshot.routes[c.route].guard.allow_ips.as_ref().is_none_or(|l| l.allows(client.ip));
+    if candidates.iter().all(allowed) {
+        return Ok(candidates);
+    }
+    let all = names(snapshot, &candidates);
+    let kept: Vec<Candidate> = candidates.into_iter().filter(allowed).collect();
+    if kept.is_empty() {
+        tracing::warn!(routes = %all, client = %client.ip_text(), peer = %client.peer_text(), "client address not allowed; request refused");
+        reject("ip");
+        return Err(Refusal::Forbidden);
+    }
+    tracing::debug!(routes = %all, client = %client.ip_text(), "client address not allowed on some routes of this path");
+    Ok(kept)
+}
+
+/// Step 2: drops the candidates whose own `max_body_bytes` the body exceeds
+/// (it was read under the largest limit of any candidate).
+pub fn fits_body(snapshot: &Snapshot, candidates: Vec<Candidate>, body_len: usize) -> Vec<Candidate> {
+    candidates
+        .into_iter()
+        .filter(|c| body_len <= snapshot.routes[c.route].guard.max_body_bytes.unwrap_or(snapshot.max_body_bytes))
+        .collect()
+}
+
+/// Step 3: checks each candidate's `verify:` on the raw body; drops those
+/// that fail; 401 when none is left.
+pub fn verify(
+    snapshot: &Snapshot,
+    candidates: Vec<Candidate>,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: SystemTime,
+    client: &Client,
+) -> Result<Vec<Candidate>, Refusal> {
+    if candidates.iter().all(|c| snapshot.routes[c.route].guard.verify.is_none()) {
+        return Ok(candidates);
+    }
+    let mut kept = Vec::with_capacity(candidates.len());
+    for c in candidates {
+        let route = &snapshot.routes[c.route];
+        let Some(verifier) = &route.guard.verify else {
+            kept.push(c);
+            continue;
+        };
+        match verifier.verify(headers, body, now) {
+            Ok(()) => kept.push(c),
+            Err(e) => tracing::warn!(
+                route = &*route.name,
+                scheme = verifier.scheme(),
+                client = %client.ip_text(),
+                peer = %client.peer_text(),
+                reason = %e,
+                "signature verification failed; route not taken"
+            ),
+        }
+    }
+    if kept.is_empty() {
+        reject("signature");
+        return Err(Refusal::Unauthorized);
+    }
+    Ok(kept)
+}
+
+/// Step 4: takes one request from the budget of each route taken; 429 with
+/// `Retry-After` when any is spent.
+pub fn rate(snapshot: &Snapshot, matched: &[Matched], client: &Client) -> Result<(), Refusal> {
+    let mut wait: Option<Duration> = None;
+    let mut limited = Vec::new();
+    for m in matched {
+        let route = &snapshot.routes[m.route];
+        if let Some(limit) = &route.guard.rate_limit {
+            if let Err(w) = limit.check(client.ip) {
+                wait = Some(wait.map_or(w, |x| x.max(w)));
+                limited.push(&*route.name);
+            }
+        }
+    }
+    let Some(wait) = wait else { return Ok(()) };
+    let secs = rate::retry_after_secs(wait);
+    tracing::warn!(routes = %limited.join(","), client = %client.ip_text(), retry_after = secs, "rate limit exceeded; request refused");
+    reject("rate");
+    Err(Refusal::RateLimited { retry_after: secs })
+}
+
+/// The answer to a body that did not arrive within `body_read_timeout`.
+pub fn body_timeout(limit: Duration, client: &Client) -> Reply {
+    tracing::warn!(client = %client.ip_text(), peer = %client.peer_text(), "request body not received within {limit:?}; request refused");
+    reject("timeout");
+    Reply::error(StatusCode::REQUEST_TIMEOUT, "request body not received in time")
+}

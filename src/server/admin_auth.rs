@@ -1,0 +1,71 @@
+//! The admin API's door: `admin_token` as a bearer token.
+//!
+//! One wrapper around the whole admin filter, rather than a check in each
+//! endpoint, so an endpoint added later is protected without anyone
+//! remembering to. Only the orchestrator probes `/-/healthz` and
+//! `/-/readyz` stay open: they reveal nothing and a kubelet has no token.
+//! The token is read from the active snapshot on every request, so a reload
+//! that rotates it takes effect at once. The comparison is constant-time.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use http::{HeaderMap, StatusCode};
+use warp::Filter;
+
+use super::ingress::into_response;
+use crate::app::App;
+use crate::pipeline::Reply;
+use crate::verify::bearer::credentials;
+use crate::verify::support::token_eq;
+
+/// Paths answered without a token.
+pub const OPEN_PATHS: [&str; 2] = ["/-/healthz", "/-/readyz"];
+
+/// Wraps `inner` (the admin filter) so that every path but [`OPEN_PATHS`]
+/// needs `Authorization: Bearer <admin_token>` when a token is configured.
+pub fn protect<F>(
+    app: Arc<App>,
+    inner: F,
+) -> impl Filter<Extract = (http::Response<Bytes>,), Error = std::convert::Infallible> + Clone
+where
+    F: Filter<Extract = (http::Response<Bytes>,), Error = std::convert::Infallible> + Clone + Send + Sync + 'static,
+{
+    let refuse = warp::path::full().and(warp::header::headers_cloned()).and_then(
+        move |path: warp::path::FullPath, headers: HeaderMap| {
+            let app = app.clone();
+            async move {
+                if authorized(&app, path.as_str(), &headers) {
+                    // Not refused: fall through to the admin API.
+                    Err(warp::reject::not_found())
+                } else {
+                    Ok(unauthorized())
+                }
+            }
+        },
+    );
+    refuse.or(inner).unify()
+}
+
+/// True when the request may reach the admin API.
+pub fn authorized(app: &App, path: &str, headers: &HeaderMap) -> bool {
+    if OPEN_PATHS.contains(&path) {
+        return true;
+    }
+    let snapshot = app.snapshot();
+    let Some(token) = &snapshot.security.admin_token else { return true };
+    let Some(value) = headers.get(AUTHORIZATION) else { return false };
+    match credentials(value.as_bytes(), "bearer") {
+        Ok(received) => token_eq(token.expose().as_bytes(), received).into(),
+        Err(_) => false,
+    }
+}
+
+fn unauthorized() -> http::Response<Bytes> {
+    metrics::counter!(crate::metrics::REJECTED, "reason" => "admin_token").increment(1);
+    let mut reply =
+        Reply::error(StatusCode::UNAUTHORIZED, "this admin endpoint needs `Authorization: Bearer <admin_token>`");
+    reply.headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    into_response(reply)
+}
