@@ -19,11 +19,18 @@ use super::error::ConfigError;
 pub trait Environment {
     fn var(&self, name: &str) -> Option<String>;
 
-    /// The contents of a `${file:PATH}` reference.
+    /// The contents of a `${file:PATH}` reference, read up to one byte
+    /// past [`MAX_SECRET_FILE_BYTES`] (so `${file:/dev/zero}` cannot hang).
     fn read_file(&self, path: &str) -> std::io::Result<Vec<u8>> {
-        std::fs::read(path)
+        use std::io::Read;
+        let mut out = Vec::new();
+        std::fs::File::open(path)?.take(MAX_SECRET_FILE_BYTES as u64 + 1).read_to_end(&mut out)?;
+        Ok(out)
     }
 }
+
+/// Largest `${file:...}` accepted: a secret, a token or a PEM key fits.
+pub const MAX_SECRET_FILE_BYTES: usize = 64 * 1024;
 
 /// The process environment.
 pub struct ProcessEnv;
@@ -116,6 +123,9 @@ fn read_secret_file(path: &str, env: &dyn Environment) -> Result<String, String>
         return Err("empty file name in ${file:} (write e.g. ${file:/run/secrets/github})".into());
     }
     let bytes = env.read_file(path).map_err(|e| format!("cannot read secret file {path}: {e}"))?;
+    if bytes.len() > MAX_SECRET_FILE_BYTES {
+        return Err(format!("secret file {path} is larger than 64 KiB; is it the right file?"));
+    }
     let text = String::from_utf8(bytes).map_err(|_| format!("secret file {path} is not UTF-8 text"))?;
     Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }
@@ -157,6 +167,7 @@ mod tests {
         assert!(err.contains("cannot read secret file /nonexistent/secret"), "{err}");
         std::fs::write(&path, [0xff, 0xfe]).unwrap();
         assert!(interpolate_str(&text, &env).unwrap_err().contains("not UTF-8"));
+        assert!(interpolate_str("${file:/dev/zero}", &env).unwrap_err().contains("larger than 64 KiB"));
     }
 
     #[test]
