@@ -496,11 +496,13 @@ pub struct BinaryServer {
 }
 
 impl BinaryServer {
-    /// Starts `hookroute serve -c config` with `envs` set, and waits for its
-    /// "listening on" line. Fails the test, with what the process printed,
-    /// if it exits or says nothing within [`DEADLINE`].
-    pub fn start(config: &Path, envs: &[(&str, &str)]) -> Self {
+    /// Starts `hookroute serve -c config` in `cwd` (where relative `file:`
+    /// paths land) with `envs` set, and waits for its "listening on" line.
+    /// Fails the test, with what the process printed, if it exits or says
+    /// nothing within [`DEADLINE`].
+    pub fn start(config: &Path, cwd: &Path, envs: &[(&str, &str)]) -> Self {
         let mut cmd = binary();
+        cmd.current_dir(cwd);
         cmd.args(["serve", "--log-format", "json", "--log-level", "info", "--listen", "127.0.0.1:0"])
             .args(["--admin-listen", "127.0.0.1:0", "-c"])
             .arg(config)
