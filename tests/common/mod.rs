@@ -52,7 +52,9 @@ pub async fn start(yaml: &str) -> (RunningServer, TempDir) {
 pub async fn try_start(yaml: &str) -> Result<(RunningServer, TempDir), (StartError, TempDir)> {
     let dir = tempfile::tempdir().expect("create a temporary directory");
     let path = write_config(dir.path(), yaml);
-    match start_with(ServeOptions { config_path: path, ..serve_options() }).await {
+    // Each server its own delivery queue, gone with the directory.
+    let data_dir = Some(dir.path().join("data"));
+    match start_with(ServeOptions { config_path: path, data_dir, ..serve_options() }).await {
         Ok(server) => Ok((server, dir)),
         Err(e) => Err((e, dir)),
     }
