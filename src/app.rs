@@ -117,6 +117,8 @@ pub enum StartError {
     Client(#[from] reqwest::Error),
     #[error("{0}")]
     InsecureAdmin(String),
+    #[error("{0}")]
+    Delivery(#[from] crate::delivery::StoreError),
 }
 
 /// How to start the server.
@@ -131,6 +133,8 @@ pub struct ServeOptions {
     /// Watch the config's directory and reload on change (`--no-watch` turns
     /// it off; SIGHUP and `POST /-/reload` always work).
     pub watch: bool,
+    /// Overrides the config's `data_dir` (the delivery queue).
+    pub data_dir: Option<PathBuf>,
 }
 
 /// A started server.
@@ -183,6 +187,11 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     let bound =
         Bound { addr, admin_addr, listen_override: options.listen, admin_listen_override: options.admin_listen };
     let app = Arc::new(App::new(snapshot, resources, Reloader::new(options.config_path.clone()), bound));
+    // Open the queue (resuming pending jobs) before anything is accepted.
+    let delivery_settings = app.snapshot().delivery.clone();
+    let needs_store = crate::delivery::intake::needs_store(&app.snapshot());
+    app.delivery().start(&delivery_settings, options.data_dir.clone(), needs_store).await?;
+    let grace = delivery_settings.shutdown_grace.unwrap_or(options.limits.shutdown_grace);
     metrics::gauge!(crate::metrics::CONFIG_LAST_SUCCESS).set(crate::reload::unix_now());
     let shutdown = CancellationToken::new();
     if options.watch {
@@ -206,5 +215,5 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
         )),
     ];
     tracing::info!(routes = route_count, "listening on {addr} (admin on {admin_addr})");
-    Ok(RunningServer { app, addr, admin_addr, shutdown, tasks, grace: options.limits.shutdown_grace })
+    Ok(RunningServer { app, addr, admin_addr, shutdown, tasks, grace })
 }

@@ -32,6 +32,12 @@ pub enum Command {
     /// every problem with its location. Exits 1 on problems.
     #[command(after_help = "Example:\n  hookroute check -c routes.yaml && echo deployable")]
     Check(ConfigArg),
+    /// Inspect and replay deliveries (dead letters) of a running server
+    /// through its admin API.
+    #[command(
+        after_help = "Examples:\n  hookroute deliveries list --status dead\n  hookroute deliveries show 01JD3T...\n  hookroute deliveries retry --status dead --route github"
+    )]
+    Deliveries(hookroute::delivery::command::DeliveriesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +61,9 @@ pub struct ServeArgs {
     /// `POST /-/reload`.
     #[arg(long)]
     pub no_watch: bool,
+    /// Directory of the delivery queue; overrides `data_dir:` in the config.
+    #[arg(long, env = "HOOKROUTE_DATA_DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Check(args) => check(&args.config),
             Command::Serve(args) => serve(args).await,
+            Command::Deliveries(args) => Ok(hookroute::delivery::command::run(args).await?),
         }
     });
     match result {
@@ -58,6 +59,7 @@ async fn serve(args: cli::ServeArgs) -> anyhow::Result<ExitCode> {
         listen: args.listen,
         admin_listen: args.admin_listen,
         watch: !args.no_watch,
+        data_dir: args.data_dir,
         ..Default::default()
     };
     let server = match app::start(options).await {

@@ -10,7 +10,8 @@
 pub const REQUESTS: &str = "hookroute_requests_total";
 /// Events by `outcome`: `matched`, `ignored` (path known, no condition held), `rejected`.
 pub const EVENTS: &str = "hookroute_events_total";
-/// Rejected requests by `reason`: `not_found`, `method`, `size`, `body`, `signature`, `ip`, `rate`, `overload`.
+/// Rejected requests by `reason`: `not_found`, `method`, `size`, `body`, `signature`, `ip`, `rate`, `overload`,
+/// `timeout` (body not received in time), `admin_token` (admin API without the token).
 pub const REJECTED: &str = "hookroute_rejected_total";
 /// Route matches, by `route`.
 pub const ROUTE_MATCHES: &str = "hookroute_route_matches_total";

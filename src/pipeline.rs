@@ -13,7 +13,7 @@ use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
 use crate::actions::{Action, ForwardError, Resources, Respond};
-use crate::delivery::{Delivery, ForwardJob};
+use crate::delivery::{intake, Delivery, StoreError};
 use crate::event::Event;
 use crate::router::{Matched, Snapshot};
 
@@ -52,6 +52,17 @@ pub async fn run(
         return Reply::json(StatusCode::ACCEPTED, &json!({ "id": event.id, "routes": names }));
     }
 
+    // A provider's redelivery of an accepted event is answered as the first
+    // time, and not processed again.
+    let screened = match intake::screen(delivery, snapshot, &event, matched).await {
+        Ok(s) => s,
+        Err(e) => return store_unavailable(&event, e),
+    };
+    if let Some(original) = &screened.duplicate_of {
+        return answer(&snapshot.routes[matched[0].route].respond, original, &names);
+    }
+    let matched: &[Matched] = &screened.fresh;
+
     // Local actions first, in listing order; any failure fails the request
     // before anything is forwarded.
     for m in matched {
@@ -81,16 +92,15 @@ pub async fn run(
         }),
         _ => None,
     };
-    for m in matched {
-        let route = &snapshot.routes[m.route];
-        for action in &route.actions {
-            if let Action::Forward(f) = action {
-                if m.route == matched[0].route && sync_forward.as_ref().is_some_and(|s| Arc::ptr_eq(s, f)) {
-                    continue;
-                }
-                delivery.submit(ForwardJob { event: event.clone(), route: route.name.clone(), forward: f.clone() });
+    // The 202 below promises delivery: durable jobs are on disk first.
+    let plan = intake::plan(snapshot, &event, matched, sync_forward.as_ref());
+    match delivery.accept(&event.id, &event.body, plan).await {
+        Ok(accepted) => {
+            if let Some((_, original)) = accepted.duplicates.iter().find(|(route, _)| **route == *primary.name) {
+                return answer(&primary.respond, original, &names);
             }
         }
+        Err(e) => return store_unavailable(&event, e),
     }
 
     let mut reply = match (&primary.respond, sync_forward) {
@@ -117,5 +127,30 @@ pub async fn run(
     if let Ok(v) = HeaderValue::from_str(&event.id) {
         reply.headers.insert("x-hookroute-event-id", v);
     }
+    reply
+}
+
+/// The answer for event `id` from a route that does not relay a forward:
+/// its static reply, or 202 with the id (what a redelivery gets again).
+fn answer(respond: &Respond, id: &str, names: &[&str]) -> Reply {
+    let mut reply = match respond {
+        Respond::Static(s) => Reply { status: s.status, headers: s.headers.clone(), body: s.body.clone() },
+        _ => Reply::json(StatusCode::ACCEPTED, &json!({ "id": id, "routes": names })),
+    };
+    if let Ok(v) = HeaderValue::from_str(id) {
+        reply.headers.insert("x-hookroute-event-id", v);
+    }
+    reply
+}
+
+/// The event could not be stored: never a 2xx for it. 503 with Retry-After
+/// makes the provider send it again.
+fn store_unavailable(event: &Event, e: StoreError) -> Reply {
+    tracing::error!(event_id = %event.id, "cannot store the event for delivery; answering 503: {e}");
+    let mut reply = Reply::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("the event could not be stored for delivery: {e}; retry later"),
+    );
+    reply.headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
     reply
 }

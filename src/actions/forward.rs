@@ -23,6 +23,10 @@ pub struct Forward {
     pub method: Method,
     pub headers: HeaderMap,
     pub timeout: Duration,
+    /// This forward's `retry:`; the rest comes from `defaults.retry`.
+    pub retry: crate::delivery::retry::RetryOverrides,
+    /// `ordering_key:` — deliveries with the same value go one at a time.
+    pub ordering_key: Option<crate::matcher::JsonPathExpr>,
 }
 
 /// The downstream's answer.
@@ -94,10 +98,22 @@ impl Forward {
         if timeout.is_zero() {
             errors.push(ConfigError::new(format!("{path}.timeout"), "must be greater than 0"));
         }
+        let retry = spec
+            .retry
+            .as_ref()
+            .map(|r| crate::delivery::retry::RetryOverrides::compile(r, &format!("{path}.retry"), errors))
+            .unwrap_or_default();
+        let ordering_key = spec.ordering_key.as_ref().and_then(|k| {
+            let compiled = crate::matcher::JsonPathExpr::compile(k);
+            if let Err(e) = &compiled {
+                errors.push(ConfigError::new(format!("{path}.ordering_key"), format!("invalid JSONPath {k:?}: {e}")));
+            }
+            compiled.ok()
+        });
         if errors.len() > before {
             return None;
         }
-        Some(Forward { url: url?, method, headers, timeout })
+        Some(Forward { url: url?, method, headers, timeout, retry, ordering_key })
     }
 
     /// The headers sent downstream for `event`.

@@ -61,7 +61,9 @@ impl fmt::Display for ConfigErrors {
             if i > 0 {
                 f.write_str("\n")?;
             }
-            write!(f, "{}:{err}", self.file)?;
+            // `file:LINE:COL: ...` when located, `file: ...` when not.
+            let sep = if err.location.is_some() { "" } else { " " };
+            write!(f, "{}:{sep}{err}", self.file)?;
         }
         Ok(())
     }

@@ -33,6 +33,13 @@ impl PositionIndex {
 
     /// Where the value at `path` starts, falling back to its nearest ancestor.
     pub fn value(&self, path: &str) -> Option<Location> {
+        if !self.values.contains_key(path) && path.contains(".when[0]") {
+            // `when: {..}` is a one-condition list written without the list;
+            // its problems are reported under `when[0]`.
+            if let Some(loc) = self.values.get(&path.replacen(".when[0]", ".when", 1)) {
+                return Some(*loc);
+            }
+        }
         let mut p = path;
         loop {
             if let Some(loc) = self.values.get(p) {
@@ -154,6 +161,12 @@ mod tests {
         assert_eq!(idx.key("routes[0].when[0].equal"), Some(Location { line: 6, column: 9 }));
         // Unknown paths fall back to the nearest ancestor.
         assert_eq!(idx.value("routes[0].when[0].nope"), Some(Location { line: 5, column: 9 }));
+    }
+
+    #[test]
+    fn a_single_condition_is_found_under_when_0() {
+        let idx = PositionIndex::build("routes:\n  - when: { json: $.a, matches: '(' }\n");
+        assert_eq!(idx.value("routes[0].when[0].matches"), Some(Location { line: 2, column: 33 }));
     }
 
     #[test]

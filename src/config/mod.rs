@@ -41,6 +41,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Trusted proxies, admin token and connection limits.
     pub security: crate::guard::SecuritySettings,
+    /// data_dir, retry defaults, retention, destination protection.
+    pub delivery: crate::delivery::DeliverySettings,
     /// The routes that decoded, in file order.
     pub routes: Vec<RouteSpec>,
     /// For each of `routes`, a hash of its interpolated YAML.
@@ -173,6 +175,7 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
         errors.push(ConfigError { location, ..p.into_error() });
     }
     let top = top.unwrap_or_default();
+    let delivery = crate::delivery::DeliverySettings::compile(&top, &mut errors);
 
     let mut routes = Vec::new();
     let mut file_indices = Vec::new();
@@ -242,6 +245,7 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
         admin_listen,
         max_body_bytes,
         security,
+        delivery,
         routes,
         fingerprints,
         file_indices,

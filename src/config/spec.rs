@@ -45,6 +45,16 @@ pub struct ConfigSpec {
     pub header_read_timeout: Option<HumanDuration>,
     /// Time a client has to send the body after the head. Default 30s.
     pub body_read_timeout: Option<HumanDuration>,
+    /// Where the delivery queue lives. Default `./data`.
+    pub data_dir: Option<String>,
+    /// Time in-flight deliveries get to finish at shutdown. Default 10s.
+    pub shutdown_grace: Option<HumanDuration>,
+    /// Defaults for every route (`retry:`).
+    pub defaults: Option<crate::delivery::spec::DefaultsSpec>,
+    /// How long finished deliveries are kept.
+    pub retention: Option<crate::delivery::spec::RetentionSpec>,
+    /// Per-destination concurrency and circuit breaker.
+    pub destinations: Option<crate::delivery::spec::DestinationsSpec>,
 }
 
 /// One route: where it listens, when it applies and what it does.
@@ -68,6 +78,10 @@ pub struct RouteSpec {
     #[serde(default, deserialize_with = "byte_size")]
     pub max_body_bytes: Option<bytesize::ByteSize>,
     pub rate_limit: Option<RateLimitSpec>,
+    /// `durable` (default: 202 once on disk) or `memory` (lost on crash).
+    pub delivery: Option<crate::delivery::spec::DeliveryModeSpec>,
+    /// Answer a provider's redelivery with the original event id.
+    pub dedup: Option<crate::delivery::spec::DedupSpec>,
 }
 
 /// A condition: either a leaf (one subject, one operator) or a combinator.
@@ -146,6 +160,10 @@ pub struct ForwardSpec {
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     pub timeout: Option<HumanDuration>,
+    /// Overrides `defaults.retry` for this forward.
+    pub retry: Option<crate::delivery::spec::RetrySpec>,
+    /// JSONPath whose value orders deliveries: one at a time per value.
+    pub ordering_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -1,70 +1,323 @@
-//! Delivery: getting forwards to their destination after the sender has its
-//! answer.
+//! Delivery: getting forwards to their destination, at least once, after the
+//! sender has its answer.
 //!
-//! Today a forward job runs once, in the background, and its outcome is
-//! logged — a failure is never silent, but it is not retried. The durable
-//! queue with retries and dead letters replaces the inside of
-//! [`Delivery::submit`]; callers do not change.
+//! The pipeline hands every accepted event's forwards to [`Delivery::accept`]
+//! *before* answering: durable jobs are written to the [`store`] (one
+//! group-committed, synced transaction shared with concurrent requests) and
+//! only then does the sender get its 202; if the store cannot write, the
+//! sender gets 503 and retries. The [`scheduler`] then attempts each job
+//! with the [`retry`] policy, a per-destination limit and circuit breaker
+//! ([`destination`]) and per-key [`ordering`]; jobs that cannot be delivered
+//! end in dead letters, which the admin API lists and replays. A restart
+//! resumes every pending job from the store.
+//!
+//! This state lives in the application, not in the config snapshot: a
+//! reload changes what *new* events become, never the jobs already
+//! accepted, which carry everything they need (see [`job`]).
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+pub mod attempt;
+pub mod command;
+pub mod dedup;
+pub mod destination;
+pub mod group_commit;
+pub mod intake;
+pub mod job;
+pub mod ordering;
+pub mod redb_store;
+pub mod redb_tables;
+pub mod retry;
+pub mod scheduler;
+pub mod settings;
+pub mod spec;
+pub mod store;
 
-use tokio_util::task::TaskTracker;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
 
-use crate::actions::Forward;
-use crate::event::Event;
+use bytes::Bytes;
 
-/// One forward of one event.
-#[derive(Debug, Clone)]
-pub struct ForwardJob {
-    pub event: Arc<Event>,
-    pub route: Arc<str>,
-    pub forward: Arc<Forward>,
+pub use dedup::Dedup;
+use intake::Plan;
+pub use job::{JobRecord, Status};
+use scheduler::{Entry, Scheduler, SchedulerSettings, StoreSlot};
+pub use settings::DeliverySettings;
+pub use spec::DeliveryModeSpec as DeliveryMode;
+pub use store::{Filter, Page, ReplayOutcome, ReplaySelector, Store, StoreError};
+
+/// The delivery engine: the store, the scheduler and retention.
+#[derive(Clone)]
+pub struct Delivery {
+    inner: Arc<Inner>,
 }
 
-/// Runs forward jobs in the background.
-#[derive(Debug, Clone)]
-pub struct Delivery {
+struct Inner {
     client: reqwest::Client,
-    tasks: TaskTracker,
+    /// Set by [`Delivery::start`].
+    running: OnceLock<Running>,
+    store: StoreSlot,
+    /// Serializes opening the store.
+    opening: tokio::sync::Mutex<()>,
+    pruner: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    closed: AtomicBool,
+}
+
+struct Running {
+    scheduler: Scheduler,
+    data_dir: PathBuf,
+    retention: settings::Retention,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("started", &self.inner.running.get().is_some())
+            .field("store_open", &self.inner.store.get().is_some())
+            .finish()
+    }
+}
+
+/// What [`Delivery::accept`] did with an event.
+#[derive(Debug, Default)]
+pub struct Accepted {
+    /// Routes found to be redeliveries while committing (a race with a
+    /// concurrent redelivery), with the original event id.
+    pub duplicates: Vec<(String, String)>,
 }
 
 impl Delivery {
+    /// An engine that is not started yet: see [`Delivery::start`].
     pub fn new(client: reqwest::Client) -> Self {
-        Delivery { client, tasks: TaskTracker::new() }
+        Delivery {
+            inner: Arc::new(Inner {
+                client,
+                running: OnceLock::new(),
+                store: Arc::new(OnceLock::new()),
+                opening: tokio::sync::Mutex::new(()),
+                pruner: Mutex::new(None),
+                closed: AtomicBool::new(false),
+            }),
+        }
     }
 
-    pub fn submit(&self, job: ForwardJob) {
-        let client = self.client.clone();
-        self.tasks.spawn(async move {
-            let started = Instant::now();
-            let result = job.forward.send(&client, &job.event, &job.route).await;
-            let latency_ms = started.elapsed().as_millis() as u64;
-            let (route, event_id, url) = (&*job.route, &job.event.id, job.forward.url.as_str());
-            match result {
-                Ok(resp) if resp.status.is_success() => {
-                    tracing::debug!(route, event_id = %event_id, url, status = resp.status.as_u16(), latency_ms, "forward delivered");
-                }
-                Ok(resp) => {
-                    tracing::warn!(route, event_id = %event_id, url, status = resp.status.as_u16(), latency_ms, "forward failed: downstream answered {}", resp.status);
-                }
-                Err(e) => {
-                    tracing::warn!(route, event_id = %event_id, url, latency_ms, "forward failed: {e}");
-                }
-            }
-        });
+    /// Starts delivering. The embedded store in `data_dir` (the override, or
+    /// the config's) is opened now — resuming every pending job — when the
+    /// config needs it (`needs_store`) or names a data directory; otherwise
+    /// on first need, so a config without durable forwards never touches
+    /// the disk.
+    pub async fn start(
+        &self,
+        settings: &DeliverySettings,
+        data_dir: Option<PathBuf>,
+        needs_store: bool,
+    ) -> Result<(), StoreError> {
+        let open_now = needs_store || data_dir.is_some() || settings.data_dir_set;
+        let running = Running {
+            scheduler: Scheduler::spawn(
+                self.inner.client.clone(),
+                self.inner.store.clone(),
+                SchedulerSettings { concurrency: settings.concurrency, breaker: settings.breaker },
+            ),
+            data_dir: data_dir.unwrap_or_else(|| settings.data_dir.clone()),
+            retention: settings.retention.clone(),
+        };
+        if self.inner.running.set(running).is_err() {
+            return Err(StoreError::Io("delivery was already started".into()));
+        }
+        if open_now {
+            self.store().await?;
+        }
+        Ok(())
     }
 
-    /// Number of forwards still running.
+    /// Starts delivering from any [`Store`] backend (instead of the embedded
+    /// one), resuming its pending jobs.
+    pub async fn start_with_store(&self, store: Arc<dyn Store>, settings: &DeliverySettings) -> Result<(), StoreError> {
+        self.start(settings, None, false).await?;
+        let _guard = self.inner.opening.lock().await;
+        self.install(store).await
+    }
+
+    /// The store, opening the embedded one on first use.
+    async fn store(&self) -> Result<&Arc<dyn Store>, StoreError> {
+        if let Some(store) = self.inner.store.get() {
+            return Ok(store);
+        }
+        let running = self.inner.running.get().ok_or(StoreError::Closed)?;
+        let _guard = self.inner.opening.lock().await;
+        if self.inner.store.get().is_none() {
+            let dir = running.data_dir.clone();
+            let store = tokio::task::spawn_blocking(move || redb_store::RedbStore::open(&dir))
+                .await
+                .map_err(|e| StoreError::Io(format!("opening the store did not finish: {e}")))??;
+            tracing::info!(path = %store.path().display(), "delivery store open");
+            self.install(Arc::new(store)).await?;
+        }
+        self.inner.store.get().ok_or(StoreError::Closed)
+    }
+
+    /// Makes `store` the store and resumes its pending jobs. Called with the
+    /// opening lock held.
+    async fn install(&self, store: Arc<dyn Store>) -> Result<(), StoreError> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            store.close().await;
+            return Err(StoreError::Closed);
+        }
+        let running = self.inner.running.get().ok_or(StoreError::Closed)?;
+        let pending = store.pending().await?;
+        // The slot first: resumed jobs read their bodies from it.
+        if self.inner.store.set(store.clone()).is_err() {
+            return Err(StoreError::Io("a delivery store is already open".into()));
+        }
+        if !pending.is_empty() {
+            tracing::info!(jobs = pending.len(), "resuming pending deliveries");
+        }
+        running.scheduler.admit(pending.into_iter().map(|job| Entry { job, body: None }).collect());
+        let pruner = tokio::spawn(prune_loop(store, running.retention.clone()));
+        *self.inner.pruner.lock().unwrap_or_else(|p| p.into_inner()) = Some(pruner);
+        Ok(())
+    }
+
+    fn scheduler(&self) -> Result<&Scheduler, StoreError> {
+        self.inner.running.get().map(|r| &r.scheduler).ok_or(StoreError::Closed)
+    }
+
+    /// True once started and until shut down.
+    pub fn is_open(&self) -> bool {
+        self.inner.running.get().is_some() && !self.inner.closed.load(Ordering::SeqCst)
+    }
+
+    /// Records an event's jobs and dedup claims, then queues the jobs. Durable
+    /// jobs are on disk when this returns `Ok`; `delivery: memory` jobs are
+    /// only queued.
+    pub async fn accept(&self, event_id: &str, body: &Bytes, plan: Plan) -> Result<Accepted, StoreError> {
+        if plan.durable.is_empty() && plan.memory.is_empty() && plan.dedup.is_empty() {
+            return Ok(Accepted::default());
+        }
+        let scheduler = self.scheduler()?;
+        let mut accepted = Accepted::default();
+        let mut entries = Vec::new();
+        if !plan.durable.is_empty() || !plan.dedup.is_empty() {
+            let outcome = self
+                .store()
+                .await?
+                .accept(store::AcceptBatch {
+                    event_id: event_id.to_string(),
+                    body: body.clone(),
+                    jobs: plan.durable,
+                    dedup: plan.dedup,
+                    now: SystemTime::now(),
+                })
+                .await?;
+            entries.extend(outcome.stored.into_iter().map(|job| Entry { job, body: Some(body.clone()) }));
+            accepted.duplicates = outcome.duplicates;
+        }
+        let duplicate = |route: &str| accepted.duplicates.iter().any(|(r, _)| r == route);
+        entries.extend(
+            plan.memory.into_iter().filter(|j| !duplicate(&j.route)).map(|job| Entry { job, body: Some(body.clone()) }),
+        );
+        // Queued before the sender is answered, so an event acknowledged
+        // before the next one arrived is also queued before it.
+        scheduler.admit(entries);
+        Ok(accepted)
+    }
+
+    /// The event that claimed a dedup key on a route, if still in its window.
+    pub async fn claimed(&self, route: &str, key: &str) -> Result<Option<String>, StoreError> {
+        self.store().await?.claimed(route.to_string(), key.to_string(), SystemTime::now()).await
+    }
+
+    pub async fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        self.store().await?.job(id.to_string()).await
+    }
+
+    pub async fn list(&self, filter: Filter, cursor: Option<String>, limit: usize) -> Result<Page, StoreError> {
+        self.store().await?.list(filter, cursor, limit).await
+    }
+
+    /// Manual retry: moves finished jobs back to pending with a fresh attempt
+    /// budget (history kept) and queues them.
+    pub async fn replay(&self, selector: ReplaySelector) -> Result<ReplayOutcome, StoreError> {
+        let outcome = self.store().await?.replay(selector, SystemTime::now()).await?;
+        if let ReplayOutcome::Replayed(jobs) = &outcome {
+            self.scheduler()?.admit(jobs.iter().map(|job| Entry { job: job.clone(), body: None }).collect());
+        }
+        Ok(outcome)
+    }
+
+    /// Removes finished jobs past retention now (it also runs periodically).
+    pub async fn prune(&self) -> Result<store::PruneCounts, StoreError> {
+        let retention = self.inner.running.get().ok_or(StoreError::Closed)?.retention.clone();
+        prune_once(&**self.store().await?, &retention).await
+    }
+
+    /// Deliveries in flight.
     pub fn in_flight(&self) -> usize {
-        self.tasks.len()
+        self.inner.running.get().map(|r| r.scheduler.in_flight()).unwrap_or(0)
     }
 
-    /// Waits up to `grace` for running forwards; returns how many were still
-    /// running when it gave up.
+    /// Stops starting deliveries, waits up to `grace` for those in flight,
+    /// then closes the store; returns how many were still in flight (they
+    /// stay pending in the store and run again after a restart).
     pub async fn drain(&self, grace: Duration) -> usize {
-        self.tasks.close();
-        let _ = tokio::time::timeout(grace, self.tasks.wait()).await;
-        self.tasks.len()
+        let Some(running) = self.inner.running.get() else { return 0 };
+        let left = running.scheduler.drain(grace).await;
+        // No store opens from now on, and the open one closes.
+        self.inner.closed.store(true, Ordering::SeqCst);
+        let _guard = self.inner.opening.lock().await;
+        if let Some(pruner) = self.inner.pruner.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            pruner.abort();
+        }
+        if let Some(store) = self.inner.store.get() {
+            store.close().await;
+        }
+        left
+    }
+}
+
+/// How often retention runs: often enough that short retentions (tests,
+/// small disks) are honoured, at most once a minute.
+fn prune_interval(retention: &settings::Retention) -> Duration {
+    (retention.succeeded.min(retention.dead) / 4).clamp(Duration::from_secs(1), Duration::from_secs(60))
+}
+
+async fn prune_loop(store: Arc<dyn Store>, retention: settings::Retention) {
+    let mut tick = tokio::time::interval(prune_interval(&retention));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match prune_once(&*store, &retention).await {
+            Ok(c) if c.succeeded + c.dead + c.dedup_keys > 0 => tracing::debug!(
+                succeeded = c.succeeded,
+                dead = c.dead,
+                dedup_keys = c.dedup_keys,
+                "retention: removed old deliveries"
+            ),
+            Ok(_) => {}
+            Err(StoreError::Closed) => return,
+            Err(e) => tracing::warn!("retention: cannot prune the delivery store: {e}"),
+        }
+    }
+}
+
+/// Prunes in chunks until a pass removes less than a full chunk.
+async fn prune_once(store: &dyn Store, retention: &settings::Retention) -> Result<store::PruneCounts, StoreError> {
+    let mut total = store::PruneCounts::default();
+    loop {
+        let now = SystemTime::now();
+        let before = store::PruneBefore {
+            succeeded: now.checked_sub(retention.succeeded).unwrap_or(SystemTime::UNIX_EPOCH),
+            dead: now.checked_sub(retention.dead).unwrap_or(SystemTime::UNIX_EPOCH),
+            now,
+        };
+        let c = store.prune(before).await?;
+        total.succeeded += c.succeeded;
+        total.dead += c.dead;
+        total.dedup_keys += c.dedup_keys;
+        let chunk = redb_tables::PRUNE_CHUNK;
+        if c.succeeded < chunk && c.dead < chunk && c.dedup_keys < chunk {
+            return Ok(total);
+        }
     }
 }

@@ -32,6 +32,10 @@ pub struct Route {
     pub respond: Respond,
     /// `verify`, `allow_ips`, `max_body_bytes`, `rate_limit`: see [`crate::guard`].
     pub guard: crate::guard::RouteGuard,
+    /// `durable` (ack after the jobs are on disk) or `memory`.
+    pub delivery: crate::delivery::DeliveryMode,
+    /// Redeliveries of an accepted event are answered, not processed.
+    pub dedup: Option<crate::delivery::Dedup>,
 }
 
 /// A compiled config.
@@ -44,6 +48,8 @@ pub struct Snapshot {
     pub max_body_bytes: usize,
     /// Trusted proxies, admin token, connection limits.
     pub security: crate::guard::SecuritySettings,
+    /// data_dir, retry defaults, retention, destination protection.
+    pub delivery: Arc<crate::delivery::DeliverySettings>,
     pub routes: Vec<Route>,
     /// Route name → fingerprint of its config, for reload summaries.
     pub fingerprints: std::collections::HashMap<Arc<str>, String>,
@@ -112,6 +118,7 @@ impl Snapshot {
             let has_forward = spec.actions.iter().any(|a| matches!(a, config::spec::ActionSpec::Forward(_)));
             let respond = Respond::compile(spec.respond.as_ref(), has_forward, &mut errors);
             let guard = crate::guard::RouteGuard::compile(spec, &mut errors);
+            let dedup = crate::delivery::Dedup::compile(spec.dedup.as_ref(), spec.respond.as_ref(), &mut errors);
             let located: Vec<ConfigError> = errors
                 .into_iter()
                 .filter(|e| !config.already_reported(i, &e.key_path))
@@ -143,6 +150,8 @@ impl Snapshot {
                 continue_matching: spec.continue_matching,
                 respond,
                 guard,
+                delivery: spec.delivery.unwrap_or_default(),
+                dedup,
             });
         }
         if let Some(errors) = Config::into_errors(problems, &config.source_name) {
@@ -156,6 +165,7 @@ impl Snapshot {
             admin_listen: config.admin_listen,
             max_body_bytes: config.max_body_bytes,
             security: config.security,
+            delivery: Arc::new(config.delivery),
             paths: PathIndex::build(&patterns),
             fingerprints: routes.iter().map(|r| r.name.clone()).zip(config.fingerprints).collect(),
             routes,

@@ -76,6 +76,8 @@ pub fn filter(
         .unify()
         .or(reload)
         .unify()
+        .or(super::admin_deliveries::filter(app.clone()))
+        .unify()
         .recover(|_rejection: warp::Rejection| async {
             Ok::<_, std::convert::Infallible>(into_response(Reply::error(
                 StatusCode::NOT_FOUND,

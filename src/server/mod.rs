@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod admin_auth;
+pub mod admin_deliveries;
 pub mod ingress;
 pub mod listener;
 pub mod shed;

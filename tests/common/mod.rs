@@ -52,7 +52,9 @@ pub async fn start(yaml: &str) -> (RunningServer, TempDir) {
 pub async fn try_start(yaml: &str) -> Result<(RunningServer, TempDir), (StartError, TempDir)> {
     let dir = tempfile::tempdir().expect("create a temporary directory");
     let path = write_config(dir.path(), yaml);
-    match start_with(ServeOptions { config_path: path, ..serve_options() }).await {
+    // Each server its own delivery queue, gone with the directory.
+    let data_dir = Some(dir.path().join("data"));
+    match start_with(ServeOptions { config_path: path, data_dir, ..serve_options() }).await {
         Ok(server) => Ok((server, dir)),
         Err(e) => Err((e, dir)),
     }
@@ -496,11 +498,13 @@ pub struct BinaryServer {
 }
 
 impl BinaryServer {
-    /// Starts `hookroute serve -c config` with `envs` set, and waits for its
-    /// "listening on" line. Fails the test, with what the process printed,
-    /// if it exits or says nothing within [`DEADLINE`].
-    pub fn start(config: &Path, envs: &[(&str, &str)]) -> Self {
+    /// Starts `hookroute serve -c config` in `cwd` (where relative `file:`
+    /// paths land) with `envs` set, and waits for its "listening on" line.
+    /// Fails the test, with what the process printed, if it exits or says
+    /// nothing within [`DEADLINE`].
+    pub fn start(config: &Path, cwd: &Path, envs: &[(&str, &str)]) -> Self {
         let mut cmd = binary();
+        cmd.current_dir(cwd);
         cmd.args(["serve", "--log-format", "json", "--log-level", "info", "--listen", "127.0.0.1:0"])
             .args(["--admin-listen", "127.0.0.1:0", "-c"])
             .arg(config)

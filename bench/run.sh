@@ -1,0 +1,436 @@
+#!/usr/bin/env bash
+# Side-by-side performance harness for hookroute (issue 7): one command that
+# builds release binaries, starts every server on loopback, drives each with
+# the same load generator and settings, stops everything it started and
+# writes bench/RESULTS.md with one table per scenario and ratios against the
+# reference measured in the same run.
+#
+# Why one script: the claim "hookroute routes webhooks as fast as nginx merely
+# proxies them" is only worth something if anyone can reproduce it on their
+# machine with one command, and if every ratio compares figures taken minutes
+# apart under the same conditions rather than numbers from different days.
+#
+# Needs (Debian packages): nginx webhook wrk curl procps, plus cargo.
+#   sudo apt-get install -y nginx webhook wrk curl procps
+#
+# Not part of `cargo test` or CI: it takes minutes and its figures depend on
+# the machine. Settings (environment):
+#   DURATION=10s WARMUP=2s CONNECTIONS=64 WRK_THREADS=1   load per run
+#   SCENARIOS="1 2 3 4 5 6 7"                            which scenarios
+#   S3_MODES="default memory"   delivery variants of scenario 3: `default` is
+#                               the route as written; any other word is written
+#                               as the route's `delivery:` key, and is skipped
+#                               (and said so) while the build rejects it
+#   S5_ROUTES="10 1000 10000"   S6_SIZES="1024 65536 1048576"
+#   NGINX_WORKERS=auto          PORT_BASE=18080
+#   OUT=bench/RESULTS.md        KEEP_WORK=1 keeps the logs in the work dir
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$BENCH_DIR")
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+CONNECTIONS=${CONNECTIONS:-64}
+WRK_THREADS=${WRK_THREADS:-1}
+SCENARIOS=${SCENARIOS:-"1 2 3 4 5 6 7"}
+S3_MODES=${S3_MODES:-"default memory"}
+S5_ROUTES=${S5_ROUTES:-"10 1000 10000"}
+S6_SIZES=${S6_SIZES:-"1024 65536 1048576"}
+NGINX_WORKERS=${NGINX_WORKERS:-auto}
+PORT_BASE=${PORT_BASE:-18080}
+OUT=${OUT:-$BENCH_DIR/RESULTS.md}
+
+HR_PORT=$PORT_BASE
+HR_ADMIN_PORT=$((PORT_BASE + 10))
+SINK_PORT=$((PORT_BASE + 1))
+NGINX_PORT=$((PORT_BASE + 2))
+WEBHOOK_PORT=$((PORT_BASE + 3))
+SINK_URL="http://127.0.0.1:$SINK_PORT"
+PUSH_BODY="$BENCH_DIR/fixtures/github-push.json"
+LUA="$BENCH_DIR/wrk-post.lua"
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+# --- what must be installed ------------------------------------------------
+NGINX_BIN=$(command -v nginx || true)
+[[ -z $NGINX_BIN && -x /usr/sbin/nginx ]] && NGINX_BIN=/usr/sbin/nginx
+missing=()
+for tool in wrk webhook curl ps; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+[[ -n $NGINX_BIN ]] || missing+=(nginx)
+command -v cargo >/dev/null || die "cargo not found; install Rust (https://rustup.rs) first"
+if ((${#missing[@]})); then
+  pkgs=$(printf '%s\n' "${missing[@]}" | sed 's/^ps$/procps/' | tr '\n' ' ')
+  log "missing: ${missing[*]}"
+  log "install the Debian packages with:  sudo apt-get install -y $pkgs"
+  exit 2
+fi
+for port in $HR_PORT $HR_ADMIN_PORT $SINK_PORT $NGINX_PORT $WEBHOOK_PORT; do
+  if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
+    die "port $port is already in use; set PORT_BASE to a free range"
+  fi
+done
+
+# --- bookkeeping: everything started is stopped on any exit ---------------
+WORK=$(mktemp -d /tmp/hookroute-bench.XXXXXX)
+# nginx workers run as an unprivileged user when started as root.
+chmod 755 "$WORK"
+STARTED=()
+stop_pid() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local pid
+  for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
+  if [[ -n ${KEEP_WORK:-} ]]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME CMD... : runs CMD in the background, logs to $WORK/NAME.log,
+# sets LAST_PID.
+start() {
+  local name=$1
+  shift
+  "$@" >"$WORK/$name.log" 2>&1 &
+  LAST_PID=$!
+  STARTED+=("$LAST_PID")
+}
+stop() {
+  local pid=$1 kept=() p
+  stop_pid "$pid"
+  for p in "${STARTED[@]}"; do [[ $p == "$pid" ]] || kept+=("$p"); done
+  STARTED=("${kept[@]}")
+}
+# wait_http URL PID: until anything answers HTTP at URL (30 s), or PID dies.
+wait_http() {
+  local url=$1 pid=$2
+  for _ in $(seq 300); do
+    curl -s -o /dev/null --max-time 1 "$url" && return 0
+    kill -0 "$pid" 2>/dev/null || die "process $pid exited before answering $url (see its log in $WORK)"
+    sleep 0.1
+  done
+  die "nothing answered $url within 30 s"
+}
+now() { date +%s.%N; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+
+# Memory of a process and its children (nginx forks workers), in KiB:
+# VmHWM is the peak resident set since start, VmRSS the current one. Shared
+# pages of nginx's master and workers are counted in each.
+mem_kib() {
+  local pid=$1 field=$2 total=0 p v
+  for p in $pid $(ps -o pid= --ppid "$pid" 2>/dev/null); do
+    v=$(awk -v f="$field:" '$1 == f { print $2 }' "/proc/$p/status" 2>/dev/null || true)
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
+mib() { calc "%.1f" "$1 / 1024"; }
+
+sink_count() { curl -s --max-time 2 "$SINK_URL/count" | sed -E 's/.*"requests":([0-9]+).*/\1/'; }
+
+# load NAME URL BODY: a warm-up run, then the measured run; leaves W_* set
+# (requests, duration_us, p50_us, p99_us, p999_us, errors, rps).
+load() {
+  local name=$1 url=$2 body=$3
+  wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "$WARMUP" -s "$LUA" "$url" -- "$body" >"$WORK/wrk-$name-warmup.log" 2>&1 || true
+  measure "$name" "$url" "$body"
+}
+measure() {
+  local name=$1 url=$2 body=$3 kv
+  wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "$DURATION" -s "$LUA" "$url" -- "$body" >"$WORK/wrk-$name.log" 2>&1 ||
+    die "wrk failed for $name: $(tail -3 "$WORK/wrk-$name.log")"
+  local line
+  line=$(grep '^RESULT ' "$WORK/wrk-$name.log") || die "no RESULT line from wrk for $name"
+  for kv in ${line#RESULT }; do printf -v "W_${kv%%=*}" '%s' "${kv#*=}"; done
+  W_errors=$((W_status_errors + W_connect + W_read + W_write + W_timeout))
+  W_rps=$(calc "%.0f" "$W_requests / ($W_duration_us / 1000000)")
+  log "$name: $W_rps req/s, p99 $(calc "%.2f" "$W_p99_us / 1000") ms, $W_errors errors"
+}
+
+# --- the servers ------------------------------------------------------------
+start_sink() {
+  start sink "$ROOT/target/release/examples/sink" --listen "127.0.0.1:$SINK_PORT" --threads 1
+  SINK_PID=$LAST_PID
+  wait_http "$SINK_URL/count" "$SINK_PID"
+}
+# start_hookroute CONFIG: sets HR_PID and HR_STARTUP_MS (spawn to first answer).
+start_hookroute() {
+  local t0
+  t0=$(now)
+  start "hookroute-$(basename "$1" .yaml)" "$ROOT/target/release/hookroute" serve -c "$1" \
+    --listen "127.0.0.1:$HR_PORT" --admin-listen "127.0.0.1:$HR_ADMIN_PORT"
+  HR_PID=$LAST_PID
+  wait_http "http://127.0.0.1:$HR_ADMIN_PORT/-/healthz" "$HR_PID"
+  HR_STARTUP_MS=$(calc "%.0f" "($(now) - $t0) * 1000")
+}
+start_nginx() {
+  mkdir -p "$WORK/nginx-tmp"
+  sed -e "s#@WORK@#$WORK#g" -e "s#@PORT@#$NGINX_PORT#g" -e "s#@SINK_PORT@#$SINK_PORT#g" \
+    -e "s#@WORKERS@#$NGINX_WORKERS#g" "$BENCH_DIR/templates/nginx.conf" >"$WORK/nginx.conf"
+  start nginx "$NGINX_BIN" -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" -g 'daemon off;'
+  NGINX_PID=$LAST_PID
+  wait_http "http://127.0.0.1:$NGINX_PORT/" "$NGINX_PID"
+}
+start_webhook() {
+  start webhook webhook -hooks "$BENCH_DIR/templates/webhook-hooks.json" -ip 127.0.0.1 -port "$WEBHOOK_PORT"
+  WEBHOOK_PID=$LAST_PID
+  wait_http "http://127.0.0.1:$WEBHOOK_PORT/" "$WEBHOOK_PID"
+}
+config() { # config NAME KIND ROUTES [DELIVERY] -> path
+  local path="$WORK/$1.yaml"
+  "$BENCH_DIR/gen-config.sh" "$2" "$3" "$SINK_URL/in" "${4:-}" >"$path"
+  echo "$path"
+}
+
+# --- the report ---------------------------------------------------------------
+REPORT="$WORK/report.md"
+: >"$REPORT"
+md() { printf '%s\n' "$@" >>"$REPORT"; }
+table_head() {
+  md "" "| $1 | req/s | p50 ms | p99 ms | p99.9 ms | errors | peak RSS MiB | req/s vs ref | p99 vs ref |" \
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+}
+# row LABEL RSS_KIB [ref]: a table row from W_*; `ref` makes it the
+# reference the following rows are divided by.
+row() {
+  local label=$1 rss=$2
+  if [[ ${3:-} == ref ]]; then
+    REF_RPS=$W_rps REF_P99=$W_p99_us
+    label="$label (ref)"
+  fi
+  md "| $label | $W_rps | $(calc "%.2f" "$W_p50_us / 1000") | $(calc "%.2f" "$W_p99_us / 1000") | $(calc "%.2f" "$W_p999_us / 1000") | $W_errors | $(mib "$rss") | $(calc "%.2f×" "$W_rps / $REF_RPS") | $(calc "%.2f×" "$W_p99_us / ($REF_P99 > 0 ? $REF_P99 : 1)") |"
+}
+TARGETS=()
+# target TEXT MEASURED MET(0/1)
+target() { TARGETS+=("| $1 | $2 | $([[ $3 == 1 ]] && echo met || echo "**missed**") |"); }
+ge() { awk "BEGIN { exit !($1 >= $2) }" && echo 1 || echo 0; }
+
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+
+# --- build -------------------------------------------------------------------
+log "building release binaries (hookroute, examples/sink)"
+(cd "$ROOT" && cargo build --release --quiet --bin hookroute --example sink) || die "cargo build failed"
+log "work dir $WORK; $DURATION per run after $WARMUP warm-up, $CONNECTIONS connections, $WRK_THREADS wrk thread(s)"
+
+start_sink
+
+# --- 1. bare upstream -----------------------------------------------------------
+if want 1; then
+  log "scenario 1: wrk -> sink"
+  md "## 1. Bare upstream" "" "wrk straight at the sink, 7.5 KiB GitHub push: the ceiling for any forwarder on this machine."
+  table_head "target"
+  load s1-sink "$SINK_URL/in" "$PUSH_BODY"
+  BARE_RPS=$W_rps
+  row "sink" "$(mem_kib "$SINK_PID" VmHWM)" ref
+fi
+
+# --- 2 and 7. forward, sync; memory ---------------------------------------------
+if want 2 || want 7; then
+  log "scenario 2: forward sync, nginx vs hookroute"
+  md "" "## 2. Forward, sync" "" \
+    "\`respond: {from: forward}\` route with two JSONPath conditions (\`\$.ref\` matches, \`\$.repository.full_name\` equals) → sink; reference: nginx \`proxy_pass\` with upstream keep-alive → the same sink. 7.5 KiB GitHub push."
+  table_head "target"
+  start_nginx
+  NGINX_IDLE_KIB=$(mem_kib "$NGINX_PID" VmRSS)
+  load s2-nginx "http://127.0.0.1:$NGINX_PORT/hooks/github" "$PUSH_BODY"
+  NGINX_PEAK_KIB=$(mem_kib "$NGINX_PID" VmHWM)
+  row "nginx" "$NGINX_PEAK_KIB" ref
+  S2_NGINX_RPS=$W_rps S2_NGINX_P99=$W_p99_us
+  stop "$NGINX_PID"
+
+  start_hookroute "$(config s2-sync sync 1)"
+  sleep 1
+  HR_IDLE_KIB=$(mem_kib "$HR_PID" VmRSS)
+  before=$(sink_count)
+  load s2-hookroute "http://127.0.0.1:$HR_PORT/hooks/github" "$PUSH_BODY"
+  reached=$(($(sink_count) - before))
+  HR_PEAK_KIB=$(mem_kib "$HR_PID" VmHWM)
+  HR_AFTER_KIB=$(mem_kib "$HR_PID" VmRSS)
+  row "hookroute" "$HR_PEAK_KIB"
+  S2_HR_RPS=$W_rps S2_HR_P99=$W_p99_us
+  stop "$HR_PID"
+  md "" "The sink received $reached forwards during hookroute's warm-up and measured runs (wrk completed $W_requests in the measured run)."
+  [[ -n ${BARE_RPS:-} ]] && md "hookroute reaches $(calc "%.2f" "$S2_HR_RPS / $BARE_RPS")× of the bare upstream's req/s, nginx $(calc "%.2f" "$S2_NGINX_RPS / $BARE_RPS")×."
+  target "Scenario 2: req/s ≥ 1.0× nginx" "$(calc "%.2f×" "$S2_HR_RPS / $S2_NGINX_RPS")" "$(ge "$S2_HR_RPS / $S2_NGINX_RPS" 1.0)"
+  target "Scenario 2: p99 ≤ 1.2× nginx" "$(calc "%.2f×" "$S2_HR_P99 / $S2_NGINX_P99")" "$(ge 1.2 "$S2_HR_P99 / $S2_NGINX_P99")"
+fi
+
+# --- 3. forward, async ------------------------------------------------------------
+if want 3; then
+  log "scenario 3: forward async"
+  md "" "## 3. Forward, async" "" \
+    "The normal 202 route (same conditions, \`forward\` → sink, answered before delivery). *Accepted* is wrk's 2xx rate; *delivered* is what the sink counted from the start of the measured run until its counter stopped moving (2 s quiet, 120 s cap), divided by that time." \
+    "" "| delivery | accepted/s | p50 ms | p99 ms | p99.9 ms | errors | accepted | delivered | delivered/s | peak RSS MiB | accepted/s vs first |" \
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  S3_FIRST=""
+  declare -A S3_ACC=()
+  for mode in $S3_MODES; do
+    delivery=""
+    [[ $mode == default ]] || delivery=$mode
+    cfg=$(config "s3-$mode" async 1 "$delivery")
+    if ! "$ROOT/target/release/hookroute" check -c "$cfg" >"$WORK/s3-$mode-check.log" 2>&1; then
+      log "scenario 3: delivery '$mode' is not accepted by this build; skipped"
+      md "| $mode | skipped: this build rejects \`delivery: $mode\` ($(tail -1 "$WORK/s3-$mode-check.log" | sed 's/.*: //' | tr '|' '/')) |||||||||"
+      continue
+    fi
+    start_hookroute "$cfg"
+    wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "$WARMUP" -s "$LUA" "http://127.0.0.1:$HR_PORT/hooks/github" -- "$PUSH_BODY" >/dev/null 2>&1 || true
+    # Let the warm-up's deliveries finish before the baseline.
+    prev=-1
+    for _ in $(seq 100); do
+      c=$(sink_count)
+      [[ $c == "$prev" ]] && break
+      prev=$c
+      sleep 0.5
+    done
+    base=$(sink_count) t0=$(now)
+    measure "s3-$mode" "http://127.0.0.1:$HR_PORT/hooks/github" "$PUSH_BODY"
+    accepted=$((W_requests - W_status_errors))
+    last=$(sink_count) t_last=$(now) quiet_since=$(now)
+    while :; do
+      sleep 0.2
+      c=$(sink_count)
+      if [[ $c != "$last" ]]; then
+        last=$c t_last=$(now) quiet_since=$t_last
+      fi
+      (((last - base) >= accepted)) && break
+      awk "BEGIN { exit !($(now) - $quiet_since >= 2 || $(now) - $t0 >= 120) }" && break
+    done
+    delivered=$((last - base))
+    peak=$(mem_kib "$HR_PID" VmHWM)
+    warns=$(grep -c '"level":"WARN"' "$WORK/hookroute-s3-$mode.log" || true)
+    stop "$HR_PID"
+    [[ -z $S3_FIRST ]] && S3_FIRST=$W_rps
+    S3_ACC[$mode]=$W_rps
+    md "| $mode | $W_rps | $(calc "%.2f" "$W_p50_us / 1000") | $(calc "%.2f" "$W_p99_us / 1000") | $(calc "%.2f" "$W_p999_us / 1000") | $W_errors | $accepted | $delivered | $(calc "%.0f" "$delivered / ($t_last - $t0)") | $(mib "$peak") | $(calc "%.2f×" "$W_rps / $S3_FIRST") |"
+    ((warns > 0)) && md "" "($mode: hookroute logged $warns warnings, e.g. failed forwards; see the run's log.)"
+  done
+  md "" "\`default\` is the route as written: today a background task per forward (not durable); once the durable queue (issue 4) lands it means durable acks, and \`memory\` is its opt-out. Variants are \`S3_MODES\`."
+  if [[ -n ${S3_ACC[default]:-} && -n ${S3_ACC[memory]:-} ]]; then
+    target "Scenario 3: durable accepted/s ≥ 50% of memory" "$(calc "%.2f×" "${S3_ACC[default]} / ${S3_ACC[memory]}")" \
+      "$(ge "${S3_ACC[default]} / ${S3_ACC[memory]}" 0.5)"
+  fi
+fi
+
+# --- 4. match and answer ------------------------------------------------------
+if want 4; then
+  log "scenario 4: match and answer, webhook vs hookroute"
+  md "" "## 4. Match and answer" "" \
+    "Conditions on a header (\`X-GitHub-Event\`) and a payload value (\`ref\`), no forward. Reference: adnanh/webhook with the equivalent \`and\` trigger rule on its mismatch path (header holds, \`ref\` does not; it answers 200 \"Hook rules were not satisfied.\" and runs nothing). hookroute *match*: both conditions hold, a debug-level \`log\` (filtered out at the default info level) and a static \`200 ok\`. hookroute *mismatch*: the \`ref\` condition fails, no route is taken, 202 with the event id."
+  table_head "target"
+  start_webhook
+  load s4-webhook "http://127.0.0.1:$WEBHOOK_PORT/hooks/github" "$PUSH_BODY"
+  row "webhook $(webhook -version 2>&1 | awk '{print $NF}')" "$(mem_kib "$WEBHOOK_PID" VmHWM)" ref
+  S4_WH_RPS=$W_rps S4_WH_P99=$W_p99_us
+  stop "$WEBHOOK_PID"
+  for variant in answer answer-miss; do
+    start_hookroute "$(config "s4-$variant" "$variant" 1)"
+    load "s4-$variant" "http://127.0.0.1:$HR_PORT/hooks/github" "$PUSH_BODY"
+    row "hookroute $([[ $variant == answer ]] && echo match || echo mismatch)" "$(mem_kib "$HR_PID" VmHWM)"
+    stop "$HR_PID"
+    if [[ $variant == answer ]]; then S4_HR_RPS=$W_rps S4_HR_P99=$W_p99_us; fi
+  done
+  target "Scenario 4: req/s ≥ 5× webhook" "$(calc "%.2f×" "$S4_HR_RPS / $S4_WH_RPS")" "$(ge "$S4_HR_RPS / $S4_WH_RPS" 5)"
+  target "Scenario 4: p99 below webhook's" "$(calc "%.2f×" "$S4_HR_P99 / $S4_WH_P99")" "$(ge "$S4_WH_P99" "$S4_HR_P99 + 1")"
+fi
+
+# --- 5. scale of the config -----------------------------------------------------
+if want 5; then
+  log "scenario 5: config scale"
+  md "" "## 5. Scale of the config" "" \
+    "Scenario 2 with more routes in the file: filler routes of the same shape on their own paths come first, the benchmarked route is last. Reference: the smallest file."
+  table_head "routes"
+  first=""
+  notes=()
+  for n in $S5_ROUTES; do
+    start_hookroute "$(config "s5-$n" sync "$n")"
+    sleep 1
+    idle=$(mem_kib "$HR_PID" VmRSS)
+    load "s5-$n" "http://127.0.0.1:$HR_PORT/hooks/github" "$PUSH_BODY"
+    if [[ -z $first ]]; then
+      row "$n" "$(mem_kib "$HR_PID" VmHWM)" ref
+      first=$n S5_FIRST_RPS=$W_rps
+    else
+      row "$n" "$(mem_kib "$HR_PID" VmHWM)"
+    fi
+    S5_LAST=$n S5_LAST_RPS=$W_rps
+    notes+=("$n routes: startup (spawn to first answer) $HR_STARTUP_MS ms, idle RSS $(mib "$idle") MiB.")
+    stop "$HR_PID"
+  done
+  md ""
+  for note in "${notes[@]}"; do md "- $note"; done
+  target "Scenario 5: $S5_LAST routes within 10% of $first" "$(calc "%.2f×" "$S5_LAST_RPS / $S5_FIRST_RPS")" "$(ge "$S5_LAST_RPS / $S5_FIRST_RPS" 0.9)"
+fi
+
+# --- 6. payload size ----------------------------------------------------------
+if want 6; then
+  log "scenario 6: payload size"
+  md "" "## 6. Payload size" "" "Scenario 2 with synthetic push-shaped JSON bodies (\`bench/gen-payload.sh\`); each size's reference is nginx at that size."
+  table_head "target"
+  cfg=$(config s6-sync sync 1)
+  for size in $S6_SIZES; do
+    "$BENCH_DIR/gen-payload.sh" "$size" >"$WORK/body-$size.json"
+    label=$(awk -v s="$size" 'BEGIN { if (s >= 1048576) printf "%g MiB", s / 1048576; else if (s >= 1024) printf "%g KiB", s / 1024; else printf "%d B", s }')
+    start_nginx
+    load "s6-nginx-$size" "http://127.0.0.1:$NGINX_PORT/hooks/github" "$WORK/body-$size.json"
+    row "nginx, $label" "$(mem_kib "$NGINX_PID" VmHWM)" ref
+    stop "$NGINX_PID"
+    start_hookroute "$cfg"
+    load "s6-hookroute-$size" "http://127.0.0.1:$HR_PORT/hooks/github" "$WORK/body-$size.json"
+    row "hookroute, $label" "$(mem_kib "$HR_PID" VmHWM)"
+    stop "$HR_PID"
+  done
+fi
+
+# --- 7. memory ----------------------------------------------------------------
+if want 7; then
+  md "" "## 7. Idle and loaded memory" "" "Resident memory of the server under test in scenario 2 (1 route): idle is VmRSS 1 s after it first answered, peak is VmHWM after the measured run, after is VmRSS then. nginx figures add up its master and workers." \
+    "" "| server | idle RSS MiB | peak RSS MiB | RSS after load MiB |" "|---|---:|---:|---:|" \
+    "| nginx | $(mib "$NGINX_IDLE_KIB") | $(mib "$NGINX_PEAK_KIB") | – |" \
+    "| hookroute | $(mib "$HR_IDLE_KIB") | $(mib "$HR_PEAK_KIB") | $(mib "$HR_AFTER_KIB") |"
+  target "Idle RSS ≤ 15 MiB" "$(mib "$HR_IDLE_KIB") MiB" "$(ge 15360 "$HR_IDLE_KIB")"
+  target "Peak RSS in scenario 2 ≤ 64 MiB" "$(mib "$HR_PEAK_KIB") MiB" "$(ge 65536 "$HR_PEAK_KIB")"
+fi
+
+# --- write RESULTS.md ---------------------------------------------------------------
+commit=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (with uncommitted changes)" || true)
+cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
+{
+  echo "# hookroute benchmark results"
+  echo
+  echo "Written by \`bench/run.sh\` (see \`bench/README.md\`); every ratio compares figures measured in this one run."
+  echo
+  echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "- Machine: $(nproc) CPUs ($cpu), $mem RAM, Linux $(uname -r)"
+  echo "- hookroute: commit $commit$dirty, release build; $(rustc --version 2>/dev/null)"
+  echo "- References: $("$NGINX_BIN" -v 2>&1 | sed 's/.*: //'), webhook $(webhook -version 2>&1 | awk '{print $NF}'), sink = \`examples/sink.rs\` (hyper 1, 1 thread)"
+  echo "- Load: $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $WRK_THREADS thread(s), $CONNECTIONS connections, $DURATION measured after $WARMUP warm-up, closed loop; all on loopback on the same cores as the servers"
+  echo "- Errors are non-2xx/3xx answers plus socket errors. Latencies are wrk's percentiles; RSS from /proc/PID/status."
+  echo
+  echo "This machine may be shared and noisy: compare ratios within one run, not absolute figures across runs."
+  echo
+  if ((${#TARGETS[@]})); then
+    echo "## Targets (issue 7)"
+    echo
+    echo "| target | measured | |"
+    echo "|---|---:|---|"
+    printf '%s\n' "${TARGETS[@]}"
+    echo
+  fi
+  cat "$REPORT"
+} >"$OUT"
+log "wrote $OUT"

@@ -1,0 +1,233 @@
+//! `hookroute deliveries list|show|retry`: dead letters and replay from the
+//! terminal, through the admin API of a running server.
+//!
+//! The CLI never opens the store itself: the server holds it (redb allows
+//! one writer), and going through the API means the CLI sees and does
+//! exactly what an operator's script calling the API would.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+#[derive(Debug, Args)]
+pub struct DeliveriesArgs {
+    /// Admin address of the running server (host:port or URL).
+    #[arg(long, global = true, env = "HOOKROUTE_ADMIN", default_value = "127.0.0.1:9090")]
+    pub admin: String,
+    /// Bearer token, when the server sets `admin_token`.
+    #[arg(long, global = true, env = "HOOKROUTE_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: DeliveriesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeliveriesCommand {
+    /// List deliveries, newest first.
+    #[command(
+        after_help = "Examples:\n  hookroute deliveries list --status dead\n  hookroute deliveries list --route github --limit 100"
+    )]
+    List {
+        /// pending, succeeded or dead.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        route: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Continue a listing from the `next` cursor it printed.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show one delivery with its attempt history.
+    Show { id: String },
+    /// Send deliveries again: one by id, or every one matching --status/--route.
+    #[command(
+        after_help = "Examples:\n  hookroute deliveries retry 01JD3T...\n  hookroute deliveries retry --status dead --route github"
+    )]
+    Retry {
+        /// The delivery to retry; leave out to retry by --status/--route.
+        id: Option<String>,
+        /// Bulk retry: dead (default) or succeeded.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        route: Option<String>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("cannot reach the admin API at {url}: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Runs a `deliveries` command; prints its result.
+pub async fn run(args: DeliveriesArgs) -> Result<ExitCode, CommandError> {
+    let base = if args.admin.contains("://") { args.admin.clone() } else { format!("http://{}", args.admin) };
+    let base = base.trim_end_matches('/').to_string();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| CommandError::Unreachable { url: base.clone(), message: e.to_string() })?;
+    let call = |method: reqwest::Method, path: String, query: Vec<(&'static str, String)>| {
+        let mut url = format!("{base}{path}");
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(&form_urlencoded::Serializer::new(String::new()).extend_pairs(query).finish());
+        }
+        let mut request = client.request(method, url);
+        if let Some(token) = &args.token {
+            request = request.bearer_auth(token);
+        }
+        request
+    };
+    let (method, path, query) = match &args.command {
+        DeliveriesCommand::List { status, route, limit, cursor } => {
+            let mut q = vec![("limit", limit.to_string())];
+            q.extend(status.clone().map(|s| ("status", s)));
+            q.extend(route.clone().map(|r| ("route", r)));
+            q.extend(cursor.clone().map(|c| ("cursor", c)));
+            (reqwest::Method::GET, "/-/deliveries".to_string(), q)
+        }
+        DeliveriesCommand::Show { id } => (reqwest::Method::GET, format!("/-/deliveries/{}", encode(id)), vec![]),
+        DeliveriesCommand::Retry { id: Some(id), status: None, route: None } => {
+            (reqwest::Method::POST, format!("/-/deliveries/{}/retry", encode(id)), vec![])
+        }
+        DeliveriesCommand::Retry { id: Some(_), .. } => {
+            return Err(CommandError::Usage(
+                "give either a delivery id or --status/--route for a bulk retry, not both".into(),
+            ))
+        }
+        DeliveriesCommand::Retry { id: None, status, route } => {
+            if status.is_none() && route.is_none() {
+                return Err(CommandError::Usage(
+                    "give a delivery id, or --status dead (and/or --route NAME) to retry many".into(),
+                ));
+            }
+            let mut q = vec![("status", status.clone().unwrap_or_else(|| "dead".into()))];
+            q.extend(route.clone().map(|r| ("route", r)));
+            (reqwest::Method::POST, "/-/deliveries/retry".to_string(), q)
+        }
+    };
+    let url = format!("{base}{path}");
+    let response = call(method, path, query)
+        .send()
+        .await
+        .map_err(|e| CommandError::Unreachable { url: url.clone(), message: root_cause(&e) })?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| CommandError::Unreachable { url: url.clone(), message: format!("unreadable answer: {e}") })?;
+    let body: Value = serde_json::from_slice(&bytes).map_err(|e| CommandError::Unreachable {
+        url: url.clone(),
+        message: format!("the answer is not JSON ({e}); is {base} a hookroute admin listener?"),
+    })?;
+    if !status.is_success() {
+        let message = body["error"].as_str().map(str::to_string).unwrap_or_else(|| body.to_string());
+        eprintln!("error: {message} ({status})");
+        return Ok(ExitCode::FAILURE);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    match &args.command {
+        DeliveriesCommand::List { .. } => print_list(&body),
+        DeliveriesCommand::Show { .. } => print_job(&body),
+        DeliveriesCommand::Retry { .. } => {
+            let n = body["retried"].as_u64().unwrap_or(0);
+            println!("{n} deliver{} queued for another round of attempts", if n == 1 { "y" } else { "ies" });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn encode(id: &str) -> String {
+    percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cause = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    cause
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn print_list(body: &Value) {
+    let empty = Vec::new();
+    let rows = body["deliveries"].as_array().unwrap_or(&empty);
+    if rows.is_empty() {
+        println!("no deliveries");
+        return;
+    }
+    let table: Vec<[String; 7]> = rows
+        .iter()
+        .map(|d| {
+            [
+                text(&d["id"]),
+                text(&d["status"]),
+                text(&d["route"]),
+                text(&d["attempts"]),
+                text(&d["last_status"]),
+                text(&d["updated_at"]),
+                text(&d["url"]),
+            ]
+        })
+        .collect();
+    let header = ["ID", "STATUS", "ROUTE", "ATTEMPTS", "LAST", "UPDATED", "URL"].map(String::from);
+    let widths: Vec<usize> =
+        (0..7).map(|i| table.iter().chain([&header]).map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    for row in [&header].into_iter().chain(table.iter()) {
+        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+    if let Some(next) = body["next_cursor"].as_str() {
+        println!("more: --cursor {next}");
+    }
+}
+
+fn print_job(job: &Value) {
+    for key in ["id", "event_id", "route", "status", "destination", "created_at", "updated_at", "next_attempt_at"] {
+        if !job[key].is_null() {
+            println!("{key:<16}{}", text(&job[key]));
+        }
+    }
+    println!("{:<16}{} {}", "request", text(&job["request"]["method"]), text(&job["request"]["url"]));
+    if let Some(key) = job["ordering_key"].as_str() {
+        println!("{:<16}{}", "ordering_key", key.replace('\u{1f}', " / "));
+    }
+    if let Some(reason) = job["dead_reason"].as_str() {
+        println!("{:<16}{reason}", "dead_reason");
+    }
+    let empty = Vec::new();
+    let attempts = job["attempts"].as_array().unwrap_or(&empty);
+    println!("attempts ({}):", attempts.len());
+    for a in attempts {
+        let outcome = match (a["status"].as_u64(), a["error"].as_str()) {
+            (_, Some(e)) => e.to_string(),
+            (Some(s), None) => format!("answered {s}"),
+            (None, None) => "-".into(),
+        };
+        println!("  #{:<3} {}  {:>6} ms  {outcome}", text(&a["number"]), text(&a["at"]), text(&a["latency_ms"]));
+    }
+}

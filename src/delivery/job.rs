@@ -1,0 +1,191 @@
+//! A delivery job: one forward of one event, with everything needed to send
+//! it and the history of what happened.
+//!
+//! A job is self-contained on purpose. It carries the fully built request
+//! (URL, method, the outgoing headers computed at acceptance, timeout) and
+//! the retry policy it was accepted under, so it can be sent after a config
+//! reload removed its route, or after a restart, exactly as it would have
+//! been sent at once. Only the body lives apart, stored once per event and
+//! shared by that event's jobs. Records are JSON: the admin API shows them
+//! as they are stored, and an operator can read them.
+
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::retry::RetryPolicy;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Waiting for its next attempt (or in flight).
+    Pending,
+    Succeeded,
+    /// Out of attempts or permanently refused; kept for replay.
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Succeeded => "succeeded",
+            Status::Dead => "dead",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        match text {
+            "pending" => Some(Status::Pending),
+            "succeeded" => Some(Status::Succeeded),
+            "dead" => Some(Status::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// The request a job sends, built once at acceptance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub method: String,
+    pub url: String,
+    /// Outgoing headers in order; values that are not UTF-8 are rare enough
+    /// (and invalid for every provider's signature header) to be stored
+    /// lossily.
+    pub headers: Vec<(String, String)>,
+    pub timeout_ms: u64,
+}
+
+impl Target {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// One attempt, as an operator wants to see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// 1-based, across manual retries: the `X-Hookroute-Attempt` sent.
+    pub number: u32,
+    pub at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub latency_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// ULID, assigned at acceptance: ids sort in acceptance order.
+    pub id: String,
+    /// The event's id: sent as `X-Hookroute-Event-Id` on every attempt.
+    pub event_id: String,
+    pub route: String,
+    pub status: Status,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// When the next attempt is due (pending jobs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<Timestamp>,
+    /// `host:port` of the URL: the unit of concurrency limits and breakers.
+    pub destination: String,
+    pub request: Target,
+    pub retry: RetryPolicy,
+    /// Jobs with the same key are delivered one at a time, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering_key: Option<String>,
+    /// A manual retry starts a new round: attempts and age count from it.
+    pub round_started_at: Timestamp,
+    pub round_first_attempt: u32,
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    /// Why the job is dead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_reason: Option<String>,
+    /// True for `delivery: memory` jobs, which are never stored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub memory: bool,
+}
+
+impl JobRecord {
+    /// Attempts made in the current round.
+    pub fn round_attempts(&self) -> u32 {
+        (self.attempts.len() as u32).saturating_sub(self.round_first_attempt)
+    }
+
+    /// Starts a new round now (a manual retry): the job is pending again with
+    /// a fresh attempt budget and age, its history kept.
+    pub fn restart_round(&mut self, now: SystemTime) {
+        self.status = Status::Pending;
+        self.round_started_at = Timestamp(now);
+        self.round_first_attempt = self.attempts.len() as u32;
+        self.next_attempt_at = Some(Timestamp(now));
+        self.updated_at = Timestamp(now);
+        self.dead_reason = None;
+    }
+}
+
+/// A point in time, stored and shown as RFC 3339 with milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub SystemTime);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Timestamp(SystemTime::now())
+    }
+
+    /// Milliseconds since the Unix epoch (0 before it).
+    pub fn unix_ms(self) -> u64 {
+        self.0.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_rfc3339_millis(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_rfc3339(&text).map(Timestamp).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trips_as_json() {
+        let now = Timestamp(SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123));
+        let job = JobRecord {
+            id: "01J".into(),
+            event_id: "01E".into(),
+            route: "r".into(),
+            status: Status::Dead,
+            created_at: now,
+            updated_at: now,
+            next_attempt_at: None,
+            destination: "127.0.0.1:9".into(),
+            request: Target {
+                method: "POST".into(),
+                url: "http://127.0.0.1:9/".into(),
+                headers: vec![],
+                timeout_ms: 5,
+            },
+            retry: RetryPolicy::default(),
+            ordering_key: None,
+            round_started_at: now,
+            round_first_attempt: 0,
+            attempts: vec![Attempt { number: 1, at: now, status: Some(404), error: None, latency_ms: 3 }],
+            dead_reason: Some("404".into()),
+            memory: false,
+        };
+        let text = serde_json::to_string(&job).unwrap();
+        assert!(text.contains("\"created_at\":\"2023-11-14T22:13:20.123Z\""), "{text}");
+        assert_eq!(serde_json::from_str::<JobRecord>(&text).unwrap(), job);
+    }
+}

@@ -1,0 +1,113 @@
+//! Ordering keys: one job at a time per key, in acceptance order.
+//!
+//! A forward with `ordering_key: $.data.id` gets, per event, the key's value
+//! (scoped by route and URL, so two forwards never block each other). The
+//! first job of a key is its *head* and is scheduled; the others wait here,
+//! unscheduled, in the order they were accepted. A head that fails and is
+//! retried stays the head — it blocks its key and nothing else. Once the
+//! head finishes (delivered, or dead after its retries) the next job of the
+//! key becomes the head. A dead head does not stop the key for good: the
+//! failure is in the dead letters for an operator, and later updates flow.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde_json::Value;
+
+use crate::matcher::jsonpath::JsonPathExpr;
+
+/// The waiting followers of every key that has a head.
+#[derive(Debug)]
+pub struct KeyQueues<T> {
+    keys: HashMap<String, VecDeque<T>>,
+}
+
+impl<T> Default for KeyQueues<T> {
+    fn default() -> Self {
+        KeyQueues { keys: HashMap::new() }
+    }
+}
+
+impl<T> KeyQueues<T> {
+    /// Offers a job with `key`: returns it back if it is the new head (to be
+    /// scheduled), or keeps it behind the current head.
+    pub fn offer(&mut self, key: &str, job: T) -> Option<T> {
+        match self.keys.get_mut(key) {
+            Some(waiting) => {
+                waiting.push_back(job);
+                None
+            }
+            None => {
+                self.keys.insert(key.to_string(), VecDeque::new());
+                Some(job)
+            }
+        }
+    }
+
+    /// The head of `key` finished: returns the next head, if any.
+    pub fn advance(&mut self, key: &str) -> Option<T> {
+        let waiting = self.keys.get_mut(key)?;
+        match waiting.pop_front() {
+            Some(next) => Some(next),
+            None => {
+                self.keys.remove(key);
+                None
+            }
+        }
+    }
+
+    /// Jobs waiting behind heads.
+    pub fn waiting(&self) -> usize {
+        self.keys.values().map(VecDeque::len).sum()
+    }
+
+    /// Takes every waiting job (at shutdown).
+    pub fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
+        self.keys.drain().flat_map(|(_, q)| q)
+    }
+}
+
+/// The ordering key of an event for a forward: the value at `path` (a
+/// string as is, anything else as JSON), scoped by route and URL. None when
+/// the event has no document or no value there: such a job is not ordered.
+pub fn key_for(path: &JsonPathExpr, document: Option<&Value>, route: &str, url: &str) -> Option<String> {
+    let node = path.nodes(document?).into_iter().next()?;
+    let value = match node {
+        Value::String(s) => s.clone(),
+        Value::Null => return None,
+        other => other.to_string(),
+    };
+    Some(format!("{route}\u{1f}{url}\u{1f}{value}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn heads_and_followers() {
+        let mut q = KeyQueues::default();
+        assert_eq!(q.offer("a", 1), Some(1));
+        assert_eq!(q.offer("a", 2), None);
+        assert_eq!(q.offer("b", 3), Some(3));
+        assert_eq!(q.offer("a", 4), None);
+        assert_eq!(q.waiting(), 2);
+        assert_eq!(q.advance("a"), Some(2));
+        assert_eq!(q.advance("a"), Some(4));
+        assert_eq!(q.advance("a"), None);
+        // The key is free again.
+        assert_eq!(q.offer("a", 5), Some(5));
+        assert_eq!(q.advance("b"), None);
+    }
+
+    #[test]
+    fn keys_from_documents() {
+        let path = JsonPathExpr::compile("$.data.id").unwrap();
+        let doc = json!({"data": {"id": 42}});
+        assert_eq!(key_for(&path, Some(&doc), "r", "http://x/"), Some("r\u{1f}http://x/\u{1f}42".into()));
+        let doc = json!({"data": {"id": "abc"}});
+        assert_eq!(key_for(&path, Some(&doc), "r", "u").as_deref(), Some("r\u{1f}u\u{1f}abc"));
+        assert_eq!(key_for(&path, Some(&json!({})), "r", "u"), None);
+        assert_eq!(key_for(&path, None, "r", "u"), None);
+    }
+}

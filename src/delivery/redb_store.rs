@@ -1,0 +1,266 @@
+//! The embedded queue: one redb file in `data_dir`.
+//!
+//! redb is a pure-Rust, ACID, copy-on-write B-tree store: a commit is
+//! durable when it returns (it syncs), a crash leaves the last committed
+//! state, and readers never block the writer. That is exactly the contract
+//! [`Store::accept`] needs, with no server to run and no C to build. Writes
+//! go through the [`group_commit`](super::group_commit) thread, one
+//! transaction and one sync per batch; reads run on the blocking pool
+//! against their own snapshot.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use redb::{Database, DatabaseError, ReadableDatabase};
+use tokio::sync::oneshot;
+
+use super::group_commit::GroupCommit;
+use super::job::{JobRecord, Status};
+use super::redb_tables::{
+    decode, dedup_key, status_code, storage, unix_ms, RedbCommitter, WriteOp, BODIES, BODY_REFS, BY_STATUS, DEDUP,
+    DEDUP_EXPIRY, JOBS,
+};
+use super::store::{
+    AcceptBatch, AcceptOutcome, Filter, Page, PruneBefore, PruneCounts, ReplayOutcome, ReplaySelector, Store,
+    StoreError,
+};
+
+/// The file inside `data_dir`.
+pub const FILE_NAME: &str = "deliveries.redb";
+
+/// redb's page cache. Jobs are read once per attempt, so a modest cache is
+/// enough; redb's default (1 GiB) is sized for databases read hot.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+pub struct RedbStore {
+    path: PathBuf,
+    db: Mutex<Option<Arc<Database>>>,
+    writer: Mutex<Option<GroupCommit<WriteOp>>>,
+}
+
+impl RedbStore {
+    /// Opens (creating if needed) the store in `data_dir`. Blocking: it may
+    /// repair the file after a crash, which reads all of it.
+    pub fn open(data_dir: &Path) -> Result<RedbStore, StoreError> {
+        let path = data_dir.join(FILE_NAME);
+        let fail = |message: String| StoreError::Open { path: path.display().to_string(), message };
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| fail(format!("cannot create the directory {}: {e}", data_dir.display())))?;
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(&path).map_err(|e| match e {
+            DatabaseError::DatabaseAlreadyOpen => fail(
+                "another hookroute (or another server in this process) has it open; give each its own data_dir".into(),
+            ),
+            e => fail(e.to_string()),
+        })?;
+        // Create every table now, so reads never meet a missing one.
+        let txn = db.begin_write().map_err(|e| fail(e.to_string()))?;
+        {
+            let open = |e: redb::TableError| fail(e.to_string());
+            txn.open_table(JOBS).map_err(open)?;
+            txn.open_table(BODIES).map_err(open)?;
+            txn.open_table(BODY_REFS).map_err(open)?;
+            txn.open_table(BY_STATUS).map_err(open)?;
+            txn.open_table(DEDUP).map_err(open)?;
+            txn.open_table(DEDUP_EXPIRY).map_err(open)?;
+        }
+        txn.commit().map_err(|e| fail(e.to_string()))?;
+        let db = Arc::new(db);
+        let writer = GroupCommit::spawn("hookroute-store", RedbCommitter { db: db.clone() })
+            .map_err(|e| fail(format!("cannot start the writer thread: {e}")))?;
+        Ok(RedbStore { path, db: Mutex::new(Some(db)), writer: Mutex::new(Some(writer)) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn db(&self) -> Result<Arc<Database>, StoreError> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner()).clone().ok_or(StoreError::Closed)
+    }
+
+    /// Sends a write to the group-commit thread and waits for its commit.
+    async fn write<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> WriteOp,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        let sender = {
+            let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            writer.as_ref().map(GroupCommit::sender).ok_or(StoreError::Closed)?
+        };
+        sender.send(make(tx)).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs a read on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.db()?;
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|e| StoreError::Io(format!("a store read did not finish: {e}")))?
+    }
+}
+
+impl Store for RedbStore {
+    fn accept(&self, batch: AcceptBatch) -> BoxFuture<'_, Result<AcceptOutcome, StoreError>> {
+        self.write(|tx| WriteOp::Accept(batch, tx)).boxed()
+    }
+
+    fn save(&self, jobs: Vec<JobRecord>) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.write(|tx| WriteOp::Save(jobs, tx)).boxed()
+    }
+
+    fn replay(&self, selector: ReplaySelector, now: SystemTime) -> BoxFuture<'_, Result<ReplayOutcome, StoreError>> {
+        self.write(move |tx| WriteOp::Replay(selector, now, tx)).boxed()
+    }
+
+    fn prune(&self, before: PruneBefore) -> BoxFuture<'_, Result<PruneCounts, StoreError>> {
+        self.write(move |tx| WriteOp::Prune(before, tx)).boxed()
+    }
+
+    fn job(&self, id: String) -> BoxFuture<'_, Result<Option<JobRecord>, StoreError>> {
+        self.read(move |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let jobs = txn.open_table(JOBS).map_err(storage)?;
+            let record = jobs.get(id.as_str()).map_err(storage)?;
+            record.map(|g| decode(g.value())).transpose()
+        })
+        .boxed()
+    }
+
+    fn body(&self, event_id: String) -> BoxFuture<'_, Result<Option<Bytes>, StoreError>> {
+        self.read(move |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let bodies = txn.open_table(BODIES).map_err(storage)?;
+            let body = bodies.get(event_id.as_str()).map_err(storage)?;
+            Ok(body.map(|g| Bytes::copy_from_slice(g.value())))
+        })
+        .boxed()
+    }
+
+    fn list(&self, filter: Filter, cursor: Option<String>, limit: usize) -> BoxFuture<'_, Result<Page, StoreError>> {
+        self.read(move |db| list(db, &filter, cursor.as_deref(), limit.max(1))).boxed()
+    }
+
+    fn pending(&self) -> BoxFuture<'_, Result<Vec<JobRecord>, StoreError>> {
+        self.read(|db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let index = txn.open_table(BY_STATUS).map_err(storage)?;
+            let jobs = txn.open_table(JOBS).map_err(storage)?;
+            let code = status_code(Status::Pending);
+            let mut out = Vec::new();
+            for entry in index.range((code, 0, "")..(code + 1, 0, "")).map_err(storage)? {
+                let (key, _) = entry.map_err(storage)?;
+                if let Some(record) = jobs.get(key.value().2).map_err(storage)? {
+                    out.push(decode(record.value())?);
+                }
+            }
+            Ok(out)
+        })
+        .boxed()
+    }
+
+    fn claimed(
+        &self,
+        route: String,
+        key: String,
+        now: SystemTime,
+    ) -> BoxFuture<'_, Result<Option<String>, StoreError>> {
+        self.read(move |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let dedup = txn.open_table(DEDUP).map_err(storage)?;
+            let held = dedup.get(dedup_key(&route, &key).as_str()).map_err(storage)?;
+            Ok(held.and_then(|g| {
+                let (event, expiry) = g.value();
+                (expiry > unix_ms(now)).then(|| event.to_string())
+            }))
+        })
+        .boxed()
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        async move {
+            let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(writer) = writer {
+                // Joining waits for the writes already sent: blocking.
+                let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+            }
+            // The file lock goes with the last handle; reads in progress
+            // hold theirs for a moment longer.
+            self.db.lock().unwrap_or_else(|p| p.into_inner()).take();
+        }
+        .boxed()
+    }
+}
+
+/// A page of jobs, newest first. With a status, walks that status's index
+/// (cursor `time:id`); without one, walks all jobs by id (cursor `id`).
+fn list(db: &Database, filter: &Filter, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+    let txn = db.begin_read().map_err(storage)?;
+    let jobs = txn.open_table(JOBS).map_err(storage)?;
+    let mut page = Page::default();
+    match filter.status {
+        Some(status) => {
+            let index = txn.open_table(BY_STATUS).map_err(storage)?;
+            let code = status_code(status);
+            let (time, id) = match cursor.and_then(|c| c.split_once(':')) {
+                Some((t, id)) => (t.parse::<u64>().unwrap_or(u64::MAX), id.to_string()),
+                None => (u64::MAX, String::new()),
+            };
+            let range = match cursor {
+                Some(_) => index.range((code, 0, "")..(code, time, id.as_str())),
+                None => index.range((code, 0, "")..(code + 1, 0, "")),
+            }
+            .map_err(storage)?;
+            for entry in range.rev() {
+                let (key, route) = entry.map_err(storage)?;
+                if filter.route.as_deref().is_some_and(|r| r != route.value()) {
+                    continue;
+                }
+                let (_, time, id) = key.value();
+                if page.jobs.len() == limit {
+                    page.next_cursor = page.jobs.last().map(|j: &JobRecord| cursor_of(j));
+                    break;
+                }
+                if let Some(record) = jobs.get(id).map_err(storage)? {
+                    let job = decode(record.value())?;
+                    debug_assert_eq!(time, super::redb_tables::index_key(&job).1);
+                    page.jobs.push(job);
+                }
+            }
+        }
+        None => {
+            let range = match cursor {
+                Some(c) => jobs.range(..c),
+                None => jobs.range::<&str>(..),
+            }
+            .map_err(storage)?;
+            for entry in range.rev() {
+                let (_, record) = entry.map_err(storage)?;
+                let job = decode(record.value())?;
+                if !filter.matches(&job) {
+                    continue;
+                }
+                if page.jobs.len() == limit {
+                    page.next_cursor = page.jobs.last().map(|j| j.id.clone());
+                    break;
+                }
+                page.jobs.push(job);
+            }
+        }
+    }
+    Ok(page)
+}
+
+/// The cursor that resumes a status listing after `job`.
+fn cursor_of(job: &JobRecord) -> String {
+    let (_, time, id) = super::redb_tables::index_key(job);
+    format!("{time}:{id}")
+}

@@ -1,0 +1,185 @@
+//! The top-level delivery settings of routes.yaml, checked.
+//!
+//! `data_dir`, `retention`, `destinations` and `shutdown_grace` are read
+//! when the server starts (changing them needs a restart); `defaults.retry`
+//! is read per snapshot, because each job stores the policy it was accepted
+//! under. Every problem is a [`ConfigError`] with its key path; the config
+//! loader locates it in the file.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::destination::BreakerSettings;
+use super::retry::{RetryOverrides, RetryPolicy};
+use crate::config::spec::ConfigSpec;
+use crate::config::ConfigError;
+
+pub const DEFAULT_DATA_DIR: &str = "./data";
+pub const DEFAULT_CONCURRENCY: usize = 32;
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+pub const DEFAULT_RETAIN_SUCCEEDED: Duration = Duration::from_secs(24 * 3600);
+pub const DEFAULT_RETAIN_DEAD: Duration = Duration::from_secs(7 * 24 * 3600);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    pub succeeded: Duration,
+    pub dead: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention { succeeded: DEFAULT_RETAIN_SUCCEEDED, dead: DEFAULT_RETAIN_DEAD }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliverySettings {
+    /// Where the queue lives. Relative paths are relative to the working
+    /// directory, like every path in the config.
+    pub data_dir: PathBuf,
+    /// True when the config names `data_dir` (the store then opens at start
+    /// even if no route needs it yet).
+    pub data_dir_set: bool,
+    /// How long in-flight deliveries may finish at shutdown; None: the
+    /// server's default.
+    pub shutdown_grace: Option<Duration>,
+    /// `defaults.retry` over the built-in defaults.
+    pub retry: RetryPolicy,
+    pub retention: Retention,
+    /// In-flight deliveries per destination (host:port).
+    pub concurrency: usize,
+    pub breaker: BreakerSettings,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            data_dir_set: false,
+            shutdown_grace: None,
+            retry: RetryPolicy::default(),
+            retention: Retention::default(),
+            concurrency: DEFAULT_CONCURRENCY,
+            breaker: BreakerSettings::default(),
+        }
+    }
+}
+
+impl DeliverySettings {
+    /// Reads the top-level delivery keys, pushing every problem to `errors`.
+    pub fn compile(spec: &ConfigSpec, errors: &mut Vec<ConfigError>) -> DeliverySettings {
+        let mut out = DeliverySettings::default();
+        if let Some(dir) = &spec.data_dir {
+            if dir.trim().is_empty() {
+                errors.push(ConfigError::new("data_dir", "must be a directory path (default ./data)"));
+            } else {
+                out.data_dir = PathBuf::from(dir);
+                out.data_dir_set = true;
+            }
+        }
+        if let Some(grace) = spec.shutdown_grace {
+            out.shutdown_grace = Some(grace.0);
+        }
+        if let Some(retry) = spec.defaults.as_ref().and_then(|d| d.retry.as_ref()) {
+            out.retry = RetryOverrides::compile(retry, "defaults.retry", errors).over(&RetryPolicy::default());
+        }
+        if let Some(retention) = &spec.retention {
+            for (key, value, slot) in [
+                ("succeeded", retention.succeeded, &mut out.retention.succeeded),
+                ("dead", retention.dead, &mut out.retention.dead),
+            ] {
+                if let Some(v) = value {
+                    *slot = v.0;
+                }
+                if value.is_some_and(|v| v.0.is_zero()) {
+                    errors.push(ConfigError::new(format!("retention.{key}"), "must be greater than 0"));
+                }
+            }
+        }
+        if let Some(dest) = &spec.destinations {
+            match dest.concurrency {
+                Some(0) => errors.push(ConfigError::new("destinations.concurrency", "must be at least 1")),
+                Some(n) => out.concurrency = n as usize,
+                None => {}
+            }
+            if let Some(breaker) = &dest.circuit_breaker {
+                let path = "destinations.circuit_breaker";
+                match breaker.failures {
+                    Some(0) => errors.push(ConfigError::new(format!("{path}.failures"), "must be at least 1")),
+                    Some(n) => out.breaker.failures = n,
+                    None => {}
+                }
+                for (key, value, slot) in [
+                    ("open_for", breaker.open_for, &mut out.breaker.open_for),
+                    ("max_open_for", breaker.max_open_for, &mut out.breaker.max_open_for),
+                ] {
+                    match value {
+                        Some(v) if v.0.is_zero() => {
+                            errors.push(ConfigError::new(format!("{path}.{key}"), "must be greater than 0"))
+                        }
+                        Some(v) => *slot = v.0,
+                        None => {}
+                    }
+                }
+                // A longer first pause than the cap would be capped anyway.
+                out.breaker.max_open_for = out.breaker.max_open_for.max(out.breaker.open_for);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(yaml: &str) -> (DeliverySettings, Vec<String>) {
+        let spec: ConfigSpec = serde_yaml::from_str(yaml).unwrap();
+        let mut errors = Vec::new();
+        let s = DeliverySettings::compile(&spec, &mut errors);
+        (s, errors.into_iter().map(|e| format!("{}: {}", e.key_path, e.message)).collect())
+    }
+
+    #[test]
+    fn defaults_when_absent() {
+        let (s, errors) = compile("routes: []");
+        assert!(errors.is_empty());
+        assert_eq!(s, DeliverySettings::default());
+        assert_eq!(s.retry.max_attempts, 10);
+        assert_eq!(s.retry.max_backoff, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn reads_every_key() {
+        let (s, errors) = compile(
+            "data_dir: /var/lib/hookroute\nshutdown_grace: 3s\ndefaults:\n  retry: {max_attempts: 3, initial_backoff: 50ms, retry_on: [409]}\nretention: {succeeded: 1h, dead: 2d}\ndestinations:\n  concurrency: 4\n  circuit_breaker: {failures: 2, open_for: 100ms}\n",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(s.data_dir, PathBuf::from("/var/lib/hookroute"));
+        assert_eq!(s.shutdown_grace, Some(Duration::from_secs(3)));
+        assert_eq!(s.retry.max_attempts, 3);
+        assert_eq!(s.retry.initial_backoff, Duration::from_millis(50));
+        assert_eq!(s.retry.retry_on, vec![409]);
+        assert_eq!(s.retention, Retention { succeeded: Duration::from_secs(3600), dead: Duration::from_secs(172800) });
+        assert_eq!(s.concurrency, 4);
+        assert_eq!(s.breaker.failures, 2);
+        assert_eq!(s.breaker.open_for, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn reports_bad_values_with_their_keys() {
+        let (_, errors) = compile(
+            "defaults:\n  retry: {max_attempts: 0, initial_backoff: 10s, max_backoff: 1s, retry_on: [200, 700]}\ndestinations: {concurrency: 0}\n",
+        );
+        let joined = errors.join("\n");
+        for key in [
+            "defaults.retry.max_attempts",
+            "defaults.retry.max_backoff",
+            "defaults.retry.retry_on[0]",
+            "defaults.retry.retry_on[1]",
+            "destinations.concurrency",
+        ] {
+            assert!(joined.contains(&format!("{key}: ")), "{key} missing in:\n{joined}");
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The delivery part of routes.yaml, as plain serde types.
+//!
+//! Kept beside the delivery code rather than in `config::spec` so the keys
+//! and the code that gives them meaning are read together; `config::spec`
+//! only names them. Like every spec type these parse and nothing more: the
+//! values are checked by [`super::settings`] (top level) and by the route
+//! and forward compilers, which report located errors.
+
+use serde::Deserialize;
+
+use crate::config::spec::HumanDuration;
+
+/// `retry:` under `defaults:` or on a forward. Unset keys fall back to
+/// `defaults.retry`, then to the built-in defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    /// Attempts in total, the first one included.
+    pub max_attempts: Option<u32>,
+    pub initial_backoff: Option<HumanDuration>,
+    pub max_backoff: Option<HumanDuration>,
+    /// No attempt starts later than this after the event was accepted.
+    pub max_age: Option<HumanDuration>,
+    /// Extra statuses to retry (e.g. `409`), beyond 408, 429 and 5xx.
+    pub retry_on: Option<Vec<u16>>,
+}
+
+/// `defaults:` at the top level.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultsSpec {
+    pub retry: Option<RetrySpec>,
+}
+
+/// `retention:` at the top level: how long finished jobs are kept.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSpec {
+    pub succeeded: Option<HumanDuration>,
+    pub dead: Option<HumanDuration>,
+}
+
+/// `destinations:` at the top level: protection for every downstream,
+/// applied per host:port.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationsSpec {
+    /// Deliveries in flight at once to one host:port.
+    pub concurrency: Option<u32>,
+    pub circuit_breaker: Option<BreakerSpec>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerSpec {
+    /// Consecutive failures that open the breaker.
+    pub failures: Option<u32>,
+    /// How long it stays open the first time; doubled each time a probe fails.
+    pub open_for: Option<HumanDuration>,
+    pub max_open_for: Option<HumanDuration>,
+}
+
+/// `delivery:` on a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryModeSpec {
+    /// Answer 202 only once the jobs are on disk.
+    #[default]
+    Durable,
+    /// Queue in memory only: faster, lost on crash or restart.
+    Memory,
+}
+
+/// `dedup:` on a route: exactly one of `header` or `json`, and a window.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupSpec {
+    pub header: Option<String>,
+    pub json: Option<String>,
+    pub window: Option<HumanDuration>,
+}

@@ -1,0 +1,142 @@
+//! The queue's storage interface.
+//!
+//! Small on purpose: what the ack path, the scheduler, the admin API and
+//! retention need, phrased as whole operations (accept an event with its
+//! jobs, save jobs after attempts, replay, prune) rather than as key-value
+//! primitives, so a backend can implement each with its own transaction
+//! model. The embedded backend is [`super::redb_store::RedbStore`]; a shared
+//! backend for several replicas (NATS JetStream: a work-queue stream for
+//! jobs, a KV bucket for records and dedup keys) implements the same trait.
+//! Methods return boxed futures so the trait stays object-safe and a
+//! backend may be async (network) or blocking behind its own threads.
+//!
+//! Contract: when `accept` returns `Ok`, the event and its jobs survive a
+//! crash of the process and of the machine (they are synced to disk, or
+//! acknowledged by a quorum). Everything else may be less durable; losing
+//! an update only means an attempt is repeated, never that a job is lost.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+use super::job::{JobRecord, Status};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the delivery store at {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("the delivery store failed: {0}")]
+    Io(String),
+    #[error("the delivery store is closed")]
+    Closed,
+}
+
+/// A claim on a dedup key, written with the event it belongs to.
+#[derive(Debug, Clone)]
+pub struct DedupClaim {
+    pub route: String,
+    pub key: String,
+    pub window: Duration,
+}
+
+/// One accepted event: its body, its durable jobs and its dedup claims,
+/// written together or not at all.
+#[derive(Debug, Clone)]
+pub struct AcceptBatch {
+    pub event_id: String,
+    pub body: Bytes,
+    pub jobs: Vec<JobRecord>,
+    pub dedup: Vec<DedupClaim>,
+    pub now: SystemTime,
+}
+
+/// What `accept` did.
+#[derive(Debug, Clone, Default)]
+pub struct AcceptOutcome {
+    /// Jobs stored, in acceptance order.
+    pub stored: Vec<JobRecord>,
+    /// Routes whose dedup key was already claimed within its window, with
+    /// the event that claimed it; their jobs were not stored.
+    pub duplicates: Vec<(String, String)>,
+}
+
+/// Which jobs a listing or a bulk retry covers.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub status: Option<Status>,
+    pub route: Option<String>,
+}
+
+impl Filter {
+    pub fn matches(&self, job: &JobRecord) -> bool {
+        self.status.is_none_or(|s| s == job.status) && self.route.as_ref().is_none_or(|r| *r == job.route)
+    }
+}
+
+/// A page of a listing, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub jobs: Vec<JobRecord>,
+    /// Pass back to get the next page; None on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// What a manual retry selects.
+#[derive(Debug, Clone)]
+pub enum ReplaySelector {
+    One(String),
+    Matching(Filter),
+}
+
+/// What a manual retry did.
+#[derive(Debug, Clone)]
+pub enum ReplayOutcome {
+    /// The jobs now pending again.
+    Replayed(Vec<JobRecord>),
+    NotFound,
+    /// A single job that is still pending cannot be retried by hand: it
+    /// may be in flight right now.
+    AlreadyPending,
+}
+
+/// Retention cut-offs: finished jobs older than these are removed.
+#[derive(Debug, Clone, Copy)]
+pub struct PruneBefore {
+    pub succeeded: SystemTime,
+    pub dead: SystemTime,
+    pub now: SystemTime,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneCounts {
+    pub succeeded: usize,
+    pub dead: usize,
+    pub dedup_keys: usize,
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// Durably records an event with its jobs and dedup claims (see the
+    /// module's contract). Claims already held within their window are
+    /// reported, and those routes' jobs are not stored.
+    fn accept(&self, batch: AcceptBatch) -> BoxFuture<'_, Result<AcceptOutcome, StoreError>>;
+    /// Writes jobs back after attempts.
+    fn save(&self, jobs: Vec<JobRecord>) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Moves finished jobs back to pending, atomically with the check that
+    /// they are finished.
+    fn replay(&self, selector: ReplaySelector, now: SystemTime) -> BoxFuture<'_, Result<ReplayOutcome, StoreError>>;
+    /// Removes finished jobs past retention, their bodies once unreferenced,
+    /// and expired dedup keys.
+    fn prune(&self, before: PruneBefore) -> BoxFuture<'_, Result<PruneCounts, StoreError>>;
+    fn job(&self, id: String) -> BoxFuture<'_, Result<Option<JobRecord>, StoreError>>;
+    fn body(&self, event_id: String) -> BoxFuture<'_, Result<Option<Bytes>, StoreError>>;
+    fn list(&self, filter: Filter, cursor: Option<String>, limit: usize) -> BoxFuture<'_, Result<Page, StoreError>>;
+    /// Every pending job, in acceptance order: what a restart resumes.
+    fn pending(&self) -> BoxFuture<'_, Result<Vec<JobRecord>, StoreError>>;
+    /// The event that claimed `key` on `route`, if the claim is still live.
+    fn claimed(&self, route: String, key: String, now: SystemTime)
+        -> BoxFuture<'_, Result<Option<String>, StoreError>>;
+    /// Finishes outstanding writes and releases the store (its files, its
+    /// locks). Later calls fail with [`StoreError::Closed`].
+    fn close(&self) -> BoxFuture<'_, ()>;
+}

@@ -1,0 +1,190 @@
+//! The admin API's delivery endpoints: list, inspect and replay jobs.
+//!
+//! - `GET /-/deliveries?status=pending|succeeded|dead&route=NAME&limit=N&cursor=C`:
+//!   newest first, `limit` per page (default 50, at most 500), with
+//!   `next_cursor` while there is more.
+//! - `GET /-/deliveries/{id}`: one job with its request (secret-looking
+//!   headers redacted) and full attempt history.
+//! - `POST /-/deliveries/{id}/retry`: a dead or succeeded job gets a new
+//!   round of attempts (409 if it is still pending).
+//! - `POST /-/deliveries/retry?status=dead&route=NAME`: the same in bulk.
+//!
+//! Store problems answer 503 with `Retry-After`, like the ingress.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, RETRY_AFTER};
+use http::StatusCode;
+use serde_json::{json, Value};
+use warp::Filter;
+
+use super::ingress::into_response;
+use crate::app::App;
+use crate::delivery::{Filter as JobFilter, JobRecord, ReplayOutcome, ReplaySelector, Status, StoreError};
+use crate::pipeline::Reply;
+
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 500;
+
+pub fn filter(app: Arc<App>) -> impl Filter<Extract = (http::Response<Bytes>,), Error = warp::Rejection> + Clone {
+    let query = || warp::query::raw().or(warp::any().map(String::new)).unify().map(|q: String| parse_query(&q));
+    let list_app = app.clone();
+    let list = warp::path!("-" / "deliveries").and(warp::get()).and(query()).then(move |q| {
+        let app = list_app.clone();
+        async move { into_response(list(&app, q).await) }
+    });
+    let bulk_app = app.clone();
+    let bulk = warp::path!("-" / "deliveries" / "retry").and(warp::post()).and(query()).then(move |q| {
+        let app = bulk_app.clone();
+        async move { into_response(retry_many(&app, q).await) }
+    });
+    let show_app = app.clone();
+    let show = warp::path!("-" / "deliveries" / String).and(warp::get()).then(move |id: String| {
+        let app = show_app.clone();
+        async move { into_response(show(&app, &id).await) }
+    });
+    let retry_app = app;
+    let retry = warp::path!("-" / "deliveries" / String / "retry").and(warp::post()).then(move |id: String| {
+        let app = retry_app.clone();
+        async move { into_response(retry_one(&app, &id).await) }
+    });
+    list.or(bulk).unify().or(show).unify().or(retry).unify()
+}
+
+fn parse_query(raw: &str) -> HashMap<String, String> {
+    form_urlencoded::parse(raw.as_bytes()).into_owned().collect()
+}
+
+/// The `status` and `route` parameters; a bad status is explained.
+fn job_filter(q: &HashMap<String, String>) -> Result<JobFilter, String> {
+    let status = match q.get("status").map(String::as_str) {
+        None | Some("") => None,
+        Some(s) => {
+            Some(Status::parse(s).ok_or_else(|| format!("unknown status {s:?}; use pending, succeeded or dead"))?)
+        }
+    };
+    let route = q.get("route").filter(|r| !r.is_empty()).cloned();
+    Ok(JobFilter { status, route })
+}
+
+async fn list(app: &App, q: HashMap<String, String>) -> Reply {
+    let filter = match job_filter(&q) {
+        Ok(f) => f,
+        Err(message) => return Reply::error(StatusCode::BAD_REQUEST, message),
+    };
+    let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(_) => {
+            return Reply::error(StatusCode::BAD_REQUEST, format!("limit must be a number from 1 to {MAX_LIMIT}"))
+        }
+    };
+    let cursor = q.get("cursor").filter(|c| !c.is_empty()).cloned();
+    match app.delivery().list(filter, cursor, limit).await {
+        Ok(page) => Reply::json(
+            StatusCode::OK,
+            &json!({
+                "deliveries": page.jobs.iter().map(summary).collect::<Vec<_>>(),
+                "next_cursor": page.next_cursor,
+            }),
+        ),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn show(app: &App, id: &str) -> Reply {
+    match app.delivery().job(id).await {
+        Ok(Some(job)) => Reply::json(StatusCode::OK, &detail(&job)),
+        Ok(None) => not_found(id),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn retry_one(app: &App, id: &str) -> Reply {
+    match app.delivery().replay(ReplaySelector::One(id.to_string())).await {
+        Ok(ReplayOutcome::Replayed(jobs)) => Reply::json(
+            StatusCode::ACCEPTED,
+            &json!({ "retried": jobs.len(), "deliveries": jobs.iter().map(summary).collect::<Vec<_>>() }),
+        ),
+        Ok(ReplayOutcome::NotFound) => not_found(id),
+        Ok(ReplayOutcome::AlreadyPending) => Reply::error(
+            StatusCode::CONFLICT,
+            format!("delivery {id} is still pending; it will be attempted again on its own"),
+        ),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn retry_many(app: &App, q: HashMap<String, String>) -> Reply {
+    let mut filter = match job_filter(&q) {
+        Ok(f) => f,
+        Err(message) => return Reply::error(StatusCode::BAD_REQUEST, message),
+    };
+    match filter.status {
+        Some(Status::Pending) => {
+            return Reply::error(StatusCode::BAD_REQUEST, "pending deliveries are retried on their own; use dead")
+        }
+        None => filter.status = Some(Status::Dead),
+        Some(_) => {}
+    }
+    match app.delivery().replay(ReplaySelector::Matching(filter)).await {
+        Ok(ReplayOutcome::Replayed(jobs)) => Reply::json(StatusCode::ACCEPTED, &json!({ "retried": jobs.len() })),
+        Ok(_) => Reply::json(StatusCode::ACCEPTED, &json!({ "retried": 0 })),
+        Err(e) => unavailable(e),
+    }
+}
+
+fn not_found(id: &str) -> Reply {
+    Reply::error(
+        StatusCode::NOT_FOUND,
+        format!("no delivery {id} (finished ones are kept only for the retention period)"),
+    )
+}
+
+fn unavailable(e: StoreError) -> Reply {
+    let mut reply = Reply::error(StatusCode::SERVICE_UNAVAILABLE, e);
+    reply.headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+    reply
+}
+
+/// One line of a listing.
+fn summary(job: &JobRecord) -> Value {
+    let last = job.attempts.last();
+    json!({
+        "id": job.id,
+        "event_id": job.event_id,
+        "route": job.route,
+        "status": job.status,
+        "destination": job.destination,
+        "method": job.request.method,
+        "url": job.request.url,
+        "attempts": job.attempts.len(),
+        "last_status": last.and_then(|a| a.status),
+        "last_error": last.and_then(|a| a.error.clone()),
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "next_attempt_at": job.next_attempt_at,
+        "dead_reason": job.dead_reason,
+    })
+}
+
+/// The whole record, with credentials in headers hidden.
+fn detail(job: &JobRecord) -> Value {
+    let mut value = serde_json::to_value(job).unwrap_or_default();
+    if let Some(headers) = value.pointer_mut("/request/headers").and_then(Value::as_array_mut) {
+        for pair in headers.iter_mut() {
+            let secret = pair[0].as_str().is_some_and(looks_secret);
+            if secret {
+                pair[1] = json!("[redacted]");
+            }
+        }
+    }
+    value
+}
+
+fn looks_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["authorization", "cookie", "token", "secret", "api-key", "apikey", "password"].iter().any(|s| name.contains(s))
+}
