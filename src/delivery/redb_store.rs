@@ -8,7 +8,8 @@
 //! transaction and one sync per batch; reads run on the blocking pool
 //! against their own snapshot.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -21,8 +22,8 @@ use tokio::sync::oneshot;
 use super::group_commit::GroupCommit;
 use super::job::{JobRecord, Status};
 use super::redb_tables::{
-    decode, dedup_key, status_code, storage, unix_ms, RedbCommitter, WriteOp, BODIES, BODY_REFS, BY_STATUS, DEDUP,
-    DEDUP_EXPIRY, JOBS,
+    decode, dedup_key, status_code, storage, unix_ms, RedbCommitter, Shared, WriteOp, BODIES, BODY_REFS, BY_STATUS,
+    DEDUP, DEDUP_EXPIRY, JOBS,
 };
 use super::store::{
     AcceptBatch, AcceptOutcome, Filter, Page, PruneBefore, PruneCounts, ReplayOutcome, ReplaySelector, Store,
@@ -37,49 +38,62 @@ pub const FILE_NAME: &str = "deliveries.redb";
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 pub struct RedbStore {
-    path: PathBuf,
-    db: Mutex<Option<Arc<Database>>>,
+    shared: Arc<Shared>,
     writer: Mutex<Option<GroupCommit<WriteOp>>>,
 }
 
+/// Opens (creating if needed) the database file with every table. Blocking:
+/// after a crash redb repairs the file, which reads all of it.
+pub fn open_database(path: &Path) -> Result<Database, StoreError> {
+    let fail = |message: String| StoreError::Open { path: path.display().to_string(), message };
+    let db = Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(|e| match e {
+        DatabaseError::DatabaseAlreadyOpen => {
+            fail("another hookroute (or another server in this process) has it open; give each its own data_dir".into())
+        }
+        e => fail(e.to_string()),
+    })?;
+    // Create every table now, so reads never meet a missing one.
+    let txn = db.begin_write().map_err(|e| fail(e.to_string()))?;
+    {
+        let open = |e: redb::TableError| fail(e.to_string());
+        txn.open_table(JOBS).map_err(open)?;
+        txn.open_table(BODIES).map_err(open)?;
+        txn.open_table(BODY_REFS).map_err(open)?;
+        txn.open_table(BY_STATUS).map_err(open)?;
+        txn.open_table(DEDUP).map_err(open)?;
+        txn.open_table(DEDUP_EXPIRY).map_err(open)?;
+    }
+    txn.commit().map_err(|e| fail(e.to_string()))?;
+    Ok(db)
+}
+
 impl RedbStore {
-    /// Opens (creating if needed) the store in `data_dir`. Blocking: it may
-    /// repair the file after a crash, which reads all of it.
+    /// Opens (creating if needed) the store in `data_dir`. Blocking.
     pub fn open(data_dir: &Path) -> Result<RedbStore, StoreError> {
         let path = data_dir.join(FILE_NAME);
-        let fail = |message: String| StoreError::Open { path: path.display().to_string(), message };
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| fail(format!("cannot create the directory {}: {e}", data_dir.display())))?;
-        let db = Database::builder().set_cache_size(CACHE_BYTES).create(&path).map_err(|e| match e {
-            DatabaseError::DatabaseAlreadyOpen => fail(
-                "another hookroute (or another server in this process) has it open; give each its own data_dir".into(),
-            ),
-            e => fail(e.to_string()),
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            message: format!("cannot create the directory {}: {e}", data_dir.display()),
         })?;
-        // Create every table now, so reads never meet a missing one.
-        let txn = db.begin_write().map_err(|e| fail(e.to_string()))?;
-        {
-            let open = |e: redb::TableError| fail(e.to_string());
-            txn.open_table(JOBS).map_err(open)?;
-            txn.open_table(BODIES).map_err(open)?;
-            txn.open_table(BODY_REFS).map_err(open)?;
-            txn.open_table(BY_STATUS).map_err(open)?;
-            txn.open_table(DEDUP).map_err(open)?;
-            txn.open_table(DEDUP_EXPIRY).map_err(open)?;
-        }
-        txn.commit().map_err(|e| fail(e.to_string()))?;
-        let db = Arc::new(db);
-        let writer = GroupCommit::spawn("hookroute-store", RedbCommitter { db: db.clone() })
-            .map_err(|e| fail(format!("cannot start the writer thread: {e}")))?;
-        Ok(RedbStore { path, db: Mutex::new(Some(db)), writer: Mutex::new(Some(writer)) })
+        let db = Arc::new(open_database(&path)?);
+        let shared = Arc::new(Shared { path: path.clone(), db: Mutex::new(Some(db)), closed: AtomicBool::new(false) });
+        let writer = GroupCommit::spawn("hookroute-store", RedbCommitter { shared: shared.clone(), last_reopen: None })
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                message: format!("cannot start the writer thread: {e}"),
+            })?;
+        Ok(RedbStore { shared, writer: Mutex::new(Some(writer)) })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shared.path
     }
 
     fn db(&self) -> Result<Arc<Database>, StoreError> {
-        self.db.lock().unwrap_or_else(|p| p.into_inner()).clone().ok_or(StoreError::Closed)
+        self.shared.current().ok_or_else(|| match self.shared.closed.load(Ordering::SeqCst) {
+            true => StoreError::Closed,
+            false => StoreError::Io("it is being reopened after a failed write".into()),
+        })
     }
 
     /// Sends a write to the group-commit thread and waits for its commit.
@@ -187,6 +201,7 @@ impl Store for RedbStore {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         async move {
+            self.shared.closed.store(true, Ordering::SeqCst);
             let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
             if let Some(writer) = writer {
                 // Joining waits for the writes already sent: blocking.
@@ -194,7 +209,8 @@ impl Store for RedbStore {
             }
             // The file lock goes with the last handle; reads in progress
             // hold theirs for a moment longer.
-            self.db.lock().unwrap_or_else(|p| p.into_inner()).take();
+            self.shared.closed.store(true, Ordering::SeqCst);
+            self.shared.db.lock().unwrap_or_else(|p| p.into_inner()).take();
         }
         .boxed()
     }

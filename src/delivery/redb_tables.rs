@@ -14,8 +14,10 @@
 //! Every write of one batch happens in one transaction; [`WriteOp`] carries
 //! its own reply, sent only after the commit (or with the commit's error).
 
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use redb::{Database, ReadableTable, Table, TableDefinition, WriteTransaction};
 use tokio::sync::oneshot;
@@ -80,68 +82,134 @@ pub enum WriteOp {
     Prune(PruneBefore, oneshot::Sender<Result<PruneCounts, StoreError>>),
 }
 
-/// A write applied but not yet committed: its reply waits for the commit.
-enum Applied {
-    Accept(oneshot::Sender<Result<AcceptOutcome, StoreError>>, AcceptOutcome),
-    Save(oneshot::Sender<Result<(), StoreError>>),
-    Replay(oneshot::Sender<Result<ReplayOutcome, StoreError>>, ReplayOutcome),
-    Prune(oneshot::Sender<Result<PruneCounts, StoreError>>, PruneCounts),
+/// What a write asks for, apart from its reply channel (so a write that
+/// fails halfway can still be answered).
+enum Request {
+    Accept(AcceptBatch),
+    Save(Vec<JobRecord>),
+    Replay(ReplaySelector, SystemTime),
+    Prune(PruneBefore),
 }
 
-impl Applied {
-    fn answer(self, committed: Result<(), StoreError>) {
-        // A requester that stopped waiting is not an error.
+enum ReplyTo {
+    Accept(oneshot::Sender<Result<AcceptOutcome, StoreError>>),
+    Save(oneshot::Sender<Result<(), StoreError>>),
+    Replay(oneshot::Sender<Result<ReplayOutcome, StoreError>>),
+    Prune(oneshot::Sender<Result<PruneCounts, StoreError>>),
+}
+
+/// A write's result, held until the commit.
+enum Done {
+    Accept(AcceptOutcome),
+    Save,
+    Replay(ReplayOutcome),
+    Prune(PruneCounts),
+}
+
+impl WriteOp {
+    fn split(self) -> (Request, ReplyTo) {
         match self {
-            Applied::Accept(tx, outcome) => drop(tx.send(committed.map(|()| outcome))),
-            Applied::Save(tx) => drop(tx.send(committed)),
-            Applied::Replay(tx, outcome) => drop(tx.send(committed.map(|()| outcome))),
-            Applied::Prune(tx, counts) => drop(tx.send(committed.map(|()| counts))),
+            WriteOp::Accept(b, tx) => (Request::Accept(b), ReplyTo::Accept(tx)),
+            WriteOp::Save(j, tx) => (Request::Save(j), ReplyTo::Save(tx)),
+            WriteOp::Replay(s, now, tx) => (Request::Replay(s, now), ReplyTo::Replay(tx)),
+            WriteOp::Prune(b, tx) => (Request::Prune(b), ReplyTo::Prune(tx)),
         }
     }
 }
 
-fn fail(op: WriteOp, error: StoreError) {
-    match op {
-        WriteOp::Accept(_, tx) => drop(tx.send(Err(error))),
-        WriteOp::Save(_, tx) => drop(tx.send(Err(error))),
-        WriteOp::Replay(_, _, tx) => drop(tx.send(Err(error))),
-        WriteOp::Prune(_, tx) => drop(tx.send(Err(error))),
+impl ReplyTo {
+    /// Answers with `done` if the commit succeeded, else with its error. A
+    /// requester that stopped waiting is not an error.
+    fn answer(self, done: Result<Done, StoreError>) {
+        match (self, done) {
+            (ReplyTo::Accept(tx), Ok(Done::Accept(o))) => drop(tx.send(Ok(o))),
+            (ReplyTo::Save(tx), Ok(Done::Save)) => drop(tx.send(Ok(()))),
+            (ReplyTo::Replay(tx), Ok(Done::Replay(o))) => drop(tx.send(Ok(o))),
+            (ReplyTo::Prune(tx), Ok(Done::Prune(c))) => drop(tx.send(Ok(c))),
+            (reply, Ok(_)) => reply.answer(Err(StoreError::Io("internal: mismatched write result".into()))),
+            (ReplyTo::Accept(tx), Err(e)) => drop(tx.send(Err(e))),
+            (ReplyTo::Save(tx), Err(e)) => drop(tx.send(Err(e))),
+            (ReplyTo::Replay(tx), Err(e)) => drop(tx.send(Err(e))),
+            (ReplyTo::Prune(tx), Err(e)) => drop(tx.send(Err(e))),
+        }
     }
 }
 
-/// The group-commit thread's side: owns a handle on the database.
+/// The database handle shared by the writer thread and the readers. After a
+/// failed write redb refuses every later one ("previous I/O error") until
+/// the file is reopened; the writer drops the handle and reopens it on the
+/// next batch, so a store that failed because the disk was full works again
+/// once there is space, without a restart.
+pub struct Shared {
+    pub path: PathBuf,
+    pub db: Mutex<Option<Arc<Database>>>,
+    /// Set by close: no reopening after it.
+    pub closed: AtomicBool,
+}
+
+impl Shared {
+    pub fn current(&self) -> Option<Arc<Database>> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, db: Option<Arc<Database>>) {
+        *self.db.lock().unwrap_or_else(|p| p.into_inner()) = db;
+    }
+}
+
+/// The group-commit thread's side.
 pub struct RedbCommitter {
-    pub db: Arc<Database>,
+    pub shared: Arc<Shared>,
+    /// When the last reopen was tried, to try at most once a second.
+    pub last_reopen: Option<Instant>,
+}
+
+impl RedbCommitter {
+    fn database(&mut self) -> Result<Arc<Database>, StoreError> {
+        if let Some(db) = self.shared.current() {
+            return Ok(db);
+        }
+        if self.shared.closed.load(Ordering::SeqCst) {
+            return Err(StoreError::Closed);
+        }
+        if self.last_reopen.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return Err(StoreError::Io("it is being reopened after a failed write".into()));
+        }
+        self.last_reopen = Some(Instant::now());
+        let db = Arc::new(super::redb_store::open_database(&self.shared.path)?);
+        tracing::info!(path = %self.shared.path.display(), "delivery store reopened after a write failure");
+        self.shared.set(Some(db.clone()));
+        Ok(db)
+    }
 }
 
 impl Committer for RedbCommitter {
     type Op = WriteOp;
 
     fn commit(&mut self, ops: Vec<WriteOp>) {
-        let txn = match self.db.begin_write() {
-            Ok(txn) => txn,
+        let (requests, replies): (Vec<Request>, Vec<ReplyTo>) = ops.into_iter().map(WriteOp::split).unzip();
+        let result = self.database().and_then(|db| {
+            let txn = db.begin_write().map_err(storage)?;
+            let mut done = Vec::with_capacity(requests.len());
+            {
+                let mut tables = Tables::open(&txn)?;
+                for request in requests {
+                    done.push(tables.apply(request)?);
+                }
+            }
+            txn.commit().map_err(storage)?;
+            Ok(done)
+        });
+        match result {
+            Ok(done) => replies.into_iter().zip(done).for_each(|(reply, done)| reply.answer(Ok(done))),
             Err(e) => {
-                let error = storage(e);
-                tracing::error!("delivery store: cannot start a write: {error}");
-                return ops.into_iter().for_each(|op| fail(op, error.clone()));
+                tracing::error!("delivery store: a write failed, nothing in it was stored: {e}");
+                if !matches!(e, StoreError::Closed) {
+                    // Drop our handle; readers drop theirs when they finish.
+                    self.shared.set(None);
+                }
+                replies.into_iter().for_each(|reply| reply.answer(Err(e.clone())));
             }
-        };
-        let mut applied = Vec::with_capacity(ops.len());
-        let mut ops = ops.into_iter();
-        let result = (|| {
-            let mut tables = Tables::open(&txn)?;
-            for op in ops.by_ref() {
-                applied.push(tables.apply(op)?);
-            }
-            Ok::<(), StoreError>(())
-        })();
-        let committed = result.and_then(|()| txn.commit().map_err(storage));
-        if let Err(e) = &committed {
-            tracing::error!("delivery store: a write failed, nothing in it was stored: {e}");
-            ops.for_each(|op| fail(op, e.clone()));
-        }
-        for a in applied {
-            a.answer(committed.clone());
         }
     }
 }
@@ -169,17 +237,17 @@ impl<'t> Tables<'t> {
 
     /// Applies one write. On error the caller fails the whole batch, so a
     /// write applied halfway is never committed.
-    fn apply(&mut self, op: WriteOp) -> Result<Applied, StoreError> {
-        Ok(match op {
-            WriteOp::Accept(batch, tx) => Applied::Accept(tx, self.accept(batch)?),
-            WriteOp::Save(jobs, tx) => {
+    fn apply(&mut self, request: Request) -> Result<Done, StoreError> {
+        Ok(match request {
+            Request::Accept(batch) => Done::Accept(self.accept(batch)?),
+            Request::Save(jobs) => {
                 for job in &jobs {
                     self.save(job, false)?;
                 }
-                Applied::Save(tx)
+                Done::Save
             }
-            WriteOp::Replay(selector, now, tx) => Applied::Replay(tx, self.replay(selector, now)?),
-            WriteOp::Prune(before, tx) => Applied::Prune(tx, self.prune(before)?),
+            Request::Replay(selector, now) => Done::Replay(self.replay(selector, now)?),
+            Request::Prune(before) => Done::Prune(self.prune(before)?),
         })
     }
 
