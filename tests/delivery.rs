@@ -5,121 +5,14 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use hookroute::app::{RunningServer, ServeOptions};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
-
-// ---------------------------------------------------------------------------
-// A downstream whose answer depends on the request and on what it saw
-// before (common's Upstream answers from one script shared by all
-// requests, which cannot fail one ordering key and not another).
-
-type Responder = dyn Fn(&Recorded, &[Recorded]) -> UpstreamReply + Send + Sync;
-
-struct Downstream {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Recorded>>>,
-    arrived: Arc<Notify>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Downstream {
-    async fn start(respond: impl Fn(&Recorded, &[Recorded]) -> UpstreamReply + Send + Sync + 'static) -> Self {
-        Self::start_on("127.0.0.1:0".parse().unwrap(), respond).await
-    }
-
-    async fn start_on(
-        addr: SocketAddr,
-        respond: impl Fn(&Recorded, &[Recorded]) -> UpstreamReply + Send + Sync + 'static,
-    ) -> Self {
-        let listener = TcpListener::bind(addr).await.expect("bind the downstream");
-        let addr = listener.local_addr().unwrap();
-        let seen: Arc<Mutex<Vec<Recorded>>> = Arc::default();
-        let arrived = Arc::new(Notify::new());
-        let respond: Arc<Responder> = Arc::new(respond);
-        let (s, a) = (seen.clone(), arrived.clone());
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (seen, arrived, respond) = (s.clone(), a.clone(), respond.clone());
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        let (seen, arrived, respond) = (seen.clone(), arrived.clone(), respond.clone());
-                        async move {
-                            use http_body_util::BodyExt;
-                            let (parts, body) = req.into_parts();
-                            let body = body.collect().await?.to_bytes();
-                            let rec = Recorded {
-                                method: parts.method,
-                                path: parts.uri.path().to_string(),
-                                query: parts.uri.query().map(str::to_string),
-                                headers: parts.headers,
-                                body,
-                            };
-                            let reply = {
-                                let mut seen = seen.lock().unwrap();
-                                let reply = respond(&rec, &seen);
-                                seen.push(rec);
-                                reply
-                            };
-                            arrived.notify_waiters();
-                            tokio::time::sleep(reply.delay).await;
-                            let mut response = http::Response::new(http_body_util::Full::new(reply.body));
-                            *response.status_mut() = http::StatusCode::from_u16(reply.status).unwrap();
-                            for (k, v) in reply.headers {
-                                response
-                                    .headers_mut()
-                                    .append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
-                            }
-                            Ok::<_, hyper::Error>(response)
-                        }
-                    });
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
-                });
-            }
-        });
-        Downstream { addr, seen, arrived, task }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn seen(&self) -> Vec<Recorded> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    /// Waits until `pred` holds for what arrived so far.
-    async fn wait_until(&self, what: &str, pred: impl Fn(&[Recorded]) -> bool) -> Vec<Recorded> {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let notified = self.arrived.notified();
-            let seen = self.seen();
-            if pred(&seen) {
-                return seen;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if tokio::time::timeout(left.min(Duration::from_millis(200)), notified).await.is_err()
-                && Instant::now() >= deadline
-            {
-                panic!("downstream: {what} did not happen within {DEADLINE:?}; got {} request(s)", seen.len());
-            }
-        }
-    }
-}
-
-impl Drop for Downstream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
 
 fn event_id(r: &Recorded) -> String {
     r.header("x-hookroute-event-id").unwrap_or_default().to_string()

@@ -621,3 +621,113 @@ pub fn run_binary(args: &[&str], cwd: &Path) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+// ---------------------------------------------------------------------------
+// Programmable upstreams.
+
+/// Decides an answer from the request and every request before it.
+pub type Responder = dyn Fn(&Recorded, &[Recorded]) -> UpstreamReply + Send + Sync;
+
+/// An upstream whose answer is a function of the request and of what it
+/// received before — for what one shared script of answers cannot express
+/// (fail one ordering key and not another, answer by body) — optionally
+/// bound to a chosen address (to come up where a queued job points).
+/// Stops accepting when dropped.
+pub struct Downstream {
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Recorded>>>,
+    arrived: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Downstream {
+    pub async fn start(respond: impl Fn(&Recorded, &[Recorded]) -> UpstreamReply + Send + Sync + 'static) -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), respond).await
+    }
+
+    pub async fn start_on(
+        addr: SocketAddr,
+        respond: impl Fn(&Recorded, &[Recorded]) -> UpstreamReply + Send + Sync + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind(addr).await.expect("bind the downstream");
+        let addr = listener.local_addr().unwrap();
+        let seen: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+        let arrived = Arc::new(Notify::new());
+        let respond: Arc<Responder> = Arc::new(respond);
+        let (s, a) = (seen.clone(), arrived.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (seen, arrived, respond) = (s.clone(), a.clone(), respond.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let (seen, arrived, respond) = (seen.clone(), arrived.clone(), respond.clone());
+                        async move {
+                            use http_body_util::BodyExt;
+                            let (parts, body) = req.into_parts();
+                            let body = body.collect().await?.to_bytes();
+                            let rec = Recorded {
+                                method: parts.method,
+                                path: parts.uri.path().to_string(),
+                                query: parts.uri.query().map(str::to_string),
+                                headers: parts.headers,
+                                body,
+                            };
+                            let reply = {
+                                let mut seen = seen.lock().unwrap();
+                                let reply = respond(&rec, &seen);
+                                seen.push(rec);
+                                reply
+                            };
+                            arrived.notify_waiters();
+                            tokio::time::sleep(reply.delay).await;
+                            let mut response = http::Response::new(http_body_util::Full::new(reply.body));
+                            *response.status_mut() = http::StatusCode::from_u16(reply.status).unwrap();
+                            for (k, v) in reply.headers {
+                                response
+                                    .headers_mut()
+                                    .append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+                            }
+                            Ok::<_, hyper::Error>(response)
+                        }
+                    });
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+                });
+            }
+        });
+        Downstream { addr, seen, arrived, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn seen(&self) -> Vec<Recorded> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Waits until `pred` holds for what arrived so far; fails the test after
+    /// [`DEADLINE`].
+    pub async fn wait_until(&self, what: &str, pred: impl Fn(&[Recorded]) -> bool) -> Vec<Recorded> {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let notified = self.arrived.notified();
+            let seen = self.seen();
+            if pred(&seen) {
+                return seen;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if tokio::time::timeout(left.min(Duration::from_millis(200)), notified).await.is_err()
+                && Instant::now() >= deadline
+            {
+                panic!("downstream: {what} did not happen within {DEADLINE:?}; got {} request(s)", seen.len());
+            }
+        }
+    }
+}
+
+impl Drop for Downstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
