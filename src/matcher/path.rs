@@ -236,13 +236,13 @@ impl PathIndex {
                 trie.insert(&group.pattern.segments, g);
             }
         }
-        for g in 0..groups.len() {
+        for (g, group) in groups.iter_mut().enumerate() {
             let mut found = Vec::new();
-            trie.overlapping(&groups[g].pattern.segments, &mut found);
+            trie.overlapping(&group.pattern.segments, &mut found);
             found.retain(|o| *o != g);
             found.sort_unstable();
             found.dedup();
-            groups[g].overlaps = found;
+            group.overlaps = found;
         }
         let mut tree = matchit::Router::new();
         let mut unindexed = Vec::new();
