@@ -1,0 +1,36 @@
+//! Config loading end to end: YAML parse, interpolation, typed decoding
+//! with error recovery, location of errors, and compiling every route.
+//! Must never panic, whatever the file says; a config that loads must have
+//! no problems, and one that fails must say at least one thing.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use std::sync::LazyLock;
+
+static HTTP: LazyLock<reqwest::Client> = LazyLock::new(reqwest::Client::new);
+
+/// No environment and no file system: `${VAR}` is unset unless it has a
+/// default, and `${file:...}` fails, so fuzzing never reads the disk.
+struct NoEnv;
+impl hookroute::config::interpolate::Environment for NoEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        (name == "SET").then(|| "value".to_string())
+    }
+    fn read_file(&self, _path: &str) -> std::io::Result<Vec<u8>> {
+        Err(std::io::Error::other("no files while fuzzing"))
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    // A fresh registry per input: file actions are only registered, never
+    // opened, at compile time.
+    let resources =
+        hookroute::actions::Resources { http: HTTP.clone(), files: hookroute::actions::FileWriters::default() };
+    match hookroute::router::snapshot_from_str("fuzz.yaml", text, &NoEnv, &resources) {
+        Ok(_snapshot) => {}
+        Err(errors) => {
+            assert!(!errors.errors.is_empty());
+            let _ = errors.to_string();
+        }
+    }
+});
