@@ -19,4 +19,5 @@ pub mod pipeline;
 pub mod reload;
 pub mod router;
 pub mod server;
+pub mod template;
 pub mod verify;

@@ -149,6 +149,15 @@ impl Door {
         }
     }
 
+    /// The event file shows credential headers as `***`, never the token.
+    fn records_no_credentials(&self, secrets: &[&str]) {
+        let text = std::fs::read_to_string(self.dir.path().join("events.jsonl")).unwrap();
+        for secret in secrets {
+            assert!(!text.contains(secret), "the event file holds a credential ({secret}):\n{text}");
+        }
+        assert!(text.contains("\"***\""), "credential headers should be recorded as ***:\n{text}");
+    }
+
     /// Only accepted requests ran actions: one file line and one forward each.
     async fn only_accepted_ran_actions(&self) {
         assert_eq!(self.file_lines(), self.accepted, "file lines: one per accepted request, none for refused ones");
@@ -430,6 +439,7 @@ async fn gitlab_token() {
     door.refuses("empty token", &[("X-Gitlab-Token", "")], body).await;
     door.refuses("missing", &[], body).await;
     door.only_accepted_ran_actions().await;
+    door.records_no_credentials(&["glt-old", "glt-new"]);
 }
 
 #[tokio::test]
@@ -479,6 +489,7 @@ async fn bearer_and_basic() {
     door.refuses("no token", &[("Authorization", "Bearer")], body).await;
     door.refuses("missing", &[], body).await;
     door.only_accepted_ran_actions().await;
+    door.records_no_credentials(&["tok-old", "tok-new"]);
 
     let mut door = Door::new(
         "{ basic: { users: [{ username: hooks, password: \"pa:ss old\" }, { username: hooks, password: new-pass }] } }",
@@ -493,6 +504,7 @@ async fn bearer_and_basic() {
     door.refuses("no colon", &[("Authorization", &format!("Basic {}", B64.encode("hooks")))], body).await;
     door.refuses("missing", &[], body).await;
     door.only_accepted_ran_actions().await;
+    door.records_no_credentials(&[&B64.encode("hooks:new-pass"), "new-pass"]);
 }
 
 // ---------------------------------------------------------------------------

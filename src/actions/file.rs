@@ -8,6 +8,12 @@
 //!
 //! Writers are shared through [`FileWriters`], keyed by path, so a reload
 //! that keeps a file action keeps its writer (and its open file).
+//!
+//! A templated path (`data/events/{{ path_params.provider }}.jsonl`) is
+//! rendered per event and must stay under its literal directory (see
+//! [`PathTemplate`]); its writers are found in the same registry, which
+//! lets go of those no action or write is using once it grows, so a path
+//! that changes per event cannot pile up open files.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -20,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::spec::FileSpec;
 use crate::config::ConfigError;
 use crate::event::{BodyKind, Event};
+use crate::template::{PathTemplate, RenderError, Scope};
 
 /// Lines queued per file before senders wait (backpressure, bounded memory).
 const QUEUE_DEPTH: usize = 1024;
@@ -104,15 +111,24 @@ fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
     std::fs::OpenOptions::new().create(true).append(true).open(path)
 }
 
-/// The file writers of the process, by path, shared across reloads.
-#[derive(Debug, Default)]
+/// Writers kept before unused ones (of templated paths) are let go.
+const KEEP_WRITERS: usize = 256;
+
+/// The file writers of the process, by path, shared across reloads. Clones
+/// share the registry.
+#[derive(Debug, Default, Clone)]
 pub struct FileWriters {
-    writers: Mutex<HashMap<PathBuf, Arc<FileWriter>>>,
+    writers: Arc<Mutex<HashMap<PathBuf, Arc<FileWriter>>>>,
 }
 
 impl FileWriters {
     pub fn get(&self, path: &Path) -> Arc<FileWriter> {
         let mut map = self.writers.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= KEEP_WRITERS && !map.contains_key(path) {
+            // Held only here: no action owns it and no write is waiting on
+            // it. Dropping it ends its task and closes its file.
+            map.retain(|_, w| Arc::strong_count(w) > 1);
+        }
         map.entry(path.to_path_buf())
             .or_insert_with(|| Arc::new(FileWriter { path: path.to_path_buf(), sender: Default::default() }))
             .clone()
@@ -121,7 +137,24 @@ impl FileWriters {
 
 #[derive(Debug)]
 pub struct FileAction {
-    pub writer: Arc<FileWriter>,
+    pub target: FileTarget,
+}
+
+#[derive(Debug)]
+pub enum FileTarget {
+    Fixed(Arc<FileWriter>),
+    /// Rendered per event; writers come from the shared registry.
+    Templated(PathTemplate, FileWriters),
+}
+
+/// Why a file action did not write its line.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FileError {
+    /// The path template failed or escaped its directory: this event only.
+    #[error("path: {0}")]
+    Render(RenderError),
+    #[error("{0}")]
+    Write(String),
 }
 
 impl FileAction {
@@ -139,12 +172,40 @@ impl FileAction {
             errors.push(ConfigError::new(format!("{path}.path"), "file path contains a NUL byte"));
             return None;
         }
-        Some(FileAction { writer: writers.get(Path::new(&spec.path)) })
+        if crate::template::is_template(&spec.path) {
+            let template = PathTemplate::compile(&spec.path, &format!("{path}.path"), errors)?;
+            return Some(FileAction { target: FileTarget::Templated(template, writers.clone()) });
+        }
+        Some(FileAction { target: FileTarget::Fixed(writers.get(Path::new(&spec.path))) })
     }
 
+    /// Appends the event's line (templates see no path parameters; see
+    /// [`FileAction::run_in`]).
     pub async fn run(&self, event: &Event, route: &str) -> Result<(), String> {
-        let line = serde_json::to_vec(&event_record(event, route)).map_err(|e| e.to_string())?;
-        self.writer.append(line).await
+        self.run_in(&Scope::new(event, route, &[])).await.map_err(|e| e.to_string())
+    }
+
+    /// Appends the event's line to the file, rendering its path first.
+    pub async fn run_in(&self, scope: &Scope<'_>) -> Result<(), FileError> {
+        let writer = self.writer_for(scope).map_err(FileError::Render)?;
+        let line =
+            serde_json::to_vec(&event_record(scope.event, scope.route)).map_err(|e| FileError::Write(e.to_string()))?;
+        writer.append(line).await.map_err(FileError::Write)
+    }
+
+    /// The file this event's line goes to.
+    pub fn path_for(&self, scope: &Scope) -> Result<PathBuf, RenderError> {
+        match &self.target {
+            FileTarget::Fixed(writer) => Ok(writer.path().to_path_buf()),
+            FileTarget::Templated(template, _) => template.render(scope),
+        }
+    }
+
+    fn writer_for(&self, scope: &Scope) -> Result<Arc<FileWriter>, RenderError> {
+        match &self.target {
+            FileTarget::Fixed(writer) => Ok(writer.clone()),
+            FileTarget::Templated(template, writers) => Ok(writers.get(&template.render(scope)?)),
+        }
     }
 }
 
@@ -152,6 +213,11 @@ impl FileAction {
 pub fn event_record(event: &Event, route: &str) -> Value {
     let mut headers = Map::new();
     for name in event.headers.keys() {
+        if crate::guard::is_credential_header(name) {
+            // A bearer or GitLab token is the route's secret itself.
+            headers.insert(name.as_str().to_string(), Value::String("***".into()));
+            continue;
+        }
         let joined = event
             .headers
             .get_all(name)

@@ -5,6 +5,13 @@
 //! hop-by-hop ones, Host and Content-Length (the client sets its own), and
 //! hookroute adds its own identification and the usual `X-Forwarded-*`
 //! trio. Configured headers win over everything.
+//!
+//! Templates (see [`crate::template`]) may reshape the request: the URL's
+//! path and query (never its scheme, host or port), header values, and a
+//! `body:` that replaces the event's. A replaced body is sent with its own
+//! content type, and without the provider's signature headers, which signed
+//! a body that is no longer the one sent. Rendering happens once per event,
+//! when the delivery job is built, so the queue holds the finished request.
 
 use std::time::Duration;
 
@@ -14,6 +21,7 @@ use http::Method;
 use crate::config::spec::ForwardSpec;
 use crate::config::ConfigError;
 use crate::event::Event;
+use crate::template::{self, Body, Escape, RenderError, Scope, Text, UrlTemplate};
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -27,6 +35,23 @@ pub struct Forward {
     pub retry: crate::delivery::retry::RetryOverrides,
     /// `ordering_key:` — deliveries with the same value go one at a time.
     pub ordering_key: Option<crate::matcher::JsonPathExpr>,
+    /// Set when `url:` has templates; `url` is then its literal origin and
+    /// path, where every rendered URL must stay.
+    pub url_template: Option<UrlTemplate>,
+    /// Configured headers whose values are templates (the plain ones are in
+    /// `headers`).
+    pub header_templates: Vec<(HeaderName, Text)>,
+    /// `body:`, replacing the event's body.
+    pub body: Option<Body>,
+}
+
+/// The request a forward sends for one event.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub url: reqwest::Url,
+    pub headers: HeaderMap,
+    /// None: the event's body, byte for byte.
+    pub body: Option<bytes::Bytes>,
 }
 
 /// The downstream's answer.
@@ -45,33 +70,51 @@ pub enum ForwardError {
     Connect(String),
     #[error("request failed: {0}")]
     Other(String),
+    /// A template could not be rendered for this event; nothing was sent.
+    #[error("the request could not be built: {0}")]
+    Render(String),
 }
 
 impl Forward {
     pub fn compile(spec: &ForwardSpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<Forward> {
         let before = errors.len();
-        let url = match reqwest::Url::parse(&spec.url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
-            // `host:8000/x` parses as scheme `host`; what was meant is plain.
-            Ok(_) if !spec.url.contains("://") => {
-                errors.push(ConfigError::new(
-                    format!("{path}.url"),
-                    format!("URL {:?} has no scheme (write http://{} or https://...)", spec.url, spec.url),
-                ));
-                None
-            }
-            Ok(u) => {
-                errors.push(ConfigError::new(
-                    format!("{path}.url"),
-                    format!("URL {:?} must be http:// or https:// with a host (scheme was {:?})", spec.url, u.scheme()),
-                ));
-                None
-            }
-            Err(e) => {
-                let hint = if !spec.url.contains("://") { " (add http:// or https://)" } else { "" };
-                errors.push(ConfigError::new(format!("{path}.url"), format!("invalid URL {:?}: {e}{hint}", spec.url)));
-                None
-            }
+        let url_template = match template::is_template(&spec.url) {
+            true => UrlTemplate::compile(&spec.url, &format!("{path}.url"), errors),
+            false => None,
+        };
+        let url = match &url_template {
+            Some(t) => Some(t.base().clone()),
+            None if template::is_template(&spec.url) => None,
+            None => match reqwest::Url::parse(&spec.url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+                // `host:8000/x` parses as scheme `host`; what was meant is plain.
+                Ok(_) if !spec.url.contains("://") => {
+                    errors.push(ConfigError::new(
+                        format!("{path}.url"),
+                        format!("URL {:?} has no scheme (write http://{} or https://...)", spec.url, spec.url),
+                    ));
+                    None
+                }
+                Ok(u) => {
+                    errors.push(ConfigError::new(
+                        format!("{path}.url"),
+                        format!(
+                            "URL {:?} must be http:// or https:// with a host (scheme was {:?})",
+                            spec.url,
+                            u.scheme()
+                        ),
+                    ));
+                    None
+                }
+                Err(e) => {
+                    let hint = if !spec.url.contains("://") { " (add http:// or https://)" } else { "" };
+                    errors.push(ConfigError::new(
+                        format!("{path}.url"),
+                        format!("invalid URL {:?}: {e}{hint}", spec.url),
+                    ));
+                    None
+                }
+            },
         };
         let method = match &spec.method {
             None => Method::POST,
@@ -81,7 +124,16 @@ impl Forward {
             }),
         };
         let mut headers = HeaderMap::new();
+        let mut header_templates = Vec::new();
         for (name, value) in &spec.headers {
+            if template::is_template(value) {
+                let key = format!("{path}.headers.{name}");
+                match HeaderName::from_bytes(name.as_bytes()) {
+                    Ok(n) => header_templates.extend(Text::compile(value, Escape::None, &key, errors).map(|t| (n, t))),
+                    Err(_) => errors.push(ConfigError::new(key, format!("invalid header name {name:?}"))),
+                }
+                continue;
+            }
             match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
                 (Ok(n), Ok(v)) => {
                     headers.insert(n, v);
@@ -110,10 +162,55 @@ impl Forward {
             }
             compiled.ok()
         });
+        let body = spec.body.as_ref().and_then(|b| Body::compile(b, &format!("{path}.body"), errors));
         if errors.len() > before {
             return None;
         }
-        Some(Forward { url: url?, method, headers, timeout, retry, ordering_key })
+        Some(Forward { url: url?, method, headers, timeout, retry, ordering_key, url_template, header_templates, body })
+    }
+
+    /// True when some part of the request is a template.
+    pub fn is_templated(&self) -> bool {
+        self.url_template.is_some()
+            || !self.header_templates.is_empty()
+            || self.body.as_ref().is_some_and(|b| !b.is_fixed())
+    }
+
+    /// The request for one event: URL, headers and (when replaced) body,
+    /// with every template rendered. An error fails this forward only.
+    pub fn render(&self, scope: &Scope) -> Result<Outgoing, RenderError> {
+        let url = match &self.url_template {
+            Some(t) => t.render(scope).map_err(|e| RenderError(format!("url: {e}")))?,
+            None => self.url.clone(),
+        };
+        let mut headers = self.outgoing_headers(scope.event, scope.route);
+        let body = match &self.body {
+            None => None,
+            Some(body) => {
+                for name in BODY_HEADERS {
+                    headers.remove(*name);
+                }
+                let signatures: Vec<HeaderName> =
+                    headers.keys().filter(|n| is_signature(n) && !self.headers.contains_key(*n)).cloned().collect();
+                for name in signatures {
+                    headers.remove(name);
+                }
+                if !self.headers.contains_key(http::header::CONTENT_TYPE) {
+                    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(body.content_type()));
+                }
+                Some(body.render(scope).map_err(|e| RenderError(format!("body: {e}")))?)
+            }
+        };
+        for (name, text) in &self.header_templates {
+            let value = text.render(scope).map_err(|e| RenderError(format!("headers.{name}: {e}")))?;
+            let value = HeaderValue::from_str(&value).map_err(|_| {
+                RenderError(format!(
+                    "headers.{name}: the rendered value {value:?} has characters not allowed in HTTP headers (such as a line break)"
+                ))
+            })?;
+            headers.insert(name.clone(), value);
+        }
+        Ok(Outgoing { url, headers, body })
     }
 
     /// The headers sent downstream for `event`.
@@ -167,10 +264,16 @@ impl Forward {
         event: &Event,
         route: &str,
     ) -> Result<ForwardResponse, ForwardError> {
+        self.send_in(client, &Scope::new(event, route, &[])).await
+    }
+
+    /// [`Forward::send`] with the route's path parameters for templates.
+    pub async fn send_in(&self, client: &reqwest::Client, scope: &Scope<'_>) -> Result<ForwardResponse, ForwardError> {
+        let outgoing = self.render(scope).map_err(|e| ForwardError::Render(e.to_string()))?;
         let request = client
-            .request(self.method.clone(), self.url.clone())
-            .headers(self.outgoing_headers(event, route))
-            .body(event.body.clone())
+            .request(self.method.clone(), outgoing.url)
+            .headers(outgoing.headers)
+            .body(outgoing.body.unwrap_or_else(|| scope.event.body.clone()))
             .timeout(self.timeout);
         let classify = |e: reqwest::Error| {
             if e.is_timeout() {
@@ -187,6 +290,17 @@ impl Forward {
         let body = response.bytes().await.map_err(classify)?;
         Ok(ForwardResponse { status, content_type, body })
     }
+}
+
+/// Headers that describe the received body, dropped when `body:` replaces it.
+const BODY_HEADERS: &[&str] = &["content-type", "content-encoding", "content-md5", "digest", "content-digest"];
+
+/// A provider's signature over the received body (`X-Hub-Signature-256`,
+/// `Stripe-Signature`, `X-Shopify-Hmac-Sha256`, ...): wrong for a replaced
+/// body, so not sent with it.
+fn is_signature(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    n.contains("signature") || n.ends_with("-hmac-sha256") || n == "x-slack-request-timestamp"
 }
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {

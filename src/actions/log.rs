@@ -1,4 +1,8 @@
 //! `log`: one structured line per event through `tracing`.
+//!
+//! The message may be a template (`{{ json.pusher.name }} pushed`); if it
+//! cannot be rendered for an event, an error line says why instead, and the
+//! event's other actions go on.
 
 use http::header::HeaderName;
 use serde_json::{Map, Value};
@@ -6,11 +10,12 @@ use serde_json::{Map, Value};
 use crate::config::spec::{LogLevel, LogSpec};
 use crate::config::ConfigError;
 use crate::event::Event;
+use crate::template::{Escape, RenderError, Scope, Text};
 
 #[derive(Debug)]
 pub struct LogAction {
     pub level: LogLevel,
-    pub message: String,
+    pub message: Text,
     pub headers: Vec<HeaderName>,
 }
 
@@ -25,22 +30,38 @@ impl LogAction {
                 }
             }
         }
-        Some(LogAction {
-            level: spec.level.unwrap_or(LogLevel::Info),
-            message: spec.message.clone().unwrap_or_else(|| "event received".to_string()),
-            headers,
-        })
+        let message = match &spec.message {
+            Some(m) => Text::compile(m, Escape::None, &format!("{path}.message"), errors)?,
+            None => Text::plain("event received"),
+        };
+        Some(LogAction { level: spec.level.unwrap_or(LogLevel::Info), message, headers })
     }
 
+    /// Writes the line for `event` (templates see no path parameters; see
+    /// [`LogAction::run_in`]).
     pub fn run(&self, event: &Event, route: &str) {
+        let _ = self.run_in(&Scope::new(event, route, &[]));
+    }
+
+    /// Writes the line, or an error line when the message does not render.
+    pub fn run_in(&self, scope: &Scope) -> Result<(), RenderError> {
+        let (event, route) = (scope.event, scope.route);
+        let message = match self.message.render(scope) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(target: "hookroute::action::log", route, event_id = %event.id, "log action failed: message: {e}");
+                return Err(e);
+            }
+        };
         let mut selected = Map::new();
         for name in &self.headers {
             if let Some(v) = event.headers.get(name).and_then(|v| v.to_str().ok()) {
+                let v = if crate::guard::is_credential_header(name) { "***" } else { v };
                 selected.insert(name.as_str().to_string(), Value::String(v.to_string()));
             }
         }
         let headers = Value::Object(selected).to_string();
-        let (id, method, path, message) = (&event.id, event.method.as_str(), &event.path, &self.message);
+        let (id, method, path, message) = (&event.id, event.method.as_str(), &event.path, &*message);
         // tracing needs the level at compile time, hence one call per level.
         macro_rules! emit {
             ($lvl:expr) => {
@@ -54,5 +75,6 @@ impl LogAction {
             LogLevel::Warn => emit!(tracing::Level::WARN),
             LogLevel::Error => emit!(tracing::Level::ERROR),
         }
+        Ok(())
     }
 }

@@ -164,6 +164,10 @@ pub struct ForwardSpec {
     pub retry: Option<crate::delivery::spec::RetrySpec>,
     /// JSONPath whose value orders deliveries: one at a time per value.
     pub ordering_key: Option<String>,
+    /// Replaces the event's body. A mapping or list is sent as JSON (its
+    /// strings may be templates); a string is sent as text, or as JSON when
+    /// it starts with `{` or `[`.
+    pub body: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -5,7 +5,10 @@
 //! action runs). [`plan`] builds one job per forward, each carrying the
 //! request it will send — outgoing headers are computed now, from the
 //! snapshot the request was routed by, so a reload cannot change what an
-//! accepted event becomes.
+//! accepted event becomes. Templates (URL, headers, body) are rendered here
+//! too, so the durable job holds the finished request; a forward whose
+//! templates fail for this event becomes a dead job carrying the message
+//! (a `delivery: memory` one is logged), and the event's other work goes on.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -17,6 +20,7 @@ use super::store::{DedupClaim, StoreError};
 use super::Delivery;
 use crate::actions::{Action, Forward};
 use crate::event::{new_event_id, Event};
+use crate::template::Scope;
 use crate::router::{Matched, Snapshot};
 
 /// The jobs and dedup claims of one event.
@@ -87,7 +91,14 @@ pub fn plan(snapshot: &Snapshot, event: &Event, matched: &[Matched], skip: Optio
             if i == 0 && skip.is_some_and(|s| Arc::ptr_eq(s, forward)) {
                 continue;
             }
-            let job = new_job(snapshot, event, &route.name, forward, memory, now);
+            let job = new_job(snapshot, event, &route.name, &m.params, forward, memory, now);
+            if let Some(reason) = &job.request.unsendable {
+                tracing::error!(route = &*route.name, event_id = %event.id, "forward not sent: {reason}");
+                metrics::counter!(crate::metrics::DEAD_LETTERS, "route" => route.name.to_string()).increment(1);
+                if memory {
+                    continue;
+                }
+            }
             if memory {
                 plan.memory.push(job);
             } else {
@@ -102,40 +113,52 @@ fn new_job(
     snapshot: &Snapshot,
     event: &Event,
     route: &str,
+    params: &[(String, String)],
     forward: &Forward,
     memory: bool,
     now: SystemTime,
 ) -> JobRecord {
-    let headers = forward
-        .outgoing_headers(event, route)
-        .iter()
-        .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
-        .collect();
-    let url = forward.url.as_str().to_string();
+    let (url, headers, body, unsendable) = match forward.render(&Scope::new(event, route, params)) {
+        Ok(out) => {
+            let headers = out
+                .headers
+                .iter()
+                .map(|(name, value)| {
+                    (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+                })
+                .collect();
+            let body = out.body.map(|b| String::from_utf8_lossy(&b).into_owned());
+            (out.url.as_str().to_string(), headers, body, None)
+        }
+        Err(e) => (forward.url.as_str().to_string(), Vec::new(), None, Some(format!("template: {e}"))),
+    };
     let ordering_key =
         forward.ordering_key.as_ref().and_then(|path| ordering::key_for(path, event.document.as_ref(), route, &url));
     let now = Timestamp(now);
+    let dead = unsendable.is_some();
     JobRecord {
         id: new_event_id(),
         event_id: event.id.clone(),
         route: route.to_string(),
-        status: Status::Pending,
+        status: if dead { Status::Dead } else { Status::Pending },
         created_at: now,
         updated_at: now,
-        next_attempt_at: Some(now),
+        next_attempt_at: if dead { None } else { Some(now) },
         destination: destination_of(&forward.url),
         request: Target {
             method: forward.method.as_str().to_string(),
             url,
             headers,
             timeout_ms: forward.timeout.as_millis() as u64,
+            body,
+            unsendable: unsendable.clone(),
         },
         retry: forward.retry.over(&snapshot.delivery.retry),
         ordering_key,
         round_started_at: now,
         round_first_attempt: 0,
         attempts: Vec::new(),
-        dead_reason: None,
+        dead_reason: unsendable,
         memory,
     }
 }

@@ -54,6 +54,15 @@ pub struct Target {
     /// lossily.
     pub headers: Vec<(String, String)>,
     pub timeout_ms: u64,
+    /// The body to send when the forward has a `body:` template, rendered at
+    /// acceptance; None sends the event's body as received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Why the request could not be built at acceptance (a template did not
+    /// render). Such a job is dead from the start, and a manual retry ends
+    /// the same way instead of sending a half-built request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsendable: Option<String>,
 }
 
 impl Target {
@@ -175,6 +184,8 @@ mod tests {
                 url: "http://127.0.0.1:9/".into(),
                 headers: vec![],
                 timeout_ms: 5,
+                body: None,
+                unsendable: None,
             },
             retry: RetryPolicy::default(),
             ordering_key: None,

@@ -210,7 +210,15 @@ impl Delivery {
                     now: SystemTime::now(),
                 })
                 .await?;
-            entries.extend(outcome.stored.into_iter().map(|job| Entry { job, body: Some(body.clone()) }));
+            // A job that is dead from the start (its templates did not
+            // render) is stored for the dead letters, not attempted.
+            entries.extend(
+                outcome
+                    .stored
+                    .into_iter()
+                    .filter(|job| job.status == Status::Pending)
+                    .map(|job| Entry { job, body: Some(body.clone()) }),
+            );
             accepted.duplicates = outcome.duplicates;
         }
         let duplicate = |route: &str| accepted.duplicates.iter().any(|(r, _)| r == route);

@@ -367,7 +367,13 @@ fn due_instant(at: Option<Timestamp>) -> Instant {
 
 /// Runs one attempt of a job and records it.
 async fn run_attempt(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health) {
-    let body = match entry.body.clone() {
+    // Built at acceptance and failed there (a template): a manual retry
+    // ends as the first time did, without sending anything.
+    if let Some(reason) = entry.job.request.unsendable.clone() {
+        return finish_without_attempt(ctx, entry, Verdict::Dead { reason }).await;
+    }
+    let rendered = entry.job.request.body.clone().map(bytes::Bytes::from);
+    let body = match rendered.or_else(|| entry.body.clone()) {
         Some(body) => body,
         None => match load_body(ctx, &entry.job).await {
             Ok(body) => body,

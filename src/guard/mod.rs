@@ -191,6 +191,14 @@ pub fn admin_exposure(addr: SocketAddr, token: Option<&Secret>) -> Option<String
     ))
 }
 
+/// Request headers that carry a credential as is: for the `bearer`, `basic`
+/// and `gitlab` schemes the header *is* the route's secret. Records of an
+/// event (file lines, log lines) show them as `***`; forwards still pass
+/// them on, so a downstream service can check them itself.
+pub fn is_credential_header(name: &http::HeaderName) -> bool {
+    matches!(name.as_str(), "authorization" | "proxy-authorization" | "x-gitlab-token" | "cookie")
+}
+
 /// Who sent a request, for the checks and the log lines.
 #[derive(Debug, Clone, Copy)]
 pub struct Client {
