@@ -6,7 +6,10 @@
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
 
-static HTTP: LazyLock<reqwest::Client> = LazyLock::new(reqwest::Client::new);
+// One set of shared resources, as in a server that reloads many times (the
+// file-writer registry must not grow without bound across reloads either).
+static RESOURCES: LazyLock<hookroute::actions::Resources> =
+    LazyLock::new(|| hookroute::actions::Resources::new().expect("resources"));
 
 /// No environment and no file system: `${VAR}` is unset unless it has a
 /// default, and `${file:...}` fails, so fuzzing never reads the disk.
@@ -22,11 +25,8 @@ impl hookroute::config::interpolate::Environment for NoEnv {
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    // A fresh registry per input: file actions are only registered, never
-    // opened, at compile time.
-    let resources =
-        hookroute::actions::Resources { http: HTTP.clone(), files: hookroute::actions::FileWriters::default() };
-    match hookroute::router::snapshot_from_str("fuzz.yaml", text, &NoEnv, &resources) {
+    // File actions are only registered, never opened, at compile time.
+    match hookroute::router::snapshot_from_str("fuzz.yaml", text, &NoEnv, &RESOURCES) {
         Ok(_snapshot) => {}
         Err(errors) => {
             assert!(!errors.errors.is_empty());
