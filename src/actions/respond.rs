@@ -4,6 +4,10 @@
 //! taken, because providers only need to know the event was accepted. A
 //! static answer can be configured (some providers want `200 ok`), or the
 //! route can act as a synchronous proxy and relay its first forward's answer.
+//!
+//! A static answer's header values and body may be templates (echo Slack's
+//! `url_verification` challenge: `body: {challenge: "{{ json.challenge }}"}`);
+//! the body follows [`crate::template::Body`]'s rules for its content type.
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
@@ -11,6 +15,7 @@ use http::{HeaderMap, StatusCode};
 
 use crate::config::spec::{RespondFrom, RespondSpec};
 use crate::config::ConfigError;
+use crate::template::{self, Body, Escape, RenderError, Scope, Text};
 
 #[derive(Debug)]
 pub enum Respond {
@@ -26,6 +31,32 @@ pub struct StaticReply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// Header values that are templates (the plain ones are in `headers`).
+    pub header_templates: Vec<(HeaderName, Text)>,
+    /// A body with templates; `body` is used when None.
+    pub body_template: Option<Body>,
+}
+
+impl StaticReply {
+    /// The answer for one event: the fixed parts as they are, templates
+    /// rendered. An error means this answer cannot be given.
+    pub fn render(&self, scope: &Scope) -> Result<(StatusCode, HeaderMap, Bytes), RenderError> {
+        let mut headers = self.headers.clone();
+        for (name, text) in &self.header_templates {
+            let value = text.render(scope).map_err(|e| RenderError(format!("respond.headers.{name}: {e}")))?;
+            let value = HeaderValue::from_str(&value).map_err(|_| {
+                RenderError(format!(
+                    "respond.headers.{name}: the rendered value {value:?} has characters not allowed in HTTP headers"
+                ))
+            })?;
+            headers.insert(name.clone(), value);
+        }
+        let body = match &self.body_template {
+            Some(t) => t.render(scope).map_err(|e| RenderError(format!("respond.body: {e}")))?,
+            None => self.body.clone(),
+        };
+        Ok((self.status, headers, body))
+    }
 }
 
 impl Respond {
@@ -57,28 +88,38 @@ impl Respond {
             }
         };
         let mut headers = HeaderMap::new();
+        let mut header_templates = Vec::new();
         for (name, value) in &spec.headers {
+            let key = format!("respond.headers.{name}");
+            if template::is_template(value) {
+                match HeaderName::from_bytes(name.as_bytes()) {
+                    Ok(n) => header_templates.extend(Text::compile(value, Escape::None, &key, errors).map(|t| (n, t))),
+                    Err(_) => errors.push(ConfigError::new(key, "invalid header name or value")),
+                }
+                continue;
+            }
             match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
                 (Ok(n), Ok(v)) => {
                     headers.insert(n, v);
                 }
-                _ => errors.push(ConfigError::new(format!("respond.headers.{name}"), "invalid header name or value")),
+                _ => errors.push(ConfigError::new(key, "invalid header name or value")),
             }
         }
-        let body = match &spec.body {
-            None => Bytes::new(),
-            Some(serde_json::Value::String(s)) => {
-                headers.entry(CONTENT_TYPE).or_insert(HeaderValue::from_static("text/plain; charset=utf-8"));
-                Bytes::from(s.clone())
-            }
-            Some(other) => {
-                headers.entry(CONTENT_TYPE).or_insert(HeaderValue::from_static("application/json"));
-                Bytes::from(other.to_string())
+        let compiled = spec.body.as_ref().and_then(|b| Body::compile(b, "respond.body", errors));
+        let (body, body_template) = match compiled {
+            None => (Bytes::new(), None),
+            Some(b) => {
+                let content_type = HeaderValue::from_static(b.content_type());
+                headers.entry(CONTENT_TYPE).or_insert(content_type);
+                match b {
+                    Body::Fixed { bytes, .. } => (bytes, None),
+                    templated => (Bytes::new(), Some(templated)),
+                }
             }
         };
         if errors.len() > before {
             return None;
         }
-        Some(Respond::Static(StaticReply { status, headers, body }))
+        Some(Respond::Static(StaticReply { status, headers, body, header_templates, body_template }))
     }
 }
