@@ -858,6 +858,14 @@ async fn slow_clients_are_cut_off() {
     let got = read_until_closed(&mut s).await;
     let text = String::from_utf8_lossy(&got);
     assert!(got.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+    // A connection that never says anything, or never finishes saying which
+    // protocol it speaks ("P" could begin "POST" or HTTP/2's "PRI"): closed.
+    for first in [&b""[..], b"P"] {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(first).await.unwrap();
+        let got = read_until_closed(&mut s).await;
+        assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
+    }
     // A body that never ends: 408, and nothing runs.
     let mut s = stalled_request(addr, 100, b"{\"a\": ").await;
     let text = String::from_utf8_lossy(&read_first_response(&mut s).await).into_owned();

@@ -7,6 +7,8 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -83,7 +85,10 @@ where
         let _ = stream.set_nodelay(true);
         let svc = warp::service(filter.clone());
         let shedder = shedder.clone();
+        let first_request = Arc::new(AtomicBool::new(false));
+        let seen = first_request.clone();
         let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+            seen.store(true, Ordering::Relaxed);
             req.extensions_mut().insert(ClientAddr(peer));
             let mut svc = svc.clone();
             // Taken before the request is handled and held until its answer
@@ -101,8 +106,23 @@ where
         });
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
         let conn = graceful.watch(conn);
+        let head_deadline = limits.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            tokio::pin!(conn);
+            // hyper times out a slow request head, but not a connection that
+            // never shows which protocol it speaks (nothing sent, or only
+            // "P"): one without a first request in time is dropped.
+            let result = tokio::select! {
+                r = &mut conn => r,
+                _ = tokio::time::sleep(head_deadline) => {
+                    if !first_request.load(Ordering::Relaxed) {
+                        tracing::debug!(peer = %peer, "no request within {head_deadline:?} of connecting; closing");
+                        return;
+                    }
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(peer = %peer, "connection ended with error: {e}");
             }
         });
