@@ -166,10 +166,19 @@ pub fn order_by_cost(mut items: Vec<Condition>) -> Vec<Condition> {
 
 impl Leaf {
     pub fn eval(&self, ctx: &EvalContext) -> bool {
+        self.eval_seen(ctx, |_, _| {})
+    }
+
+    /// [`Leaf::eval`], also calling `seen` with each subject value tried and
+    /// whether it satisfied the operator. Routing and `explain` share this
+    /// one evaluator, so an explanation cannot drift from what routing does.
+    pub fn eval_seen(&self, ctx: &EvalContext, mut seen: impl FnMut(Node, bool)) -> bool {
         let mut any = false;
         let mut test = |node: Node| {
             any = true;
-            self.op.holds(node)
+            let held = self.op.holds(node);
+            seen(node, held);
+            held
         };
         let held = match &self.subject {
             Subject::Json(path) => match &ctx.event.document {

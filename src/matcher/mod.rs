@@ -5,6 +5,7 @@
 //! them.
 
 pub mod condition;
+pub mod explain;
 pub mod jsonpath;
 pub mod path;
 
