@@ -137,18 +137,33 @@ mem_kib() {
   echo "$total"
 }
 mib() { calc "%.1f" "$1 / 1024"; }
+# CPU time (user + system) of a process and its children, in clock ticks.
+# On a shared machine wall-clock throughput moves with the neighbours' load;
+# CPU time per request does much less, so the tables report both.
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() {
+  local pid=$1 total=0 p v
+  for p in $pid $(ps -o pid= --ppid "$pid" 2>/dev/null); do
+    # Fields after the ")" that closes the command name: utime is the 12th.
+    v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }' || true)
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
 
 sink_count() { curl -s --max-time 2 "$SINK_URL/count" | sed -E 's/.*"requests":([0-9]+).*/\1/'; }
 
-# load NAME URL BODY: a warm-up run, then the measured run; leaves W_* set
-# (requests, duration_us, p50_us, p99_us, p999_us, errors, rps).
+# load NAME URL BODY PID: a warm-up run, then the measured run; leaves W_*
+# set (requests, duration_us, p50_us, p99_us, p999_us, errors, rps, and
+# cpu_us: CPU time of PID and its children per request).
 load() {
-  local name=$1 url=$2 body=$3
+  local name=$1 url=$2 body=$3 pid=$4
   wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "$WARMUP" -s "$LUA" "$url" -- "$body" >"$WORK/wrk-$name-warmup.log" 2>&1 || true
-  measure "$name" "$url" "$body"
+  measure "$name" "$url" "$body" "$pid"
 }
 measure() {
-  local name=$1 url=$2 body=$3 kv
+  local name=$1 url=$2 body=$3 pid=$4 kv ticks
+  ticks=$(cpu_ticks "$pid")
   wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "$DURATION" -s "$LUA" "$url" -- "$body" >"$WORK/wrk-$name.log" 2>&1 ||
     die "wrk failed for $name: $(tail -3 "$WORK/wrk-$name.log")"
   local line
@@ -156,12 +171,13 @@ measure() {
   for kv in ${line#RESULT }; do printf -v "W_${kv%%=*}" '%s' "${kv#*=}"; done
   W_errors=$((W_status_errors + W_connect + W_read + W_write + W_timeout))
   W_rps=$(calc "%.0f" "$W_requests / ($W_duration_us / 1000000)")
-  log "$name: $W_rps req/s, p99 $(calc "%.2f" "$W_p99_us / 1000") ms, $W_errors errors"
+  W_cpu_us=$(calc "%.0f" "($(cpu_ticks "$pid") - $ticks) * 1000000 / $CLK_TCK / ($W_requests > 0 ? $W_requests : 1)")
+  log "$name: $W_rps req/s, $W_cpu_us µs CPU/req, p99 $(calc "%.2f" "$W_p99_us / 1000") ms, $W_errors errors"
 }
 
 # --- the servers ------------------------------------------------------------
 start_sink() {
-  start sink "$ROOT/target/release/examples/sink" --listen "127.0.0.1:$SINK_PORT" --threads 1
+  start sink "$WORK/bin/sink" --listen "127.0.0.1:$SINK_PORT" --threads 1
   SINK_PID=$LAST_PID
   wait_http "$SINK_URL/count" "$SINK_PID"
 }
@@ -169,7 +185,7 @@ start_sink() {
 start_hookroute() {
   local t0
   t0=$(now)
-  start "hookroute-$(basename "$1" .yaml)" "$ROOT/target/release/hookroute" serve -c "$1" \
+  start "hookroute-$(basename "$1" .yaml)" "$HOOKROUTE" serve -c "$1" \
     --listen "127.0.0.1:$HR_PORT" --admin-listen "127.0.0.1:$HR_ADMIN_PORT"
   HR_PID=$LAST_PID
   wait_http "http://127.0.0.1:$HR_ADMIN_PORT/-/healthz" "$HR_PID"
@@ -199,18 +215,18 @@ REPORT="$WORK/report.md"
 : >"$REPORT"
 md() { printf '%s\n' "$@" >>"$REPORT"; }
 table_head() {
-  md "" "| $1 | req/s | p50 ms | p99 ms | p99.9 ms | errors | peak RSS MiB | req/s vs ref | p99 vs ref |" \
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  md "" "| $1 | req/s | p50 ms | p99 ms | p99.9 ms | errors | peak RSS MiB | CPU µs/req | req/s vs ref | p99 vs ref | CPU/req vs ref |" \
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 }
 # row LABEL RSS_KIB [ref]: a table row from W_*; `ref` makes it the
 # reference the following rows are divided by.
 row() {
   local label=$1 rss=$2
   if [[ ${3:-} == ref ]]; then
-    REF_RPS=$W_rps REF_P99=$W_p99_us
+    REF_RPS=$W_rps REF_P99=$W_p99_us REF_CPU=$W_cpu_us
     label="$label (ref)"
   fi
-  md "| $label | $W_rps | $(calc "%.2f" "$W_p50_us / 1000") | $(calc "%.2f" "$W_p99_us / 1000") | $(calc "%.2f" "$W_p999_us / 1000") | $W_errors | $(mib "$rss") | $(calc "%.2f×" "$W_rps / $REF_RPS") | $(calc "%.2f×" "$W_p99_us / ($REF_P99 > 0 ? $REF_P99 : 1)") |"
+  md "| $label | $W_rps | $(calc "%.2f" "$W_p50_us / 1000") | $(calc "%.2f" "$W_p99_us / 1000") | $(calc "%.2f" "$W_p999_us / 1000") | $W_errors | $(mib "$rss") | $W_cpu_us | $(calc "%.2f×" "$W_rps / $REF_RPS") | $(calc "%.2f×" "$W_p99_us / ($REF_P99 > 0 ? $REF_P99 : 1)") | $(calc "%.2f×" "$W_cpu_us / ($REF_CPU > 0 ? $REF_CPU : 1)") |"
 }
 TARGETS=()
 # target TEXT MEASURED MET(0/1)
@@ -222,6 +238,11 @@ want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 # --- build -------------------------------------------------------------------
 log "building release binaries (hookroute, examples/sink)"
 (cd "$ROOT" && cargo build --release --quiet --bin hookroute --example sink) || die "cargo build failed"
+# Run copies: a rebuild in the same tree during the run must not swap the
+# binary between scenarios.
+mkdir -p "$WORK/bin"
+cp "$ROOT/target/release/hookroute" "$ROOT/target/release/examples/sink" "$WORK/bin/"
+HOOKROUTE="$WORK/bin/hookroute"
 log "work dir $WORK; $DURATION per run after $WARMUP warm-up, $CONNECTIONS connections, $WRK_THREADS wrk thread(s)"
 
 start_sink
@@ -231,7 +252,7 @@ if want 1; then
   log "scenario 1: wrk -> sink"
   md "## 1. Bare upstream" "" "wrk straight at the sink, 7.5 KiB GitHub push: the ceiling for any forwarder on this machine."
   table_head "target"
-  load s1-sink "$SINK_URL/in" "$PUSH_BODY"
+  load s1-sink "$SINK_URL/in" "$PUSH_BODY" "$SINK_PID"
   BARE_RPS=$W_rps
   row "sink" "$(mem_kib "$SINK_PID" VmHWM)" ref
 fi
@@ -244,7 +265,7 @@ if want 2 || want 7; then
   table_head "target"
   start_nginx
   NGINX_IDLE_KIB=$(mem_kib "$NGINX_PID" VmRSS)
-  load s2-nginx "http://127.0.0.1:$NGINX_PORT/hooks/github" "$PUSH_BODY"
+  load s2-nginx "http://127.0.0.1:$NGINX_PORT/hooks/github" "$PUSH_BODY" "$NGINX_PID"
   NGINX_PEAK_KIB=$(mem_kib "$NGINX_PID" VmHWM)
   row "nginx" "$NGINX_PEAK_KIB" ref
   S2_NGINX_RPS=$W_rps S2_NGINX_P99=$W_p99_us
@@ -254,7 +275,7 @@ if want 2 || want 7; then
   sleep 1
   HR_IDLE_KIB=$(mem_kib "$HR_PID" VmRSS)
   before=$(sink_count)
-  load s2-hookroute "http://127.0.0.1:$HR_PORT/hooks/github" "$PUSH_BODY"
+  load s2-hookroute "http://127.0.0.1:$HR_PORT/hooks/github" "$PUSH_BODY" "$HR_PID"
   reached=$(($(sink_count) - before))
   HR_PEAK_KIB=$(mem_kib "$HR_PID" VmHWM)
   HR_AFTER_KIB=$(mem_kib "$HR_PID" VmRSS)
@@ -272,17 +293,17 @@ if want 3; then
   log "scenario 3: forward async"
   md "" "## 3. Forward, async" "" \
     "The normal 202 route (same conditions, \`forward\` → sink, answered before delivery). *Accepted* is wrk's 2xx rate; *delivered* is what the sink counted from the start of the measured run until its counter stopped moving (2 s quiet, 120 s cap), divided by that time." \
-    "" "| delivery | accepted/s | p50 ms | p99 ms | p99.9 ms | errors | accepted | delivered | delivered/s | peak RSS MiB | accepted/s vs first |" \
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "" "| delivery | accepted/s | p50 ms | p99 ms | p99.9 ms | errors | accepted | delivered | delivered/s | peak RSS MiB | CPU µs/req | accepted/s vs first |" \
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   S3_FIRST=""
   declare -A S3_ACC=()
   for mode in $S3_MODES; do
     delivery=""
     [[ $mode == default ]] || delivery=$mode
     cfg=$(config "s3-$mode" async 1 "$delivery")
-    if ! "$ROOT/target/release/hookroute" check -c "$cfg" >"$WORK/s3-$mode-check.log" 2>&1; then
+    if ! "$HOOKROUTE" check -c "$cfg" >"$WORK/s3-$mode-check.log" 2>&1; then
       log "scenario 3: delivery '$mode' is not accepted by this build; skipped"
-      md "| $mode | skipped: this build rejects \`delivery: $mode\` ($(tail -1 "$WORK/s3-$mode-check.log" | sed 's/.*: //' | tr '|' '/')) |||||||||"
+      md "| $mode | skipped: this build rejects \`delivery: $mode\` ($(tail -1 "$WORK/s3-$mode-check.log" | sed 's/.*: //' | tr '|' '/')) ||||||||||"
       continue
     fi
     start_hookroute "$cfg"
@@ -296,7 +317,7 @@ if want 3; then
       sleep 0.5
     done
     base=$(sink_count) t0=$(now)
-    measure "s3-$mode" "http://127.0.0.1:$HR_PORT/hooks/github" "$PUSH_BODY"
+    measure "s3-$mode" "http://127.0.0.1:$HR_PORT/hooks/github" "$PUSH_BODY" "$HR_PID"
     accepted=$((W_requests - W_status_errors))
     last=$(sink_count) t_last=$(now) quiet_since=$(now)
     while :; do
@@ -314,7 +335,7 @@ if want 3; then
     stop "$HR_PID"
     [[ -z $S3_FIRST ]] && S3_FIRST=$W_rps
     S3_ACC[$mode]=$W_rps
-    md "| $mode | $W_rps | $(calc "%.2f" "$W_p50_us / 1000") | $(calc "%.2f" "$W_p99_us / 1000") | $(calc "%.2f" "$W_p999_us / 1000") | $W_errors | $accepted | $delivered | $(calc "%.0f" "$delivered / ($t_last - $t0)") | $(mib "$peak") | $(calc "%.2f×" "$W_rps / $S3_FIRST") |"
+    md "| $mode | $W_rps | $(calc "%.2f" "$W_p50_us / 1000") | $(calc "%.2f" "$W_p99_us / 1000") | $(calc "%.2f" "$W_p999_us / 1000") | $W_errors | $accepted | $delivered | $(calc "%.0f" "$delivered / ($t_last - $t0)") | $(mib "$peak") | $W_cpu_us | $(calc "%.2f×" "$W_rps / $S3_FIRST") |"
     ((warns > 0)) && md "" "($mode: hookroute logged $warns warnings, e.g. failed forwards; see the run's log.)"
   done
   md "" "\`default\` is the route as written: today a background task per forward (not durable); once the durable queue (issue 4) lands it means durable acks, and \`memory\` is its opt-out. Variants are \`S3_MODES\`."
@@ -331,13 +352,13 @@ if want 4; then
     "Conditions on a header (\`X-GitHub-Event\`) and a payload value (\`ref\`), no forward. Reference: adnanh/webhook with the equivalent \`and\` trigger rule on its mismatch path (header holds, \`ref\` does not; it answers 200 \"Hook rules were not satisfied.\" and runs nothing). hookroute *match*: both conditions hold, a debug-level \`log\` (filtered out at the default info level) and a static \`200 ok\`. hookroute *mismatch*: the \`ref\` condition fails, no route is taken, 202 with the event id."
   table_head "target"
   start_webhook
-  load s4-webhook "http://127.0.0.1:$WEBHOOK_PORT/hooks/github" "$PUSH_BODY"
+  load s4-webhook "http://127.0.0.1:$WEBHOOK_PORT/hooks/github" "$PUSH_BODY" "$WEBHOOK_PID"
   row "webhook $(webhook -version 2>&1 | awk '{print $NF}')" "$(mem_kib "$WEBHOOK_PID" VmHWM)" ref
   S4_WH_RPS=$W_rps S4_WH_P99=$W_p99_us
   stop "$WEBHOOK_PID"
   for variant in answer answer-miss; do
     start_hookroute "$(config "s4-$variant" "$variant" 1)"
-    load "s4-$variant" "http://127.0.0.1:$HR_PORT/hooks/github" "$PUSH_BODY"
+    load "s4-$variant" "http://127.0.0.1:$HR_PORT/hooks/github" "$PUSH_BODY" "$HR_PID"
     row "hookroute $([[ $variant == answer ]] && echo match || echo mismatch)" "$(mem_kib "$HR_PID" VmHWM)"
     stop "$HR_PID"
     if [[ $variant == answer ]]; then S4_HR_RPS=$W_rps S4_HR_P99=$W_p99_us; fi
@@ -358,7 +379,7 @@ if want 5; then
     start_hookroute "$(config "s5-$n" sync "$n")"
     sleep 1
     idle=$(mem_kib "$HR_PID" VmRSS)
-    load "s5-$n" "http://127.0.0.1:$HR_PORT/hooks/github" "$PUSH_BODY"
+    load "s5-$n" "http://127.0.0.1:$HR_PORT/hooks/github" "$PUSH_BODY" "$HR_PID"
     if [[ -z $first ]]; then
       row "$n" "$(mem_kib "$HR_PID" VmHWM)" ref
       first=$n S5_FIRST_RPS=$W_rps
@@ -384,11 +405,11 @@ if want 6; then
     "$BENCH_DIR/gen-payload.sh" "$size" >"$WORK/body-$size.json"
     label=$(awk -v s="$size" 'BEGIN { if (s >= 1048576) printf "%g MiB", s / 1048576; else if (s >= 1024) printf "%g KiB", s / 1024; else printf "%d B", s }')
     start_nginx
-    load "s6-nginx-$size" "http://127.0.0.1:$NGINX_PORT/hooks/github" "$WORK/body-$size.json"
+    load "s6-nginx-$size" "http://127.0.0.1:$NGINX_PORT/hooks/github" "$WORK/body-$size.json" "$NGINX_PID"
     row "nginx, $label" "$(mem_kib "$NGINX_PID" VmHWM)" ref
     stop "$NGINX_PID"
     start_hookroute "$cfg"
-    load "s6-hookroute-$size" "http://127.0.0.1:$HR_PORT/hooks/github" "$WORK/body-$size.json"
+    load "s6-hookroute-$size" "http://127.0.0.1:$HR_PORT/hooks/github" "$WORK/body-$size.json" "$HR_PID"
     row "hookroute, $label" "$(mem_kib "$HR_PID" VmHWM)"
     stop "$HR_PID"
   done
@@ -419,7 +440,7 @@ mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
   echo "- hookroute: commit $commit$dirty, release build; $(rustc --version 2>/dev/null)"
   echo "- References: $("$NGINX_BIN" -v 2>&1 | sed 's/.*: //'), webhook $(webhook -version 2>&1 | awk '{print $NF}'), sink = \`examples/sink.rs\` (hyper 1, 1 thread)"
   echo "- Load: $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $WRK_THREADS thread(s), $CONNECTIONS connections, $DURATION measured after $WARMUP warm-up, closed loop; all on loopback on the same cores as the servers"
-  echo "- Errors are non-2xx/3xx answers plus socket errors. Latencies are wrk's percentiles; RSS from /proc/PID/status."
+  echo "- Errors are non-2xx/3xx answers plus socket errors. Latencies are wrk's percentiles; RSS from /proc/PID/status; CPU µs/req is the server's user+system CPU time (all its processes) over the measured run divided by its requests."
   echo
   echo "This machine may be shared and noisy: compare ratios within one run, not absolute figures across runs."
   echo
