@@ -32,6 +32,24 @@ pub enum Command {
     /// every problem with its location. Exits 1 on problems.
     #[command(after_help = "Example:\n  hookroute check -c routes.yaml && echo deployable")]
     Check(ConfigArg),
+    /// Show what the routes would do with one request, and why: each
+    /// candidate route's conditions with the values they saw, the routes
+    /// taken, and each action rendered as it would run. Executes nothing.
+    #[command(
+        after_help = "Examples:\n  hookroute explain -c routes.yaml --path /hooks/github -H 'X-GitHub-Event: push' --body push.json\n  hookroute explain --path /hooks/stripe --body event.json --format json"
+    )]
+    Explain(hookroute::explain::command::ExplainArgs),
+    /// Run route tests (`tests:` in the config, or files given with
+    /// --tests): one PASS/FAIL line each, a diff for each difference.
+    /// Exits 1 when any test fails. No network, no side effects.
+    #[command(
+        after_help = "Examples:\n  hookroute test -c routes.yaml\n  hookroute test -c routes.yaml --tests routes.test.yaml"
+    )]
+    Test(hookroute::routetest::command::TestArgs),
+    /// Print the JSON Schema of routes.yaml (committed as routes.schema.json
+    /// for editors: `# yaml-language-server: $schema=./routes.schema.json`).
+    #[command(after_help = "Example:\n  hookroute schema > routes.schema.json")]
+    Schema,
     /// Inspect and replay deliveries (dead letters) of a running server
     /// through its admin API.
     #[command(

@@ -26,6 +26,12 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Check(args) => check(&args.config),
             Command::Serve(args) => serve(args).await,
+            Command::Explain(args) => Ok(explain(&args)),
+            Command::Test(args) => Ok(route_tests(&args)),
+            Command::Schema => {
+                print!("{}", hookroute::schema::routes_schema());
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Deliveries(args) => Ok(hookroute::delivery::command::run(args).await?),
         }
     });
@@ -40,6 +46,12 @@ fn main() -> ExitCode {
 
 fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     let resources = Resources::new()?;
+    // Warnings (routes that can never be taken) are printed but do not fail.
+    if let Ok(config) = hookroute::config::load_file(path, &ProcessEnv) {
+        for w in hookroute::lint::warnings(&config) {
+            eprintln!("{}", hookroute::lint::format(&config.source_name, &w));
+        }
+    }
     match load_snapshot(path, &ProcessEnv, &resources) {
         Ok(snapshot) => {
             let n = snapshot.routes.len();
@@ -49,6 +61,38 @@ fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
         Err(errors) => {
             eprintln!("{errors}");
             Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `hookroute explain`: the explanation on stdout; a config problem on stderr.
+fn explain(args: &hookroute::explain::command::ExplainArgs) -> ExitCode {
+    match hookroute::explain::command::run(args) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `hookroute test`: a line per test on stdout; exit 1 when any fails.
+fn route_tests(args: &hookroute::routetest::command::TestArgs) -> ExitCode {
+    match hookroute::routetest::command::execute(args) {
+        Ok((report, passed)) => {
+            print!("{report}");
+            if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -9,13 +9,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 pub use super::secret::Secret;
 
 /// The whole file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigSpec {
     /// Format version; only 1 exists.
@@ -26,7 +27,9 @@ pub struct ConfigSpec {
     pub admin_listen: Option<String>,
     /// Largest accepted body; an integer (bytes) or a size such as `1 MiB`.
     #[serde(default, deserialize_with = "byte_size")]
+    #[schemars(schema_with = "size_schema")]
     pub max_body_bytes: Option<bytesize::ByteSize>,
+    /// The routes, tried in file order for each request.
     #[serde(default)]
     pub routes: Vec<RouteSpec>,
     /// Reverse proxies (CIDRs) whose `X-Forwarded-For` is believed.
@@ -40,6 +43,7 @@ pub struct ConfigSpec {
     pub max_headers: Option<usize>,
     /// Largest request head; larger is answered 431. Default 64 KiB, at least 8 KiB.
     #[serde(default, deserialize_with = "byte_size")]
+    #[schemars(schema_with = "size_schema")]
     pub max_header_bytes: Option<bytesize::ByteSize>,
     /// Time a client has to send the request head. Default 10s.
     pub header_read_timeout: Option<HumanDuration>,
@@ -55,20 +59,31 @@ pub struct ConfigSpec {
     pub retention: Option<crate::delivery::spec::RetentionSpec>,
     /// Per-destination concurrency and circuit breaker.
     pub destinations: Option<crate::delivery::spec::DestinationsSpec>,
+    /// Route tests, run by `hookroute test` (the server ignores them).
+    #[serde(default)]
+    pub tests: Vec<crate::routetest::TestSpec>,
 }
 
 /// One route: where it listens, when it applies and what it does.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
+    /// Unique name (a-z, 0-9, `-`, `_`): in logs, metrics, `explain` and tests.
     pub name: String,
+    /// Request path; `{name}` captures one segment as a path parameter, `{*rest}` the remainder.
     pub path: String,
+    /// HTTP methods accepted. Default `[POST]`.
     pub methods: Option<Vec<String>>,
+    /// Conditions that must all hold: one condition or a list of them. None: always.
     #[serde(default, deserialize_with = "one_or_many")]
+    #[schemars(schema_with = "conditions_schema")]
     pub when: Vec<ConditionSpec>,
+    /// What to do with a matched event, in order: `forward`, `log`, `file`.
     pub actions: Vec<ActionSpec>,
+    /// Keep trying later routes after this one is taken. Default false: the first match wins.
     #[serde(default, rename = "continue")]
     pub continue_matching: bool,
+    /// The answer the sender gets. Default: 202 with the event id and the routes taken.
     pub respond: Option<RespondSpec>,
     /// Signature or credential check on the raw request, before anything else.
     pub verify: Option<VerifySpec>,
@@ -76,7 +91,9 @@ pub struct RouteSpec {
     pub allow_ips: Option<Vec<String>>,
     /// Overrides the file's `max_body_bytes` for this route.
     #[serde(default, deserialize_with = "byte_size")]
+    #[schemars(schema_with = "size_schema")]
     pub max_body_bytes: Option<bytesize::ByteSize>,
+    /// Requests per second this route accepts; more get 429.
     pub rate_limit: Option<RateLimitSpec>,
     /// `durable` (default: 202 once on disk) or `memory` (lost on crash).
     pub delivery: Option<crate::delivery::spec::DeliveryModeSpec>,
@@ -87,41 +104,59 @@ pub struct RouteSpec {
 /// A condition: either a leaf (one subject, one operator) or a combinator.
 /// All keys are optional here; the compiler checks that they form exactly one
 /// of those shapes.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionSpec {
     // Subjects.
+    /// Subject: a JSONPath into the body (JSON, or form fields), e.g. `$.repository.full_name`.
     pub json: Option<String>,
+    /// Subject: a request header, by name (case-insensitive).
     pub header: Option<String>,
+    /// Subject: a query parameter, by name.
     pub query: Option<String>,
+    /// Subject: a `{name}` parameter of the route path.
     pub path_param: Option<String>,
     /// `method: true` (any value) makes the request method the subject.
     #[serde(default, deserialize_with = "present")]
+    #[schemars(schema_with = "present_schema")]
     pub method: Option<()>,
     // Operators.
+    /// Operator: `true` holds when the subject has a value, `false` when it has none.
     pub exists: Option<bool>,
+    /// Operator: equal to this value (typed for JSON; `null` is a value).
     #[serde(default, deserialize_with = "null_is_a_value")]
     pub equals: Option<serde_json::Value>,
+    /// Operator: not equal to this value.
     #[serde(default, deserialize_with = "null_is_a_value")]
     pub not_equals: Option<serde_json::Value>,
+    /// Operator: equal to one of these values.
     #[serde(rename = "in")]
     pub in_list: Option<Vec<serde_json::Value>>,
+    /// Operator: a regular expression (Rust regex syntax) the string must match.
     pub matches: Option<String>,
+    /// Operator: a list containing this value, or a string containing this text.
     #[serde(default, deserialize_with = "null_is_a_value")]
     pub contains: Option<serde_json::Value>,
+    /// Operator: a number greater than this.
     pub gt: Option<f64>,
+    /// Operator: a number greater than or equal to this.
     pub gte: Option<f64>,
+    /// Operator: a number less than this.
     pub lt: Option<f64>,
+    /// Operator: a number less than or equal to this.
     pub lte: Option<f64>,
     // Combinators.
+    /// Combinator: every condition in the list holds.
     pub all: Option<Vec<ConditionSpec>>,
+    /// Combinator: at least one condition in the list holds.
     pub any: Option<Vec<ConditionSpec>>,
+    /// Combinator: the condition does not hold.
     pub not: Option<Box<ConditionSpec>>,
 }
 
 /// What a route does with a matched event: a mapping with exactly one of
 /// `forward`, `log` or `file`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(try_from = "ActionKeys")]
 pub enum ActionSpec {
     Forward(ForwardSpec),
@@ -131,11 +166,15 @@ pub enum ActionSpec {
 
 /// The written form of an action. (serde_yaml reads externally tagged enums
 /// only from YAML tags, so the one-key mapping is decoded by hand.)
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
 #[serde(deny_unknown_fields)]
 pub struct ActionKeys {
+    /// Send the event to an HTTP service (durably queued, retried).
     forward: Option<ForwardSpec>,
+    /// Write one structured log line.
     log: Option<LogSpec>,
+    /// Append one JSON line per event to a file.
     file: Option<FileSpec>,
 }
 
@@ -152,13 +191,17 @@ impl TryFrom<ActionKeys> for ActionSpec {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardSpec {
+    /// Destination, http:// or https://. Templates may appear in the path and query only; the scheme, host and port are literal.
     pub url: String,
+    /// HTTP method of the forward. Default POST.
     pub method: Option<String>,
+    /// Headers to set on the forward (values may be templates); they win over passed-through ones.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Time one attempt may take, e.g. `5s`. Default 10s.
     pub timeout: Option<HumanDuration>,
     /// Overrides `defaults.retry` for this forward.
     pub retry: Option<crate::delivery::spec::RetrySpec>,
@@ -170,17 +213,19 @@ pub struct ForwardSpec {
     pub body: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogSpec {
+    /// Log level. Default `info`.
     pub level: Option<LogLevel>,
+    /// The line's message; may be a template. Default "event received".
     pub message: Option<String>,
     /// Request headers to include in the line (names, case-insensitive).
     #[serde(default)]
     pub headers: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Trace,
@@ -190,26 +235,29 @@ pub enum LogLevel {
     Error,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSpec {
+    /// The file to append to. A template must start with a literal directory (`data/events/{{ route }}.jsonl`); rendered values cannot leave it.
     pub path: String,
 }
 
 /// The answer given to the sender.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RespondSpec {
     /// `forward`: relay the route's first forward's answer (sync proxy).
     pub from: Option<RespondFrom>,
+    /// Status code. Default 202.
     pub status: Option<u16>,
+    /// Headers of the answer; values may be templates.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// A string is sent as is; any other YAML value is sent as JSON.
     pub body: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RespondFrom {
     Forward,
@@ -226,6 +274,40 @@ impl<'de> Deserialize<'de> for HumanDuration {
             .map(HumanDuration)
             .map_err(|e| de::Error::custom(format!("invalid duration {text:?}: {e} (write e.g. 500ms, 5s, 1m)")))
     }
+}
+
+impl JsonSchema for HumanDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A duration: `250ms`, `5s`, `1m 30s`, `24h`, `7d`.",
+            "examples": ["5s", "1m 30s"]
+        })
+    }
+}
+
+/// A size in bytes, or with a unit.
+fn size_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "anyOf": [
+            { "type": "integer", "minimum": 0 },
+            { "type": "string", "description": "e.g. `512 KiB`, `1 MiB`" }
+        ]
+    })
+}
+
+/// `when:` is one condition or a list of them.
+fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let one = generator.subschema_for::<ConditionSpec>();
+    schemars::json_schema!({ "anyOf": [ one, { "type": "array", "items": one }, { "type": "null" } ] })
+}
+
+/// `method:` takes any value; `true` by convention.
+fn present_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "const": true })
 }
 
 /// `when:` takes one condition or a list of them (meaning "all of").
@@ -283,7 +365,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<()>, D::Error> {
 
 /// `verify:` on a route: exactly one scheme, written as a one-key mapping
 /// (`verify: { github: { secret: ... } }`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(try_from = "VerifyKeys")]
 pub enum VerifySpec {
     Github(GithubVerifySpec),
@@ -298,17 +380,27 @@ pub enum VerifySpec {
 }
 
 /// The written form of `verify:`; decoded by hand like [`ActionKeys`].
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
 #[serde(deny_unknown_fields)]
 pub struct VerifyKeys {
+    /// GitHub: `X-Hub-Signature-256`.
     github: Option<GithubVerifySpec>,
+    /// Stripe: `Stripe-Signature` with a timestamp tolerance.
     stripe: Option<StripeVerifySpec>,
+    /// Slack: `X-Slack-Signature` and `X-Slack-Request-Timestamp`.
     slack: Option<SlackVerifySpec>,
+    /// Standard Webhooks (Svix and others): `webhook-signature`.
     standard_webhooks: Option<StandardWebhooksVerifySpec>,
+    /// Shopify: `X-Shopify-Hmac-Sha256`.
     shopify: Option<ShopifyVerifySpec>,
+    /// GitLab: the `X-Gitlab-Token` shared token.
     gitlab: Option<TokenVerifySpec>,
+    /// Any provider that signs the raw body with an HMAC in one header.
     hmac: Option<HmacVerifySpec>,
+    /// `Authorization: Bearer <token>`.
     bearer: Option<TokenVerifySpec>,
+    /// HTTP basic authentication.
     basic: Option<BasicVerifySpec>,
 }
 
@@ -336,66 +428,77 @@ impl TryFrom<VerifyKeys> for VerifySpec {
 }
 
 /// `github: { secret }` — `X-Hub-Signature-256`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GithubVerifySpec {
+    /// The webhook secret.
     pub secret: Option<Secret>,
     /// Several secrets, any of which may have signed (rotation).
     pub secrets: Option<Vec<Secret>>,
 }
 
 /// `stripe: { secret, tolerance }` — `Stripe-Signature`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StripeVerifySpec {
+    /// The endpoint's signing secret (`whsec_...`).
     pub secret: Option<Secret>,
+    /// Several secrets, any of which may have signed (rotation).
     pub secrets: Option<Vec<Secret>>,
     /// How old a signature's timestamp may be. Default 5m.
     pub tolerance: Option<HumanDuration>,
 }
 
 /// `slack: { signing_secret, tolerance }` — `X-Slack-Signature`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlackVerifySpec {
+    /// The app's signing secret.
     pub signing_secret: Option<Secret>,
+    /// Several signing secrets, any of which may have signed (rotation).
     pub signing_secrets: Option<Vec<Secret>>,
     /// How far the request timestamp may be from now, either way. Default 5m.
     pub tolerance: Option<HumanDuration>,
 }
 
 /// `standard_webhooks: { secret, tolerance }` — `webhook-signature` (or `svix-signature`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StandardWebhooksVerifySpec {
     /// `whsec_` followed by the base64 key.
     pub secret: Option<Secret>,
+    /// Several secrets, any of which may have signed (rotation).
     pub secrets: Option<Vec<Secret>>,
     /// How far the timestamp may be from now, either way. Default 5m.
     pub tolerance: Option<HumanDuration>,
 }
 
 /// `shopify: { secret }` — `X-Shopify-Hmac-Sha256`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShopifyVerifySpec {
+    /// The app's client secret.
     pub secret: Option<Secret>,
+    /// Several secrets, any of which may have signed (rotation).
     pub secrets: Option<Vec<Secret>>,
 }
 
 /// `gitlab: { token }` and `bearer: { token }`: a shared token sent as is.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenVerifySpec {
+    /// The token the sender must present.
     pub token: Option<Secret>,
+    /// Several tokens, any of which is accepted (rotation).
     pub tokens: Option<Vec<Secret>>,
 }
 
 /// `hmac: { header, algorithm, encoding, prefix, secret }`: any provider
 /// that signs the raw body with an HMAC in one header.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HmacVerifySpec {
+    /// The header carrying the signature.
     pub header: Option<String>,
     /// `sha1`, `sha256` (default) or `sha512`.
     pub algorithm: Option<HmacAlgorithm>,
@@ -403,11 +506,13 @@ pub struct HmacVerifySpec {
     pub encoding: Option<SignatureEncoding>,
     /// Text before the signature in the header, e.g. `sha256=`.
     pub prefix: Option<String>,
+    /// The shared HMAC key.
     pub secret: Option<Secret>,
+    /// Several keys, any of which may have signed (rotation).
     pub secrets: Option<Vec<Secret>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HmacAlgorithm {
     Sha1,
@@ -415,7 +520,7 @@ pub enum HmacAlgorithm {
     Sha512,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SignatureEncoding {
     Hex,
@@ -423,23 +528,28 @@ pub enum SignatureEncoding {
 }
 
 /// `basic: { username, password }`, or `users: [...]` for rotation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicVerifySpec {
+    /// The user name.
     pub username: Option<String>,
+    /// The password.
     pub password: Option<Secret>,
+    /// Several users, any of whom is accepted (rotation).
     pub users: Option<Vec<BasicUserSpec>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicUserSpec {
+    /// The user name.
     pub username: String,
+    /// The password.
     pub password: Secret,
 }
 
 /// `rate_limit:` on a route.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSpec {
     /// Sustained rate; may be fractional (`0.5` is one every two seconds).
@@ -450,7 +560,7 @@ pub struct RateLimitSpec {
     pub by: Option<RateLimitBy>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RateLimitBy {
     Route,

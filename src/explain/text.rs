@@ -1,0 +1,91 @@
+//! The text form of an [`Explanation`], for the person at the terminal.
+
+use super::{ActionPreview, Explanation};
+use crate::matcher::explain::render_text as render_trace;
+
+/// Renders `e` as indented text: each candidate route with its conditions
+/// and the values they saw, what is taken, and each action as it would run.
+pub fn render_text(e: &Explanation) -> String {
+    let mut out = String::new();
+    let query = e.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
+    out.push_str(&format!("{} {}{query}\n", e.method, e.path));
+    if let Some(problem) = &e.problem {
+        out.push_str(&format!("  {problem}\n"));
+    }
+    for c in &e.candidates {
+        out.push_str(&format!("\nroute {}  ({})\n", c.route, c.path));
+        if !c.path_params.is_empty() {
+            let params: Vec<String> = c.path_params.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+            out.push_str(&format!("  path params: {}\n", params.join(", ")));
+        }
+        if let Some(why) = &c.not_tried {
+            out.push_str(&format!("  not tried: {why}\n"));
+            continue;
+        }
+        if c.conditions.is_empty() {
+            out.push_str("  no conditions → true\n");
+        }
+        for t in &c.conditions {
+            render_trace(t, 1, &mut out);
+        }
+        let verdict = match (c.taken, c.continues) {
+            (true, true) => "TAKEN (continue: later routes are tried too)",
+            (true, false) => "TAKEN",
+            (false, _) => "not taken: a condition is false",
+        };
+        out.push_str(&format!("  → {verdict}\n"));
+        for a in &c.actions {
+            render_action(a, &mut out);
+        }
+    }
+    out.push('\n');
+    match e.taken.len() {
+        0 => out.push_str("taken: none\n"),
+        _ => out.push_str(&format!("taken: {}\n", e.taken.join(", "))),
+    }
+    match e.status {
+        Some(s) => out.push_str(&format!("status: {s}\n")),
+        None => out.push_str("status: the forward's answer (respond: from: forward)\n"),
+    }
+    out
+}
+
+fn render_action(a: &ActionPreview, out: &mut String) {
+    match a {
+        ActionPreview::Forward { method, url, headers, body, original_body, relayed, error } => {
+            let how = if *relayed { " (sent at once; its answer is the reply)" } else { "" };
+            match (url, error) {
+                (_, Some(e)) => out.push_str(&format!("    forward: NOT SENT: {e}\n")),
+                (Some(url), None) => {
+                    out.push_str(&format!("    forward {method} {url}{how}\n"));
+                    for (n, v) in headers {
+                        out.push_str(&format!("      {n}: {v}\n"));
+                    }
+                    let note = if *original_body { "body (the request's, unchanged)" } else { "body" };
+                    out.push_str(&format!("      {note}: {}\n", body.as_deref().unwrap_or("")));
+                }
+                (None, None) => {}
+            }
+        }
+        ActionPreview::Log { level, message, error } => match (message, error) {
+            (_, Some(e)) => out.push_str(&format!("    log {level}: NOT WRITTEN: {e}\n")),
+            (Some(m), None) => out.push_str(&format!("    log {level}: {m}\n")),
+            (None, None) => {}
+        },
+        ActionPreview::File { path, line, error } => match (path, error) {
+            (_, Some(e)) => out.push_str(&format!("    file: NOT WRITTEN: {e}\n")),
+            (Some(p), None) => out.push_str(&format!("    file {p}\n      line: {line}\n")),
+            (None, None) => {}
+        },
+        ActionPreview::Respond { status, headers, body, error } => match error {
+            Some(e) => out.push_str(&format!("    respond: 500, the reply could not be rendered: {e}\n")),
+            None => {
+                out.push_str(&format!("    respond {status}\n"));
+                for (n, v) in headers {
+                    out.push_str(&format!("      {n}: {v}\n"));
+                }
+                out.push_str(&format!("      body: {body}\n"));
+            }
+        },
+    }
+}

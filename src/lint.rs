@@ -1,0 +1,79 @@
+//! `check` warnings: a config that loads but does not do what its author
+//! meant.
+//!
+//! Warnings never stop a config from loading (`check` exits 0 when there
+//! are only warnings); they point at routes that routing can never take:
+//! - a route after an unconditional route on the same path and method that
+//!   does not `continue` (the earlier one takes every request);
+//! - a route with the same path and the same conditions as an earlier one.
+//!
+//! A forward URL without a scheme is not a warning: it is already an error
+//! (see [`crate::actions::forward`]), because it cannot be sent at all.
+
+use crate::config::{Config, ConfigError, RouteSpec};
+
+/// Every warning, located like an error (route, line, column).
+pub fn warnings(config: &Config) -> Vec<ConfigError> {
+    let mut out = Vec::new();
+    let routes = &config.routes;
+    for (i, later) in routes.iter().enumerate() {
+        for (j, earlier) in routes.iter().enumerate().take(i) {
+            if earlier.path != later.path {
+                continue;
+            }
+            let shared: Vec<String> = methods(later).into_iter().filter(|m| methods(earlier).contains(m)).collect();
+            if shared.is_empty() {
+                continue;
+            }
+            let line = config.locate(j, ConfigError::new("", "")).location.map(|l| l.line).unwrap_or(0);
+            let methods_text = shared.join(", ");
+            let message = if earlier.when.is_empty() && !earlier.continue_matching {
+                let all = shared.len() == methods(later).len();
+                let what = if all { "can never be reached" } else { "is never reached by these methods" };
+                format!(
+                    "{what}: route \"{}\" (line {line}) has no conditions, takes every {methods_text} request to {} first, and does not `continue`",
+                    earlier.name, later.path
+                )
+            } else if !earlier.when.is_empty() && conditions_key(earlier) == conditions_key(later) {
+                if earlier.continue_matching {
+                    format!(
+                        "has the same path and conditions as route \"{}\" (line {line}); both are taken for {methods_text}, so one route with both routes' actions would say the same",
+                        earlier.name
+                    )
+                } else {
+                    format!(
+                        "can never be reached: it has the same path and conditions as route \"{}\" (line {line}), which is tried first and does not `continue`",
+                        earlier.name
+                    )
+                }
+            } else {
+                continue;
+            };
+            out.push(config.locate(i, ConfigError::new("", message)));
+            break;
+        }
+    }
+    out
+}
+
+/// Upper-case methods; POST when none are listed (as the router does).
+fn methods(route: &RouteSpec) -> Vec<String> {
+    match &route.methods {
+        None => vec!["POST".to_string()],
+        Some(list) => list.iter().map(|m| m.to_ascii_uppercase()).collect(),
+    }
+}
+
+/// The route's conditions in a comparable form, ignoring their order.
+fn conditions_key(route: &RouteSpec) -> Vec<String> {
+    let mut parts: Vec<String> = route.when.iter().map(|c| format!("{c:?}")).collect();
+    parts.sort();
+    parts
+}
+
+/// One warning as printed: `file:line:col: warning: route "name": message`.
+pub fn format(file: &str, w: &ConfigError) -> String {
+    let at = w.location.map(|l| format!("{}:{}:", l.line, l.column)).unwrap_or_default();
+    let route = w.route.as_ref().map(|r| format!("route \"{r}\": ")).unwrap_or_default();
+    format!("{file}:{at} warning: {route}{}", w.message)
+}
