@@ -83,7 +83,10 @@ pub fn interpolate_str(input: &str, env: &dyn Environment) -> Result<String, Str
             out.push_str("${");
             rest = tail;
         } else if let Some(tail) = after.strip_prefix("${") {
-            let end = tail.find('}').ok_or_else(|| format!("unterminated variable reference in {input:?}"))?;
+            // The value is not quoted: it may be a secret written inline.
+            let end = tail.find('}').ok_or_else(|| {
+                "unterminated `${` (add the closing `}`, or write `$${` for a literal `${`)".to_string()
+            })?;
             out.push_str(&resolve(&tail[..end], env)?);
             rest = &tail[end + 1..];
         } else {
@@ -151,6 +154,7 @@ mod tests {
         let err = interpolate_str("${NOPE}", &env).unwrap_err();
         assert!(err.contains("NOPE is not set"), "{err}");
         assert!(interpolate_str("${HOST", &env).unwrap_err().contains("unterminated"));
+        assert!(!interpolate_str("s3cr3t${", &env).unwrap_err().contains("s3cr3t"), "an inline secret is echoed");
         assert!(interpolate_str("${1X}", &env).unwrap_err().contains("invalid variable name"));
     }
 
