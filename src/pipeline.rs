@@ -12,10 +12,12 @@ use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
+use crate::actions::file::FileError;
 use crate::actions::{Action, ForwardError, Resources, Respond};
 use crate::delivery::{intake, Delivery, StoreError};
 use crate::event::Event;
 use crate::router::{Matched, Snapshot};
+use crate::template::{RenderError, Scope};
 
 /// An HTTP answer, independent of the server framework.
 #[derive(Debug, Clone)]
@@ -59,19 +61,42 @@ pub async fn run(
         Err(e) => return store_unavailable(&event, e),
     };
     if let Some(original) = &screened.duplicate_of {
-        return answer(&snapshot.routes[matched[0].route].respond, original, &names);
+        let first = &snapshot.routes[matched[0].route];
+        return answer(&first.respond, &Scope::new(&event, &first.name, &matched[0].params), original, &names);
     }
     let matched: &[Matched] = &screened.fresh;
+
+    // A templated reply is rendered before anything runs: if it cannot be
+    // given, nothing has been done and the sender may send the event again.
+    let scope = Scope::new(&event, &snapshot.routes[matched[0].route].name, &matched[0].params);
+    let static_reply = match &snapshot.routes[matched[0].route].respond {
+        Respond::Static(s) => match s.render(&scope) {
+            Ok(parts) => Some(parts),
+            Err(e) => return reply_not_rendered(&scope, e),
+        },
+        _ => None,
+    };
 
     // Local actions first, in listing order; any failure fails the request
     // before anything is forwarded.
     for m in matched {
         let route = &snapshot.routes[m.route];
+        let scope = Scope::new(&event, &route.name, &m.params);
         for action in &route.actions {
             match action {
-                Action::Log(log) => log.run(&event, &route.name),
+                Action::Log(log) => {
+                    let _ = log.run_in(&scope);
+                }
                 Action::File(file) => {
-                    if let Err(e) = file.run(&event, &route.name).await {
+                    let result = file.run_in(&scope).await;
+                    // A path this event cannot render (or that would leave
+                    // its directory) fails this action only; retrying the
+                    // same event would fail the same way.
+                    if let Err(FileError::Render(e)) = &result {
+                        tracing::error!(route = &*route.name, event_id = %event.id, "file action failed: path: {e}");
+                        continue;
+                    }
+                    if let Err(e) = result {
                         tracing::error!(route = &*route.name, event_id = %event.id, "file action failed: {e}");
                         return Reply::error(
                             StatusCode::INTERNAL_SERVER_ERROR,
@@ -97,14 +122,14 @@ pub async fn run(
     match delivery.accept(&event.id, &event.body, plan).await {
         Ok(accepted) => {
             if let Some((_, original)) = accepted.duplicates.iter().find(|(route, _)| **route == *primary.name) {
-                return answer(&primary.respond, original, &names);
+                return answer(&primary.respond, &scope, original, &names);
             }
         }
         Err(e) => return store_unavailable(&event, e),
     }
 
     let mut reply = match (&primary.respond, sync_forward) {
-        (Respond::FromForward, Some(forward)) => match forward.send(&resources.http, &event, &primary.name).await {
+        (Respond::FromForward, Some(forward)) => match forward.send_in(&resources.http, &scope).await {
             Ok(resp) => {
                 let mut headers = HeaderMap::new();
                 if let Some(ct) = resp.content_type {
@@ -116,12 +141,16 @@ pub async fn run(
                 tracing::warn!(route = &*primary.name, event_id = %event.id, url = forward.url.as_str(), "forward failed: {e}");
                 let status = match e {
                     ForwardError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+                    ForwardError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
                     _ => StatusCode::BAD_GATEWAY,
                 };
                 Reply::error(status, format!("upstream {}: {e}", forward.url))
             }
         },
-        (Respond::Static(s), _) => Reply { status: s.status, headers: s.headers.clone(), body: s.body.clone() },
+        (Respond::Static(_), _) => match static_reply {
+            Some((status, headers, body)) => Reply { status, headers, body },
+            None => Reply::json(StatusCode::ACCEPTED, &json!({ "id": event.id, "routes": names })),
+        },
         _ => Reply::json(StatusCode::ACCEPTED, &json!({ "id": event.id, "routes": names })),
     };
     if let Ok(v) = HeaderValue::from_str(&event.id) {
@@ -132,15 +161,29 @@ pub async fn run(
 
 /// The answer for event `id` from a route that does not relay a forward:
 /// its static reply, or 202 with the id (what a redelivery gets again).
-fn answer(respond: &Respond, id: &str, names: &[&str]) -> Reply {
+fn answer(respond: &Respond, scope: &Scope, id: &str, names: &[&str]) -> Reply {
     let mut reply = match respond {
-        Respond::Static(s) => Reply { status: s.status, headers: s.headers.clone(), body: s.body.clone() },
+        Respond::Static(s) => match s.render(scope) {
+            Ok((status, headers, body)) => Reply { status, headers, body },
+            Err(e) => return reply_not_rendered(scope, e),
+        },
         _ => Reply::json(StatusCode::ACCEPTED, &json!({ "id": id, "routes": names })),
     };
     if let Ok(v) = HeaderValue::from_str(id) {
         reply.headers.insert("x-hookroute-event-id", v);
     }
     reply
+}
+
+/// A templated reply that cannot be rendered for this event: 500 with the
+/// reason, so the sender (and the operator) see it was not handled as
+/// configured.
+fn reply_not_rendered(scope: &Scope, e: RenderError) -> Reply {
+    tracing::error!(route = scope.route, event_id = %scope.event.id, "reply not rendered: {e}");
+    Reply::error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("route {}: the reply could not be rendered: {e}", scope.route),
+    )
 }
 
 /// The event could not be stored: never a 2xx for it. 503 with Retry-After
