@@ -28,6 +28,10 @@ fn bench_reload(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("validate_and_compile", n), &text, |b, text| {
             b.iter(|| snapshot_from_str("routes.yaml", text, &env, &resources).expect("valid config"))
         });
+        // The parse/decode half alone, to see where a slow reload spends.
+        group.bench_with_input(BenchmarkId::new("parse_and_decode", n), &text, |b, text| {
+            b.iter(|| hookroute::config::load("routes.yaml", text, &env).expect("valid YAML"))
+        });
     }
     group.finish();
 }

@@ -43,7 +43,7 @@ pub fn decode_all<T: DeserializeOwned>(mut value: Value) -> (Option<T>, Vec<Deco
     let mut removed: Vec<String> = Vec::new();
     // Each round removes one key, so this bounds the work on a hostile file.
     for _ in 0..64 {
-        let err = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+        let err = match serde_path_to_error::deserialize::<_, T>(&value) {
             Ok(decoded) => return (Some(decoded), problems),
             Err(err) => err,
         };

@@ -12,6 +12,33 @@ use yaml_rust2::scanner::Marker;
 
 use super::error::Location;
 
+/// A [`PositionIndex`] built only when first asked: locations are needed
+/// only to report problems, and a valid 10,000-route file should not pay
+/// for indexing every node on each reload.
+#[derive(Debug)]
+pub struct LazyPositions {
+    text: std::sync::Arc<str>,
+    index: std::sync::OnceLock<PositionIndex>,
+}
+
+impl LazyPositions {
+    pub fn new(text: &str) -> Self {
+        LazyPositions { text: std::sync::Arc::from(text), index: std::sync::OnceLock::new() }
+    }
+
+    fn index(&self) -> &PositionIndex {
+        self.index.get_or_init(|| PositionIndex::build(&self.text))
+    }
+
+    pub fn value(&self, path: &str) -> Option<Location> {
+        self.index().value(path)
+    }
+
+    pub fn key(&self, path: &str) -> Option<Location> {
+        self.index().key(path)
+    }
+}
+
 /// Start positions of every node (value) and every mapping key in a document.
 #[derive(Debug, Default)]
 pub struct PositionIndex {

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 pub use error::{ConfigError, ConfigErrors, Location};
 use interpolate::Environment;
-use locate::PositionIndex;
+use locate::LazyPositions;
 pub use spec::{ConfigSpec, RouteSpec};
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
@@ -46,12 +46,12 @@ pub struct Config {
     /// The routes that decoded, in file order.
     pub routes: Vec<RouteSpec>,
     /// For each of `routes`, a hash of its interpolated YAML.
-    pub fingerprints: Vec<String>,
+    pub fingerprints: Vec<u64>,
     /// For each of `routes`, its index in the file's `routes:` list (they
     /// differ after a route that failed to decode).
     file_indices: Vec<usize>,
     pub problems: Vec<ConfigError>,
-    positions: PositionIndex,
+    positions: LazyPositions,
     /// Key paths already reported while decoding; later errors under them
     /// are echoes of the same mistake.
     reported: Vec<String>,
@@ -143,7 +143,7 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
             }]));
         }
     };
-    let positions = PositionIndex::build(text);
+    let positions = LazyPositions::new(text);
     let mut errors = Vec::new();
     interpolate::interpolate_tree(&mut root, "", env, &mut errors);
 
@@ -184,7 +184,12 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
         let name = value.get("name").and_then(Value::as_str).map(str::to_string);
         // What the route says after interpolation, to tell a changed route
         // from an unchanged one on reload.
-        let fingerprint = hex::encode(Sha256::digest(serde_yaml::to_string(&value).unwrap_or_default().as_bytes()));
+        let fingerprint = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            value.hash(&mut hasher);
+            hasher.finish()
+        };
         let (route, problems) = decode::decode_all::<RouteSpec>(value);
         for p in problems {
             let full = join_path(&format!("routes[{i}]"), &p.key_path);

@@ -369,7 +369,8 @@ fn compile_operator(
         return Some(Operator::In(list.iter().map(method_case).collect()));
     }
     if let Some(pattern) = &spec.matches {
-        return match regex::RegexBuilder::new(pattern).size_limit(1 << 20).build() {
+        static CACHE: super::cache::CompileCache<Regex> = super::cache::CompileCache::new();
+        return match CACHE.get_or_compile(pattern, |p| regex::RegexBuilder::new(p).size_limit(1 << 20).build()) {
             Ok(re) => Some(Operator::Matches(re)),
             Err(e) => {
                 let last = e.to_string().lines().last().unwrap_or("").trim().to_string();

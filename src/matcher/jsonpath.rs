@@ -22,7 +22,7 @@ pub struct JsonPathExpr {
 #[derive(Debug, Clone)]
 enum Kind {
     Steps(Vec<Step>),
-    Query(Box<JpQuery>),
+    Query(std::sync::Arc<JpQuery>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -34,10 +34,15 @@ enum Step {
 impl JsonPathExpr {
     /// Compiles `source`, or explains why it is not a JSONPath.
     pub fn compile(source: &str) -> Result<Self, String> {
+        static CACHE: super::cache::CompileCache<JsonPathExpr> = super::cache::CompileCache::new();
+        CACHE.get_or_compile(source, Self::compile_uncached)
+    }
+
+    fn compile_uncached(source: &str) -> Result<Self, String> {
         let query = parse_json_path(source).map_err(|e| one_line(&e))?;
         let kind = match simple_steps(source) {
             Some(steps) => Kind::Steps(steps),
-            None => Kind::Query(Box::new(query)),
+            None => Kind::Query(std::sync::Arc::new(query)),
         };
         Ok(JsonPathExpr { source: source.to_string(), kind })
     }

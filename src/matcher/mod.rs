@@ -4,6 +4,7 @@
 //! become data structures when the config loads, and evaluation only walks
 //! them.
 
+pub mod cache;
 pub mod condition;
 pub mod explain;
 pub mod jsonpath;

@@ -52,7 +52,7 @@ pub struct Snapshot {
     pub delivery: Arc<crate::delivery::DeliverySettings>,
     pub routes: Vec<Route>,
     /// Route name → fingerprint of its config, for reload summaries.
-    pub fingerprints: std::collections::HashMap<Arc<str>, String>,
+    pub fingerprints: std::collections::HashMap<Arc<str>, u64>,
     paths: PathIndex,
 }
 
