@@ -152,6 +152,7 @@ cpu_ticks() {
 }
 
 sink_count() { curl -s --max-time 2 "$SINK_URL/count" | sed -E 's/.*"requests":([0-9]+).*/\1/'; }
+sink_conns() { curl -s --max-time 2 "$SINK_URL/count" | sed -E 's/.*"connections":([0-9]+).*/\1/'; }
 
 # load NAME URL BODY PID: a warm-up run, then the measured run; leaves W_*
 # set (requests, duration_us, p50_us, p99_us, p999_us, errors, rps, and
@@ -265,24 +266,27 @@ if want 2 || want 7; then
   table_head "target"
   start_nginx
   NGINX_IDLE_KIB=$(mem_kib "$NGINX_PID" VmRSS)
+  conns=$(sink_conns)
   load s2-nginx "http://127.0.0.1:$NGINX_PORT/hooks/github" "$PUSH_BODY" "$NGINX_PID"
   NGINX_PEAK_KIB=$(mem_kib "$NGINX_PID" VmHWM)
   row "nginx" "$NGINX_PEAK_KIB" ref
   S2_NGINX_RPS=$W_rps S2_NGINX_P99=$W_p99_us
+  nginx_conns=$(($(sink_conns) - conns - 1))
   stop "$NGINX_PID"
 
   start_hookroute "$(config s2-sync sync 1)"
   sleep 1
   HR_IDLE_KIB=$(mem_kib "$HR_PID" VmRSS)
-  before=$(sink_count)
+  before=$(sink_count) conns=$(sink_conns)
   load s2-hookroute "http://127.0.0.1:$HR_PORT/hooks/github" "$PUSH_BODY" "$HR_PID"
   reached=$(($(sink_count) - before))
+  hr_conns=$(($(sink_conns) - conns - 2))
   HR_PEAK_KIB=$(mem_kib "$HR_PID" VmHWM)
   HR_AFTER_KIB=$(mem_kib "$HR_PID" VmRSS)
   row "hookroute" "$HR_PEAK_KIB"
   S2_HR_RPS=$W_rps S2_HR_P99=$W_p99_us
   stop "$HR_PID"
-  md "" "The sink received $reached forwards during hookroute's warm-up and measured runs (wrk completed $W_requests in the measured run)."
+  md "" "The sink received $reached forwards during hookroute's warm-up and measured runs (wrk completed $W_requests in the measured run); upstream connections opened over both runs: hookroute $hr_conns, nginx $nginx_conns (keep-alive works when this stays near the $CONNECTIONS client connections)."
   [[ -n ${BARE_RPS:-} ]] && md "hookroute reaches $(calc "%.2f" "$S2_HR_RPS / $BARE_RPS")× of the bare upstream's req/s, nginx $(calc "%.2f" "$S2_NGINX_RPS / $BARE_RPS")×."
   target "Scenario 2: req/s ≥ 1.0× nginx" "$(calc "%.2f×" "$S2_HR_RPS / $S2_NGINX_RPS")" "$(ge "$S2_HR_RPS / $S2_NGINX_RPS" 1.0)"
   target "Scenario 2: p99 ≤ 1.2× nginx" "$(calc "%.2f×" "$S2_HR_P99 / $S2_NGINX_P99")" "$(ge 1.2 "$S2_HR_P99 / $S2_NGINX_P99")"

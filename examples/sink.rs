@@ -8,9 +8,10 @@
 //! reads each body to the end without copying it, bumps two atomic counters
 //! and answers a static body.
 //!
-//! `GET /count` answers `{"requests": N, "bytes": B}` and is not itself
-//! counted, so the harness can measure delivered events (scenario 3) as the
-//! difference of two reads. SIGTERM or Ctrl-C prints the totals to stderr
+//! `GET /count` answers `{"requests": N, "bytes": B, "connections": C}` and
+//! is not itself counted, so the harness can measure delivered events
+//! (scenario 3) as the difference of two reads, and see whether a forwarder
+//! reuses its upstream connections (C stays small) or opens one per request. SIGTERM or Ctrl-C prints the totals to stderr
 //! and exits.
 //!
 //! ```sh
@@ -55,6 +56,8 @@ struct Args {
 /// What every connection shares.
 struct State {
     requests: AtomicU64,
+    /// Connections accepted (including the harness's own `/count` reads).
+    connections: AtomicU64,
     bytes: AtomicU64,
     status: StatusCode,
     delay: Option<Duration>,
@@ -70,6 +73,7 @@ fn main() -> anyhow::Result<()> {
     };
     let state = Arc::new(State {
         requests: AtomicU64::new(0),
+        connections: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
         status,
         delay: (args.delay_ms > 0).then(|| Duration::from_millis(args.delay_ms)),
@@ -96,6 +100,7 @@ async fn serve(listen: SocketAddr, state: Arc<State>) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => break,
         };
         let _ = stream.set_nodelay(true);
+        state.connections.fetch_add(1, Ordering::Relaxed);
         let state = state.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| handle(state.clone(), req));
@@ -116,9 +121,10 @@ async fn serve(listen: SocketAddr, state: Arc<State>) -> anyhow::Result<()> {
 async fn handle(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.method() == Method::GET && req.uri().path() == "/count" {
         let body = format!(
-            "{{\"requests\":{},\"bytes\":{}}}\n",
+            "{{\"requests\":{},\"bytes\":{},\"connections\":{}}}\n",
             state.requests.load(Ordering::Relaxed),
-            state.bytes.load(Ordering::Relaxed)
+            state.bytes.load(Ordering::Relaxed),
+            state.connections.load(Ordering::Relaxed)
         );
         return Ok(Response::new(Full::new(Bytes::from(body))));
     }
