@@ -21,7 +21,8 @@ use crate::template::{self, Body, Escape, RenderError, Scope, Text};
 pub enum Respond {
     /// 202 with `{"id", "routes"}`.
     Accepted,
-    Static(StaticReply),
+    /// Boxed: with its templates it is far larger than the other variants.
+    Static(Box<StaticReply>),
     /// Relay the route's first forward's status, content type and body.
     FromForward,
 }
@@ -120,6 +121,6 @@ impl Respond {
         if errors.len() > before {
             return None;
         }
-        Some(Respond::Static(StaticReply { status, headers, body, header_templates, body_template }))
+        Some(Respond::Static(Box::new(StaticReply { status, headers, body, header_templates, body_template })))
     }
 }

@@ -159,7 +159,8 @@ pub struct ConditionSpec {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(try_from = "ActionKeys")]
 pub enum ActionSpec {
-    Forward(ForwardSpec),
+    /// Boxed: a forward's spec is several times the size of the others.
+    Forward(Box<ForwardSpec>),
     Log(LogSpec),
     File(FileSpec),
 }
@@ -182,7 +183,7 @@ impl TryFrom<ActionKeys> for ActionSpec {
     type Error = String;
     fn try_from(keys: ActionKeys) -> Result<Self, String> {
         match (keys.forward, keys.log, keys.file) {
-            (Some(f), None, None) => Ok(ActionSpec::Forward(f)),
+            (Some(f), None, None) => Ok(ActionSpec::Forward(Box::new(f))),
             (None, Some(l), None) => Ok(ActionSpec::Log(l)),
             (None, None, Some(f)) => Ok(ActionSpec::File(f)),
             (None, None, None) => Err("an action needs one of `forward`, `log` or `file`".into()),
