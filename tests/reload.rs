@@ -119,7 +119,8 @@ async fn admin_reload_answers_with_the_outcome() {
     assert_eq!(answer.status, 200);
     assert_eq!(answer.json()["changed"], false);
 
-    let changed = version(1).replace("body: v1", "body: v1-changed") + &version(2).split("routes:\n").nth(1).unwrap().replace("path: /hooks/x", "path: /hooks/y");
+    let changed = version(1).replace("body: v1", "body: v1-changed")
+        + &version(2).split("routes:\n").nth(1).unwrap().replace("path: /hooks/x", "path: /hooks/y");
     write_config(dir.path(), &changed);
     let answer = send(client().post(&reload_url)).await;
     assert_eq!(answer.status, 200, "{}", answer.text());
@@ -128,7 +129,10 @@ async fn admin_reload_answers_with_the_outcome() {
     assert_eq!(body["added"], json!(["only-v2", "v2"]));
     assert_eq!(body["removed"], json!([]));
     assert_eq!(body["modified"], json!(["v1"]));
-    assert!(body["message"].as_str().unwrap().starts_with("config reloaded: 4 routes (+2 added, -0 removed, ~1 changed) in "));
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("config reloaded: 4 routes (+2 added, -0 removed, ~1 changed) in "));
     assert_eq!(post(&url(&server, "/hooks/x"), "text/plain", "x").await.text(), "v1-changed");
     assert_eq!(post(&url(&server, "/hooks/y"), "text/plain", "x").await.text(), "v2");
 }
@@ -150,7 +154,10 @@ async fn a_broken_config_keeps_the_old_routes_serving() {
     assert_eq!(config().await["hash"], before["hash"]);
 
     // 2. Valid YAML, invalid regex: located, and still the old routes.
-    let bad_regex = version(2).replace("    actions: [{ log: { level: debug } }]\n    respond", "    when: { header: X-A, matches: '(unclosed' }\n    actions: [{ log: { level: debug } }]\n    respond");
+    let bad_regex = version(2).replace(
+        "    actions: [{ log: { level: debug } }]\n    respond",
+        "    when: { header: X-A, matches: '(unclosed' }\n    actions: [{ log: { level: debug } }]\n    respond",
+    );
     std::fs::write(config_path(dir.path()), &bad_regex).unwrap();
     let error = loop {
         let e = wait_for_reload_error(&config).await;
@@ -160,7 +167,10 @@ async fn a_broken_config_keeps_the_old_routes_serving() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let line = error[0].as_str().unwrap();
-    assert!(line.contains("routes.yaml:4:") && line.contains("route \"v2\": when[0].matches: invalid regex \"(unclosed\""), "{line}");
+    assert!(
+        line.contains("routes.yaml:4:") && line.contains("route \"v2\": when[0].matches: invalid regex \"(unclosed\""),
+        "{line}"
+    );
     assert_eq!(post(&url, "text/plain", "x").await.text(), "v1");
     // The admin API reports the same problem with 422.
     let answer = send(client().post(admin_url(&server, "/-/reload"))).await;
@@ -198,13 +208,19 @@ async fn changed_listen_address_is_a_warning_not_a_failure() {
     let answer = send(client().post(admin_url(&server, "/-/reload"))).await;
     assert_eq!(answer.status, 200);
     let warning = answer.json()["restart_required"][0].as_str().unwrap().to_string();
-    assert_eq!(warning, format!("listen changed to 127.0.0.1:1 but requires a restart; still listening on {}", server.addr));
+    assert_eq!(
+        warning,
+        format!("listen changed to 127.0.0.1:1 but requires a restart; still listening on {}", server.addr)
+    );
     assert_eq!(post(&url(&server, "/hooks/x"), "text/plain", "x").await.text(), "v1");
 }
 
 #[tokio::test]
 async fn in_flight_requests_finish_on_the_snapshot_they_started_with() {
-    let upstream = Upstream::start_with(UpstreamReply::status(200).body("text/plain", "from upstream").delay(Duration::from_millis(600))).await;
+    let upstream = Upstream::start_with(
+        UpstreamReply::status(200).body("text/plain", "from upstream").delay(Duration::from_millis(600)),
+    )
+    .await;
     let yaml = format!(
         "routes:\n  - name: slow\n    path: /slow\n    actions: [{{ forward: {{ url: '{}' }} }}]\n    respond: {{ from: forward }}\n",
         upstream.url("/slow")
