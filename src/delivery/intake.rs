@@ -20,8 +20,8 @@ use super::store::{DedupClaim, StoreError};
 use super::Delivery;
 use crate::actions::{Action, Forward};
 use crate::event::{new_event_id, Event};
-use crate::template::Scope;
 use crate::router::{Matched, Snapshot};
+use crate::template::Scope;
 
 /// The jobs and dedup claims of one event.
 #[derive(Debug, Default)]
