@@ -77,11 +77,14 @@ impl RedbStore {
         })?;
         let db = Arc::new(open_database(&path)?);
         let shared = Arc::new(Shared { path: path.clone(), db: Mutex::new(Some(db)), closed: AtomicBool::new(false) });
-        let writer = GroupCommit::spawn("hookroute-store", RedbCommitter { shared: shared.clone(), last_reopen: None })
-            .map_err(|e| StoreError::Open {
-                path: path.display().to_string(),
-                message: format!("cannot start the writer thread: {e}"),
-            })?;
+        let writer = GroupCommit::spawn(
+            "hookroute-store",
+            RedbCommitter { shared: shared.clone(), last_reopen: None, last_sync: std::time::Instant::now() },
+        )
+        .map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            message: format!("cannot start the writer thread: {e}"),
+        })?;
         Ok(RedbStore { shared, writer: Mutex::new(Some(writer)) })
     }
 

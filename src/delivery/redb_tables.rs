@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use redb::{Database, ReadableTable, Table, TableDefinition, WriteTransaction};
+use redb::{Database, Durability, ReadableTable, Table, TableDefinition, WriteTransaction};
 use tokio::sync::oneshot;
 
 use super::group_commit::Committer;
@@ -162,7 +162,13 @@ pub struct RedbCommitter {
     pub shared: Arc<Shared>,
     /// When the last reopen was tried, to try at most once a second.
     pub last_reopen: Option<Instant>,
+    /// When a commit was last synced; attempt records wait at most
+    /// [`MAX_UNSYNCED`] for one.
+    pub last_sync: Instant,
 }
+
+/// Longest time attempt records may stay unsynced.
+const MAX_UNSYNCED: Duration = Duration::from_secs(1);
 
 impl RedbCommitter {
     fn database(&mut self) -> Result<Arc<Database>, StoreError> {
@@ -189,7 +195,16 @@ impl Committer for RedbCommitter {
     fn commit(&mut self, ops: Vec<WriteOp>) {
         let (requests, replies): (Vec<Request>, Vec<ReplyTo>) = ops.into_iter().map(WriteOp::split).unzip();
         let result = self.database().and_then(|db| {
-            let txn = db.begin_write().map_err(storage)?;
+            let mut txn = db.begin_write().map_err(storage)?;
+            // Only accepted events need their sync before anyone is answered.
+            // A batch of nothing but attempt records rides on the next synced
+            // commit (at most a second later): a crash before it repeats
+            // those attempts, it never loses a job.
+            let sync =
+                !requests.iter().all(|r| matches!(r, Request::Save(_))) || self.last_sync.elapsed() >= MAX_UNSYNCED;
+            if !sync {
+                txn.set_durability(Durability::None).map_err(|e| StoreError::Io(e.to_string()))?;
+            }
             let mut done = Vec::with_capacity(requests.len());
             {
                 let mut tables = Tables::open(&txn)?;
@@ -198,10 +213,15 @@ impl Committer for RedbCommitter {
                 }
             }
             txn.commit().map_err(storage)?;
-            Ok(done)
+            Ok((done, sync))
         });
         match result {
-            Ok(done) => replies.into_iter().zip(done).for_each(|(reply, done)| reply.answer(Ok(done))),
+            Ok((done, sync)) => {
+                if sync {
+                    self.last_sync = Instant::now();
+                }
+                replies.into_iter().zip(done).for_each(|(reply, done)| reply.answer(Ok(done)));
+            }
             Err(e) => {
                 tracing::error!("delivery store: a write failed, nothing in it was stored: {e}");
                 if !matches!(e, StoreError::Closed) {
@@ -287,14 +307,19 @@ impl<'t> Tables<'t> {
     /// Writes a job and moves its index entry. A job no longer stored (pruned
     /// meanwhile) is not brought back unless it is `new`.
     fn save(&mut self, job: &JobRecord, new: bool) -> Result<(), StoreError> {
-        let old = self.jobs.get(job.id.as_str()).map_err(storage)?.map(|g| decode(g.value()));
-        match old {
-            Some(old) => {
-                let old = old?;
-                self.by_status.remove(index_key(&old)).map_err(storage)?;
+        // A new job has a fresh id; a job coming back from an attempt was
+        // pending, so its old index key is known without decoding the old
+        // record. Anything else (a replayed job) looks the old record up.
+        let was_pending = !new
+            && self.by_status.remove((status_code(Status::Pending), 0, job.id.as_str())).map_err(storage)?.is_some();
+        if !new && !was_pending {
+            let old = self.jobs.get(job.id.as_str()).map_err(storage)?.map(|g| decode(g.value()));
+            match old {
+                Some(old) => {
+                    self.by_status.remove(index_key(&old?)).map_err(storage)?;
+                }
+                None => return Ok(()),
             }
-            None if !new => return Ok(()),
-            None => {}
         }
         self.jobs.insert(job.id.as_str(), encode(job)?.as_slice()).map_err(storage)?;
         self.by_status.insert(index_key(job), job.route.as_str()).map_err(storage)?;

@@ -367,6 +367,15 @@ fn due_instant(at: Option<Timestamp>) -> Instant {
 
 /// Runs one attempt of a job and records it.
 async fn run_attempt(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health) {
+    // A job held back (open breaker, busy key) may outlive max_age waiting.
+    let max_age = entry.job.retry.max_age;
+    if SystemTime::now() > entry.job.round_started_at.0 + max_age {
+        let reason = format!(
+            "expired: not delivered within max_age ({}) while waiting for its destination or ordering key",
+            humantime::format_duration(max_age)
+        );
+        return finish_without_attempt(ctx, entry, Verdict::Dead { reason }).await;
+    }
     // Built at acceptance and failed there (a template): a manual retry
     // ends as the first time did, without sending anything.
     if let Some(reason) = entry.job.request.unsendable.clone() {
