@@ -144,12 +144,17 @@ pub struct RunningServer {
     pub admin_addr: SocketAddr,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    /// The admin listener stops last, so `/-/readyz` can say "not ready"
+    /// for the whole drain.
+    admin_stop: CancellationToken,
+    admin_task: JoinHandle<()>,
     grace: Duration,
 }
 
 impl RunningServer {
-    /// Stops accepting, lets requests in progress finish, then gives
-    /// background forwards the grace period.
+    /// Turns unready, stops accepting webhooks, lets requests in progress
+    /// finish, gives background forwards the grace period, and only then
+    /// closes the admin listener: `/-/readyz` answers 503 throughout.
     pub async fn shutdown(self) {
         self.app.shutting_down.store(true, Ordering::Relaxed);
         self.shutdown.cancel();
@@ -160,11 +165,15 @@ impl RunningServer {
         if left > 0 {
             tracing::warn!(forwards = left, "shutdown: forwards still running were abandoned");
         }
+        self.admin_stop.cancel();
+        let _ = self.admin_task.await;
     }
 }
 
 /// Loads the config, binds both listeners and starts serving.
 pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
+    // Once per process; every later server shares the recorder.
+    crate::observe::exporter::install();
     let resources = Arc::new(Resources::new()?);
     let snapshot = load_snapshot(&options.config_path, &ProcessEnv, &resources)?;
     let listen = options.listen.unwrap_or(snapshot.listen);
@@ -200,20 +209,19 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
         }
     }
     reload::spawn_sighup(app.clone(), shutdown.clone());
-    let tasks = vec![
-        tokio::spawn(server::listener::serve(
-            public,
-            server::ingress::filter(app.clone()),
-            public_limits,
-            shutdown.clone(),
-        )),
-        tokio::spawn(server::listener::serve(
-            admin,
-            server::admin_auth::protect(app.clone(), server::admin::filter(app.clone())),
-            admin_limits,
-            shutdown.clone(),
-        )),
-    ];
+    let tasks = vec![tokio::spawn(server::listener::serve(
+        public,
+        server::ingress::filter(app.clone()),
+        public_limits,
+        shutdown.clone(),
+    ))];
+    let admin_stop = CancellationToken::new();
+    let admin_task = tokio::spawn(server::listener::serve(
+        admin,
+        server::admin_auth::protect(app.clone(), server::admin::filter(app.clone())),
+        admin_limits,
+        admin_stop.clone(),
+    ));
     tracing::info!(routes = route_count, "listening on {addr} (admin on {admin_addr})");
-    Ok(RunningServer { app, addr, admin_addr, shutdown, tasks, grace })
+    Ok(RunningServer { app, addr, admin_addr, shutdown, tasks, admin_stop, admin_task, grace })
 }

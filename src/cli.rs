@@ -56,6 +56,13 @@ pub enum Command {
         after_help = "Examples:\n  hookroute deliveries list --status dead\n  hookroute deliveries show 01JD3T...\n  hookroute deliveries retry --status dead --route github"
     )]
     Deliveries(hookroute::delivery::command::DeliveriesArgs),
+    /// Ask a running server whether it is ready (GET /-/readyz on its admin
+    /// listener). Exits 0 when ready, 1 otherwise: for container health
+    /// checks and scripts.
+    #[command(
+        after_help = "Examples:\n  hookroute health -c /etc/hookroute/routes.yaml\n  hookroute health --admin 127.0.0.1:9090"
+    )]
+    Health(hookroute::health::HealthArgs),
 }
 
 #[derive(Debug, Args)]

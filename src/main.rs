@@ -41,6 +41,7 @@ fn main() -> ExitCode {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Deliveries(args) => Ok(hookroute::delivery::command::run(args).await?),
+            Command::Health(args) => Ok(health(&args).await),
         }
     });
     match result {
@@ -69,6 +70,20 @@ fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
         Err(errors) => {
             eprintln!("{errors}");
             Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `hookroute health`: one line on stdout when ready, on stderr when not.
+async fn health(args: &hookroute::health::HealthArgs) -> ExitCode {
+    match hookroute::health::run(args).await {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
         }
     }
 }

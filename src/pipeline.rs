@@ -13,9 +13,10 @@ use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
 use crate::actions::file::FileError;
-use crate::actions::{Action, ForwardError, Resources, Respond};
+use crate::actions::{Action, Forward, ForwardError, ForwardResponse, Resources, Respond};
 use crate::delivery::{intake, Delivery, StoreError};
 use crate::event::Event;
+use crate::observe::{self, ActionKind, ActionOutcome};
 use crate::router::{Matched, Snapshot};
 use crate::template::{RenderError, Scope};
 
@@ -85,10 +86,13 @@ pub async fn run(
         for action in &route.actions {
             match action {
                 Action::Log(log) => {
-                    let _ = log.run_in(&scope);
+                    let outcome = if log.run_in(&scope).is_ok() { ActionOutcome::Ok } else { ActionOutcome::Error };
+                    observe::action(&resources.stats, &route.name, ActionKind::Log, outcome);
                 }
                 Action::File(file) => {
                     let result = file.run_in(&scope).await;
+                    let outcome = if result.is_ok() { ActionOutcome::Ok } else { ActionOutcome::Error };
+                    observe::action(&resources.stats, &route.name, ActionKind::File, outcome);
                     // A path this event cannot render (or that would leave
                     // its directory) fails this action only; retrying the
                     // same event would fail the same way.
@@ -119,8 +123,10 @@ pub async fn run(
     };
     // The 202 below promises delivery: durable jobs are on disk first.
     let plan = intake::plan(snapshot, &event, matched, sync_forward.as_ref());
+    let queued = observe::queued_routes(&plan);
     match delivery.accept(&event.id, &event.body, plan).await {
         Ok(accepted) => {
+            observe::forwards_queued(&resources.stats, &queued, &accepted.duplicates);
             if let Some((_, original)) = accepted.duplicates.iter().find(|(route, _)| **route == *primary.name) {
                 return answer(&primary.respond, &scope, original, &names);
             }
@@ -129,7 +135,7 @@ pub async fn run(
     }
 
     let mut reply = match (&primary.respond, sync_forward) {
-        (Respond::FromForward, Some(forward)) => match forward.send_in(&resources.http, &scope).await {
+        (Respond::FromForward, Some(forward)) => match relay(resources, &forward, &scope, &primary.name).await {
             Ok(resp) => {
                 let mut headers = HeaderMap::new();
                 if let Some(ct) = resp.content_type {
@@ -157,6 +163,21 @@ pub async fn run(
         reply.headers.insert("x-hookroute-event-id", v);
     }
     reply
+}
+
+/// Sends the forward a `respond: {from: forward}` route relays, recorded
+/// like the queue's attempts (see [`observe::sync_forward`]).
+async fn relay(
+    resources: &Resources,
+    forward: &Forward,
+    scope: &Scope<'_>,
+    route: &Arc<str>,
+) -> Result<ForwardResponse, ForwardError> {
+    let started = std::time::Instant::now();
+    let result = forward.send_in(&resources.http, scope).await;
+    let ok = result.as_ref().is_ok_and(|r| r.status.is_success());
+    observe::sync_forward(&resources.stats, route, &forward.url, started.elapsed(), ok);
+    result
 }
 
 /// The answer for event `id` from a route that does not relay a forward:

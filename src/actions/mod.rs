@@ -51,6 +51,9 @@ pub struct Resources {
     /// One pooled client for every forward.
     pub http: reqwest::Client,
     pub files: FileWriters,
+    /// Per-route match and action counts for `GET /-/routes`, kept by route
+    /// name across reloads.
+    pub stats: crate::observe::RouteStats,
 }
 
 impl Resources {
@@ -62,6 +65,6 @@ impl Resources {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("hookroute/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Resources { http, files: FileWriters::default() })
+        Ok(Resources { http, files: FileWriters::default(), stats: Default::default() })
     }
 }

@@ -1,6 +1,8 @@
 //! The admin API, on its own listener (loopback by default): health and
-//! readiness for orchestrators. Everything lives under `/-/` so it can never
-//! collide with a webhook path.
+//! readiness for orchestrators, config and reload, deliveries
+//! ([`super::admin_deliveries`]) and metrics, per-route counts and the
+//! OpenAPI document ([`super::admin_observe`]). Everything lives under `/-/`
+//! so it can never collide with a webhook path.
 
 use std::sync::Arc;
 
@@ -77,6 +79,8 @@ pub fn filter(
         .or(reload)
         .unify()
         .or(super::admin_deliveries::filter(app.clone()))
+        .unify()
+        .or(super::admin_observe::filter(app.clone()))
         .unify()
         .recover(|_rejection: warp::Rejection| async {
             Ok::<_, std::convert::Infallible>(into_response(Reply::error(

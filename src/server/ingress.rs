@@ -4,7 +4,9 @@
 //! never reads a body), passes the door ([`crate::guard`]: allowlist, size,
 //! read timeout, signature — on the raw bytes), decodes the body into an
 //! event and hands over to the router and the pipeline. Every error is a
-//! JSON `{"error": ...}` with the status a sender can act on.
+//! JSON `{"error": ...}` with the status a sender can act on. The access
+//! log, request id and request metrics wrap `handle` from outside
+//! ([`crate::observe::access`]); `handle` only notes what it decided.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -19,6 +21,7 @@ use super::listener::ClientAddr;
 use crate::app::App;
 use crate::event::Event;
 use crate::guard;
+use crate::observe::{Access, Note};
 use crate::pipeline::{self, Reply};
 use crate::router::Lookup;
 
@@ -32,11 +35,15 @@ pub fn filter(
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<ClientAddr>())
         .and(warp::body::stream())
-        .then(move |method, path: warp::path::FullPath, query, headers, client: Option<ClientAddr>, body| {
+        .then(move |method, path: warp::path::FullPath, query, mut headers, client: Option<ClientAddr>, body| {
             let app = app.clone();
             async move {
-                let reply = handle(&app, method, path.as_str().to_string(), query, headers, client, body).await;
-                into_response(reply)
+                // Access log, request id and request metrics: see crate::observe::access.
+                let access = Access::begin(&method, path.as_str(), client.map(|c| c.0), &mut headers);
+                let mut note = Note::default();
+                let path = path.as_str().to_string();
+                let reply = handle(&app, &mut note, method, path, query, headers, client, body).await;
+                into_response(access.finish(note, reply))
             }
         })
         .recover(|_rejection: warp::Rejection| async {
@@ -46,8 +53,10 @@ pub fn filter(
         .unify()
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn handle<S, B>(
     app: &App,
+    note: &mut Note,
     method: Method,
     path: String,
     query: Option<String>,
@@ -62,8 +71,12 @@ where
     // One snapshot for the request's whole life, whatever reloads happen.
     let snapshot = app.snapshot();
     let candidates = match snapshot.lookup(&path, &method) {
-        Lookup::NotFound => return Reply::error(StatusCode::NOT_FOUND, format!("no route for path {path}")),
+        Lookup::NotFound => {
+            note.refuse("not_found");
+            return Reply::error(StatusCode::NOT_FOUND, format!("no route for path {path}"));
+        }
         Lookup::MethodNotAllowed { allow } => {
+            note.refuse("method");
             let list = allow.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
             let mut reply = Reply::error(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -79,30 +92,49 @@ where
     // The door (see crate::guard): address, size, signature — all before
     // the body is decoded or any action runs.
     let who = guard::Client::resolve(&snapshot, client.map(|c| c.0), &headers);
+    note.client_ip = who.ip;
     let candidates = match guard::admit(&snapshot, candidates, &who) {
         Ok(c) => c,
-        Err(refusal) => return refusal.reply(),
+        Err(refusal) => {
+            note.refused_by_door(refusal);
+            return refusal.reply();
+        }
     };
     let limit = snapshot.body_limit(&candidates);
     let read_timeout = snapshot.security.body_read_timeout;
     let body = match tokio::time::timeout(read_timeout, read_body(body, &headers, limit)).await {
         Ok(Ok(b)) => b,
-        Ok(Err(reply)) => return reply,
-        Err(_) => return guard::body_timeout(read_timeout, &who),
+        Ok(Err(reply)) => {
+            note.refuse(if reply.status == StatusCode::PAYLOAD_TOO_LARGE { "size" } else { "body" });
+            return reply;
+        }
+        Err(_) => {
+            note.timed_out();
+            return guard::body_timeout(read_timeout, &who);
+        }
     };
     let candidates = guard::fits_body(&snapshot, candidates, body.len());
     let candidates = match guard::verify(&snapshot, candidates, &headers, &body, SystemTime::now(), &who) {
         Ok(c) => c,
-        Err(refusal) => return refusal.reply(),
+        Err(refusal) => {
+            note.refused_by_door(refusal);
+            return refusal.reply();
+        }
     };
     let event = match Event::new(method, path, query, headers, body, client.map(|c| c.0)) {
         Ok(e) => Arc::new(e),
-        Err(e) => return Reply::error(StatusCode::BAD_REQUEST, e),
+        Err(e) => {
+            note.refuse("body");
+            return Reply::error(StatusCode::BAD_REQUEST, e);
+        }
     };
+    note.event_id = Some(event.id.clone());
     let matched = snapshot.select(candidates, &event);
     if let Err(refusal) = guard::rate(&snapshot, &matched, &who) {
+        note.refused_by_door(refusal);
         return refusal.reply();
     }
+    note.routed(&app.resources().stats, matched.iter().map(|m| snapshot.routes[m.route].name.clone()).collect());
     pipeline::run(&snapshot, app.resources(), app.delivery(), event, &matched).await
 }
 

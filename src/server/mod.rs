@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod admin_auth;
 pub mod admin_deliveries;
+pub mod admin_observe;
 pub mod ingress;
 pub mod listener;
 pub mod shed;

@@ -1,0 +1,219 @@
+//! The access log, request ids and the per-request metrics, as one thin
+//! wrapper around the ingress handler.
+//!
+//! [`Access::begin`] runs before the handler: it keeps the sender's
+//! `X-Request-Id` (or makes one) and writes it into the request headers, so
+//! the event carries it and every forward — relayed now or queued — sends
+//! it on, with no code in the forwarders. The handler fills a [`Note`] as it
+//! goes (client, event id, routes taken, why it refused); [`Access::finish`]
+//! turns the note and the reply into one `hookroute::access` log line, the
+//! request and event counters, and the `X-Request-Id` response header.
+//! Logging and counting live here, not spread through the handler.
+//!
+//! Only the path is logged, never the query string (senders put tokens
+//! there) nor any header. Requests the listener sheds with 503 under
+//! overload never reach the handler: they are counted (`overload`) but not
+//! logged, so a flood does not also flood the log.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Method, StatusCode};
+
+use super::route_stats::RouteStats;
+use crate::guard::Refusal;
+use crate::metrics as m;
+use crate::pipeline::Reply;
+
+/// The `tracing` target of access lines: filter them with
+/// `--log-level info,hookroute::access=off`, or route them elsewhere.
+pub const TARGET: &str = "hookroute::access";
+
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest incoming request id kept; a longer one is replaced.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// What became of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// At least one route took the event.
+    Matched,
+    /// The path is served, but no route's conditions held.
+    Ignored,
+    /// Refused, with the reason word also used by `hookroute_rejected_total`.
+    Rejected(&'static str),
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Matched => "matched",
+            Outcome::Ignored => "ignored",
+            Outcome::Rejected(_) => "rejected",
+        }
+    }
+}
+
+/// What the handler learned about a request, for the access line.
+#[derive(Debug, Default)]
+pub struct Note {
+    /// The client as far as it can be trusted (after `trusted_proxies`).
+    pub client_ip: Option<IpAddr>,
+    pub event_id: Option<String>,
+    /// The routes taken, first one first.
+    pub routes: Vec<Arc<str>>,
+    outcome: Option<Outcome>,
+}
+
+impl Note {
+    /// The ingress refused the request itself (404, 405, 413, 400): counted
+    /// here under `reason`.
+    pub fn refuse(&mut self, reason: &'static str) {
+        metrics::counter!(m::REJECTED, "reason" => reason).increment(1);
+        self.outcome = Some(Outcome::Rejected(reason));
+    }
+
+    /// The door ([`crate::guard`]) refused it; the door has counted it.
+    pub fn refused_by_door(&mut self, refusal: Refusal) {
+        let reason = match refusal {
+            Refusal::Forbidden => "ip",
+            Refusal::Unauthorized => "signature",
+            Refusal::RateLimited { .. } => "rate",
+        };
+        self.outcome = Some(Outcome::Rejected(reason));
+    }
+
+    /// The body did not arrive in time; the door has counted it.
+    pub fn timed_out(&mut self) {
+        self.outcome = Some(Outcome::Rejected("timeout"));
+    }
+
+    /// The event passed the door and goes to the pipeline with `routes`
+    /// (none: ignored). Counts each route's match.
+    pub fn routed(&mut self, stats: &RouteStats, routes: Vec<Arc<str>>) {
+        for route in &routes {
+            metrics::counter!(m::ROUTE_MATCHES, "route" => route.to_string()).increment(1);
+            stats.matched(route);
+        }
+        self.outcome = Some(if routes.is_empty() { Outcome::Ignored } else { Outcome::Matched });
+        self.routes = routes;
+    }
+}
+
+/// One request being served; see the module doc.
+#[derive(Debug)]
+pub struct Access {
+    started: Instant,
+    request_id: HeaderValue,
+    method: Method,
+    path: String,
+    peer: Option<SocketAddr>,
+}
+
+impl Access {
+    /// Starts timing and settles the request id: the sender's, when it is a
+    /// sane token, else a new one — written into `headers` either way.
+    pub fn begin(method: &Method, path: &str, peer: Option<SocketAddr>, headers: &mut HeaderMap) -> Access {
+        let request_id = match headers.get(&REQUEST_ID) {
+            Some(v) if is_sane_request_id(v) => v.clone(),
+            _ => generate_request_id(),
+        };
+        headers.insert(REQUEST_ID.clone(), request_id.clone());
+        Access { started: Instant::now(), request_id, method: method.clone(), path: path.to_string(), peer }
+    }
+
+    /// Counts and logs the request, and returns `reply` with `X-Request-Id`.
+    pub fn finish(self, note: Note, mut reply: Reply) -> Reply {
+        let status = reply.status;
+        let route = note.routes.first().map(|r| r.to_string()).unwrap_or_else(|| "none".to_string());
+        metrics::counter!(m::REQUESTS, "route" => route, "status" => status_class(status)).increment(1);
+        let outcome = note.outcome.unwrap_or(Outcome::Rejected("other"));
+        metrics::counter!(m::EVENTS, "outcome" => outcome.as_str()).increment(1);
+        reply.headers.insert(REQUEST_ID.clone(), self.request_id.clone());
+
+        let latency_ms = (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+        let client = note.client_ip.or(self.peer.map(|p| p.ip()));
+        let routes = note.routes.iter().map(|r| &**r).collect::<Vec<_>>().join(",");
+        let reason = match outcome {
+            Outcome::Rejected(reason) => Some(reason),
+            _ => None,
+        };
+        tracing::info!(
+            target: TARGET,
+            request_id = self.request_id.to_str().unwrap_or_default(),
+            event_id = note.event_id.as_deref(),
+            client = client.map(|c| c.to_string()),
+            peer = self.peer.map(|p| p.to_string()),
+            method = %self.method,
+            path = %self.path,
+            routes = %routes,
+            status = status.as_u16(),
+            bytes = reply.body.len(),
+            latency_ms,
+            outcome = outcome.as_str(),
+            reason,
+            "{} {} {}",
+            self.method,
+            self.path,
+            status.as_u16()
+        );
+        reply
+    }
+}
+
+/// `2xx`, `4xx`…: the status label, never the exact code.
+pub fn status_class(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// Printable ASCII without spaces, at most [`MAX_REQUEST_ID_LEN`]: safe to
+/// log, to echo back and to send on.
+fn is_sane_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty() && bytes.len() <= MAX_REQUEST_ID_LEN && bytes.iter().all(|b| b.is_ascii_graphic())
+}
+
+fn generate_request_id() -> HeaderValue {
+    // A ULID is always a valid header value; the fallback is unreachable.
+    HeaderValue::from_str(&ulid::Ulid::new().to_string()).unwrap_or(HeaderValue::from_static("unknown"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_a_sane_request_id_and_replaces_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-request-id", HeaderValue::from_static("abc-123"));
+        let access = Access::begin(&Method::POST, "/x", None, &mut headers);
+        assert_eq!(access.request_id, "abc-123");
+
+        let mut headers = HeaderMap::new();
+        headers.insert("x-request-id", HeaderValue::from_static("has space"));
+        let access = Access::begin(&Method::POST, "/x", None, &mut headers);
+        assert_eq!(access.request_id.len(), 26);
+        assert_eq!(headers["x-request-id"], access.request_id);
+
+        let long = "a".repeat(MAX_REQUEST_ID_LEN + 1);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-request-id", HeaderValue::from_str(&long).unwrap());
+        assert_ne!(Access::begin(&Method::GET, "/", None, &mut headers).request_id, long.as_str());
+    }
+
+    #[test]
+    fn status_classes() {
+        assert_eq!(status_class(StatusCode::ACCEPTED), "2xx");
+        assert_eq!(status_class(StatusCode::NOT_FOUND), "4xx");
+        assert_eq!(status_class(StatusCode::BAD_GATEWAY), "5xx");
+    }
+}

@@ -1,0 +1,108 @@
+//! What each metric in [`crate::metrics`] is: its type, labels and a
+//! one-line meaning.
+//!
+//! The exporter writes these as `# HELP` lines, and `docs/operating.md`'s
+//! metrics table is checked against them by a test (which also checks that
+//! every name in `src/metrics.rs` has an entry here), so the scrape, the
+//! docs and the code cannot drift apart.
+
+use crate::metrics as m;
+
+/// A Prometheus metric type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+/// One metric's description.
+#[derive(Debug, Clone, Copy)]
+pub struct Described {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub labels: &'static [&'static str],
+    pub help: &'static str,
+}
+
+const fn d(name: &'static str, kind: Kind, labels: &'static [&'static str], help: &'static str) -> Described {
+    Described { name, kind, labels, help }
+}
+
+/// Every metric hookroute records.
+pub const CATALOG: &[Described] = &[
+    d(
+        m::REQUESTS,
+        Kind::Counter,
+        &["route", "status"],
+        "Requests answered by the public listener, by first route taken (or none) and status class (2xx..5xx).",
+    ),
+    d(m::EVENTS, Kind::Counter, &["outcome"], "Requests by outcome: matched, ignored (no condition held), rejected."),
+    d(
+        m::REJECTED,
+        Kind::Counter,
+        &["reason"],
+        "Refused requests by reason: not_found, method, size, body, signature, ip, rate, overload, timeout, admin_token.",
+    ),
+    d(m::ROUTE_MATCHES, Kind::Counter, &["route"], "Events a route took (its conditions held and the door let it in)."),
+    d(
+        m::ACTIONS,
+        Kind::Counter,
+        &["action", "outcome"],
+        "Action executions: log/file (ok, error), forward (sync relay: ok, error; handed to the queue: queued).",
+    ),
+    d(
+        m::FORWARD_DURATION,
+        Kind::Histogram,
+        &["destination"],
+        "Forward attempt latency in seconds, by destination host:port.",
+    ),
+    d(
+        m::FORWARD_ATTEMPTS,
+        Kind::Counter,
+        &["destination", "outcome"],
+        "Forward attempts by destination and outcome: success, retry, failed.",
+    ),
+    d(m::RETRIES, Kind::Counter, &["destination"], "Forward retries scheduled, by destination."),
+    d(m::QUEUE_DEPTH, Kind::Gauge, &[], "Delivery jobs waiting to be sent."),
+    d(m::QUEUE_OLDEST_AGE, Kind::Gauge, &[], "Age in seconds of the oldest pending delivery job."),
+    d(m::DEAD_LETTERS, Kind::Counter, &["route"], "Delivery jobs moved to dead letters, by route."),
+    d(m::CONFIG_RELOADS, Kind::Counter, &["outcome"], "Config reloads by outcome: success, failure."),
+    d(m::CONFIG_LAST_SUCCESS, Kind::Gauge, &[], "Unix time of the last successful config load."),
+    d(m::BUILD_INFO, Kind::Gauge, &["version"], "Always 1; the version label says which build is running."),
+];
+
+/// Registers every description with the installed recorder.
+pub fn describe_all() {
+    for metric in CATALOG {
+        match metric.kind {
+            Kind::Counter => metrics::describe_counter!(metric.name, metric.help),
+            Kind::Gauge => metrics::describe_gauge!(metric.name, metric.help),
+            Kind::Histogram => metrics::describe_histogram!(metric.name, metric.help),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_prefixed() {
+        let mut names: Vec<&str> = CATALOG.iter().map(|d| d.name).collect();
+        assert!(names.iter().all(|n| n.starts_with("hookroute_")));
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), CATALOG.len());
+    }
+}
