@@ -17,6 +17,12 @@ pub struct CompileCache<T> {
     entries: Mutex<Option<HashMap<String, T>>>,
 }
 
+impl<T: Clone> Default for CompileCache<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<T: Clone> CompileCache<T> {
     pub const fn new() -> Self {
         CompileCache { entries: Mutex::new(None) }
