@@ -314,6 +314,34 @@ routes:
 }
 
 #[tokio::test]
+async fn shed_requests_are_counted_as_rejected_requests() {
+    let _traffic = TRAFFIC.lock().await;
+    let slow = Upstream::start_with(UpstreamReply::default().delay(Duration::from_millis(1000))).await;
+    let yaml = format!(
+        "max_concurrent_requests: 1\nroutes:\n  - name: shed-slow\n    path: /shed\n    actions: [ {{ forward: {{ url: \"{}\" }} }} ]\n    respond: {{ from: forward }}\n",
+        slow.url("/")
+    );
+    let (server, _dir) = start(&yaml).await;
+    let before = scrape(&server).await;
+    let shed_url = url(&server, "/shed");
+    let holding = tokio::spawn(async move { post_json(&shed_url, &json!({})).await });
+    slow.wait_for(1).await;
+    let shed = post_json(&url(&server, "/shed"), &json!({})).await;
+    assert_eq!(shed.status, 503);
+    assert_eq!(holding.await.unwrap().status, 200);
+
+    let after = scrape(&server).await;
+    let delta = |name: &str, labels: &[(&str, &str)]| after.value(name, labels) - before.value(name, labels);
+    use hookroute::metrics as m;
+    assert_eq!(delta(m::REJECTED, &[("reason", "overload")]), 1.0);
+    assert_eq!(delta(m::REQUESTS, &[("route", "none"), ("status", "5xx")]), 1.0);
+    assert_eq!(delta(m::EVENTS, &[("outcome", "rejected")]), 1.0);
+    assert_eq!(delta(m::EVENTS, &[("outcome", "matched")]), 1.0);
+    assert_eq!(after.value(m::REQUESTS, &[("route", "shed-slow"), ("status", "2xx")]), 1.0);
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn metrics_need_the_admin_token_when_one_is_set() {
     let (server, _dir) =
         start("admin_token: t0ken\nroutes:\n  - { name: tok, path: /tok, actions: [ { log: {} } ] }\n").await;

@@ -37,6 +37,10 @@ impl Shedder {
         let permit = self.permits.clone().try_acquire_owned().ok();
         if permit.is_none() {
             metrics::counter!(crate::metrics::REJECTED, "reason" => "overload").increment(1);
+            // Answered here, before the ingress and its access wrapper
+            // (crate::observe::access) see it: count it as they would.
+            metrics::counter!(crate::metrics::REQUESTS, "route" => "none", "status" => "5xx").increment(1);
+            metrics::counter!(crate::metrics::EVENTS, "outcome" => "rejected").increment(1);
             tracing::debug!("request cap reached; answering 503");
         }
         permit
