@@ -12,8 +12,9 @@
 //!
 //! Only the path is logged, never the query string (senders put tokens
 //! there) nor any header. Requests the listener sheds with 503 under
-//! overload never reach the handler: they are counted (`overload`) but not
-//! logged, so a flood does not also flood the log.
+//! overload never reach the handler: [`crate::server::shed`] counts them
+//! the same way, but they are not logged, so a flood does not also flood
+//! the log.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
