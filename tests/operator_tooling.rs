@@ -366,6 +366,7 @@ fn every_shipped_config_passes_its_own_tests() {
         "examples/data-sync.yaml",
         "examples/fanout.yaml",
         "examples/templates.yaml",
+        "examples/compose/routes.yaml",
     ] {
         let (code, out, err) = run_binary(&["test", "-c", file], &repo(""));
         assert_eq!(code, 0, "{file}:\n{out}{err}");
