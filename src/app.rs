@@ -102,8 +102,10 @@ impl App {
         &self.delivery
     }
 
+    /// Ready: a config is loaded (always, once started), the delivery store
+    /// is open, and shutdown has not begun.
     pub fn is_ready(&self) -> bool {
-        !self.shutting_down.load(Ordering::Relaxed)
+        !self.shutting_down.load(Ordering::Relaxed) && self.delivery.is_open()
     }
 }
 
