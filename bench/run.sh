@@ -246,6 +246,7 @@ cp "$ROOT/target/release/hookroute" "$ROOT/target/release/examples/sink" "$WORK/
 HOOKROUTE="$WORK/bin/hookroute"
 log "work dir $WORK; $DURATION per run after $WARMUP warm-up, $CONNECTIONS connections, $WRK_THREADS wrk thread(s)"
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 start_sink
 
 # --- 1. bare upstream -----------------------------------------------------------
@@ -446,7 +447,9 @@ mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
   echo "- Load: $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $WRK_THREADS thread(s), $CONNECTIONS connections, $DURATION measured after $WARMUP warm-up, closed loop; all on loopback on the same cores as the servers"
   echo "- Errors are non-2xx/3xx answers plus socket errors. Latencies are wrk's percentiles; RSS from /proc/PID/status; CPU µs/req is the server's user+system CPU time (all its processes) over the measured run divided by its requests."
   echo
-  echo "This machine may be shared and noisy: compare ratios within one run, not absolute figures across runs."
+  echo "- Load average (1/5/15 min) when the measurements started: $LOAD_START; when they ended: $(cut -d' ' -f1-3 /proc/loadavg) (on $(nproc) CPUs)"
+  echo
+  echo "This machine may be shared and noisy: compare ratios within one run, not absolute figures across runs; CPU µs/req moves less with the neighbours' load than req/s and latencies."
   echo
   if ((${#TARGETS[@]})); then
     echo "## Targets (issue 7)"
