@@ -13,7 +13,7 @@ use serde_json::Value;
 #[derive(Debug, Args)]
 pub struct DeliveriesArgs {
     /// Admin address of the running server (host:port or URL).
-    #[arg(long, global = true, env = "HOOKROUTE_ADMIN", default_value = "127.0.0.1:9090")]
+    #[arg(long, global = true, env = "HOOKROUTE_ADMIN", hide_env_values = true, default_value = "127.0.0.1:9090")]
     pub admin: String,
     /// Bearer token, when the server sets `admin_token`.
     #[arg(long, global = true, env = "HOOKROUTE_ADMIN_TOKEN", hide_env_values = true)]
