@@ -20,9 +20,10 @@ prefix=${1:?usage: docker/build-native.sh PREFIX}
 profile=${BUILD_PROFILE:-release}
 cd "$(dirname "$0")/.."
 
+target_dir=${CARGO_TARGET_DIR:-target}
 case "$profile" in
-  release) cargo build --release --locked --bin hookroute; built=target/release/hookroute ;;
-  dev) cargo build --locked --bin hookroute; built=target/debug/hookroute ;;
+  release) cargo build --release --locked --bin hookroute; built=$target_dir/release/hookroute ;;
+  dev) cargo build --locked --bin hookroute; built=$target_dir/debug/hookroute ;;
   *) echo "BUILD_PROFILE must be release or dev, not '$profile'" >&2; exit 2 ;;
 esac
 
