@@ -323,7 +323,7 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 
 /// reqwest's top-level message hides the cause ("error sending request");
 /// the operator needs the root ("Connection refused").
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -67,9 +67,9 @@ pub async fn send(client: &reqwest::Client, target: &Target, body: Bytes, number
         let error = if timed_out {
             format!("timed out after {}", humantime::format_duration(timeout))
         } else if e.is_connect() {
-            format!("cannot connect: {}", error_chain(&e))
+            format!("cannot connect: {}", crate::actions::forward::error_chain(&e))
         } else {
-            format!("request failed: {}", error_chain(&e))
+            format!("request failed: {}", crate::actions::forward::error_chain(&e))
         };
         Outcome {
             result: AttemptResult::Transport { timeout: timed_out },
@@ -119,17 +119,4 @@ pub async fn send(client: &reqwest::Client, target: &Target, body: Bytes, number
         }
     });
     Outcome { result: AttemptResult::Status { code, retry_after }, status: Some(code), error, latency }
-}
-
-/// reqwest's top-level message hides the cause ("error sending request");
-/// the operator needs the root ("Connection refused").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
 }
