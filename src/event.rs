@@ -72,6 +72,17 @@ impl Event {
         })
     }
 
+    /// All values of header `name` as one string, joined with `, ` (as HTTP
+    /// allows for repeated headers); non-UTF-8 bytes are replaced.
+    pub fn header_text(&self, name: &http::header::HeaderName) -> String {
+        self.headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Values of query parameter `name`, percent-decoded, in order.
     pub fn query_values(&self, name: &str) -> impl Iterator<Item = String> + '_ {
         let name = name.to_string();

@@ -61,8 +61,10 @@ pub async fn run(args: &HealthArgs) -> Result<String, HealthError> {
     if let Some(token) = &token {
         request = request.bearer_auth(token);
     }
-    let response =
-        request.send().await.map_err(|e| HealthError::Unreachable { url: url.clone(), message: root_cause(&e) })?;
+    let response = request
+        .send()
+        .await
+        .map_err(|e| HealthError::Unreachable { url: url.clone(), message: crate::error_text::root_cause(&e) })?;
     let status = response.status();
     if status.is_success() {
         return Ok(format!("ready: {url} answered {status}"));
@@ -103,18 +105,6 @@ pub fn reachable(addr: SocketAddr) -> SocketAddr {
 fn base_url(admin: &str) -> String {
     let base = if admin.contains("://") { admin.to_string() } else { format!("http://{admin}") };
     base.trim_end_matches('/').to_string()
-}
-
-/// reqwest's top-level message hides the cause; the operator needs the root
-/// ("Connection refused").
-fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut cause = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        cause = s.to_string();
-        source = s.source();
-    }
-    cause
 }
 
 #[cfg(test)]

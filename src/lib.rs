@@ -11,6 +11,7 @@ pub mod actions;
 pub mod app;
 pub mod config;
 pub mod delivery;
+pub mod error_text;
 pub mod event;
 pub mod explain;
 pub mod guard;

@@ -218,13 +218,7 @@ pub fn event_record(event: &Event, route: &str) -> Value {
             headers.insert(name.as_str().to_string(), Value::String("***".into()));
             continue;
         }
-        let joined = event
-            .headers
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let joined = event.header_text(name);
         headers.insert(name.as_str().to_string(), Value::String(joined));
     }
     let mut record = json!({

@@ -279,9 +279,9 @@ impl Forward {
             if e.is_timeout() {
                 ForwardError::Timeout(self.timeout)
             } else if e.is_connect() {
-                ForwardError::Connect(error_chain(&e))
+                ForwardError::Connect(crate::error_text::chain(&e))
             } else {
-                ForwardError::Other(error_chain(&e))
+                ForwardError::Other(crate::error_text::chain(&e))
             }
         };
         let response = request.send().await.map_err(classify)?;
@@ -319,17 +319,4 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
             | "content-length"
             | "expect"
     )
-}
-
-/// reqwest's top-level message hides the cause ("error sending request");
-/// the operator needs the root ("Connection refused").
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
 }

@@ -67,9 +67,9 @@ pub async fn send(client: &reqwest::Client, target: &Target, body: Bytes, number
         let error = if timed_out {
             format!("timed out after {}", humantime::format_duration(timeout))
         } else if e.is_connect() {
-            format!("cannot connect: {}", crate::actions::forward::error_chain(&e))
+            format!("cannot connect: {}", crate::error_text::chain(&e))
         } else {
-            format!("request failed: {}", crate::actions::forward::error_chain(&e))
+            format!("request failed: {}", crate::error_text::chain(&e))
         };
         Outcome {
             result: AttemptResult::Transport { timeout: timed_out },

@@ -121,7 +121,7 @@ pub async fn run(args: DeliveriesArgs) -> Result<ExitCode, CommandError> {
     let response = call(method, path, query)
         .send()
         .await
-        .map_err(|e| CommandError::Unreachable { url: url.clone(), message: root_cause(&e) })?;
+        .map_err(|e| CommandError::Unreachable { url: url.clone(), message: crate::error_text::root_cause(&e) })?;
     let status = response.status();
     let bytes = response
         .bytes()
@@ -153,16 +153,6 @@ pub async fn run(args: DeliveriesArgs) -> Result<ExitCode, CommandError> {
 
 fn encode(id: &str) -> String {
     percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut cause = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        cause = s.to_string();
-        source = s.source();
-    }
-    cause
 }
 
 fn text(v: &Value) -> String {

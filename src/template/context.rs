@@ -42,13 +42,7 @@ impl<'a> Scope<'a> {
 fn build(event: &Event, route: &str, params: &[(String, String)]) -> Value {
     let mut headers: BTreeMap<&str, String> = BTreeMap::new();
     for name in event.headers.keys() {
-        let joined = event
-            .headers
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let joined = event.header_text(name);
         headers.insert(name.as_str(), joined);
     }
     let path_params: BTreeMap<&str, &str> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
