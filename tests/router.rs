@@ -681,6 +681,54 @@ routes:
     assert!(failed.error().starts_with("route broken: could not record the event: cannot open"), "{}", failed.error());
 }
 
+/// Conditions are evaluated on a document built only along the paths they
+/// read; the rest of the body is still validated, and actions that record
+/// the document still see all of it.
+#[tokio::test]
+async fn conditions_read_part_of_the_body_but_actions_see_all_of_it() {
+    let (server, dir) = start(
+        r#"
+routes:
+  - name: main-pushes
+    path: /push
+    when:
+      - json: $.repository.full_name
+        equals: acme/api
+      - json: $.commits[0].id
+        exists: true
+    actions: [{ file: { path: "@DIR@/events.jsonl" } }]
+"#,
+    )
+    .await;
+    let body = json!({
+        "ref": "refs/heads/main",
+        "repository": { "full_name": "acme/api", "owner": { "login": "acme" }, "topics": ["x"] },
+        "commits": [{ "id": "c1", "message": "fix" }],
+        "sender": { "login": "octocat" },
+    });
+    let taken = post_json(&url(&server, "/push"), &body).await;
+    assert_eq!(taken.routes(), ["main-pushes"]);
+    let mut other = body.clone();
+    other["repository"]["full_name"] = json!("acme/web");
+    assert!(post_json(&url(&server, "/push"), &other).await.routes().is_empty());
+    let lines = json_lines(&dir.path().join("events.jsonl"));
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["body"], body);
+
+    // Broken after everything routing reads: still not JSON, still refused.
+    let broken = r#"{"repository": {"full_name": "acme/api"}, "commits": [{"id": "c1"}], "sender": {"login": }"#;
+    let refused = post(&url(&server, "/push"), "application/json", broken).await;
+    assert_eq!(refused.status, 400);
+    // The same error, at the same place, as a full decode gives.
+    let full = serde_json::from_str::<Value>(broken).unwrap_err();
+    assert_eq!(refused.error(), format!("invalid JSON body: {full}"));
+    assert!(refused.error().ends_with("expected value at line 1 column 90"), "{}", refused.error());
+    let not_utf8 = post(&url(&server, "/push"), "application/json", b"{\"sender\": \"\xff\"}".to_vec()).await;
+    assert_eq!(not_utf8.status, 400);
+    assert!(not_utf8.error().starts_with("invalid JSON body: not UTF-8 text"), "{}", not_utf8.error());
+    assert_eq!(json_lines(&dir.path().join("events.jsonl")).len(), 1);
+}
+
 // ---------------------------------------------------------------------------
 // Answers: static and relayed.
 

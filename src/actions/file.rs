@@ -230,7 +230,7 @@ pub fn event_record(event: &Event, route: &str) -> Value {
         "query": event.query_object(),
         "headers": headers,
     });
-    let (key, body) = match (&event.body_kind, &event.document) {
+    let (key, body) = match (&event.body_kind, event.document()) {
         (BodyKind::Json | BodyKind::Form, Some(doc)) => ("body", doc.clone()),
         _ => match std::str::from_utf8(&event.body) {
             Ok(text) => ("body_text", Value::String(text.to_string())),

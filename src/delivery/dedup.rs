@@ -93,7 +93,7 @@ impl Dedup {
                 let value = event.headers.get(name)?.to_str().ok()?.trim();
                 (!value.is_empty()).then(|| value.to_string())
             }
-            DedupSource::Json(path) => match path.nodes(event.document.as_ref()?).into_iter().next()? {
+            DedupSource::Json(path) => match path.nodes(event.document()?).into_iter().next()? {
                 Value::String(s) if !s.is_empty() => Some(s.clone()),
                 Value::Null | Value::String(_) => None,
                 other => Some(other.to_string()),

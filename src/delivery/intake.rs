@@ -133,7 +133,7 @@ fn new_job(
         Err(e) => (forward.url.as_str().to_string(), Vec::new(), None, Some(format!("template: {e}"))),
     };
     let ordering_key =
-        forward.ordering_key.as_ref().and_then(|path| ordering::key_for(path, event.document.as_ref(), route, &url));
+        forward.ordering_key.as_ref().and_then(|path| ordering::key_for(path, event.document(), route, &url));
     let now = Timestamp(now);
     let dead = unsendable.is_some();
     JobRecord {

@@ -141,6 +141,19 @@ impl Condition {
         }
     }
 
+    /// Calls `f` with every JSONPath this condition reads.
+    pub fn for_each_json_path(&self, f: &mut impl FnMut(&JsonPathExpr)) {
+        match self {
+            Condition::All(items) | Condition::Any(items) => items.iter().for_each(|c| c.for_each_json_path(f)),
+            Condition::Not(inner) => inner.for_each_json_path(f),
+            Condition::Leaf(leaf) => {
+                if let Subject::Json(path) = &leaf.subject {
+                    f(path)
+                }
+            }
+        }
+    }
+
     /// Relative cost: request-line and header checks are nearly free, JSON
     /// lookups are not. Used to try cheap conditions first; evaluation has no
     /// side effects, so order never changes the outcome.
@@ -181,7 +194,7 @@ impl Leaf {
             held
         };
         let held = match &self.subject {
-            Subject::Json(path) => match &ctx.event.document {
+            Subject::Json(path) => match ctx.event.condition_document() {
                 Some(doc) => path.any_node(doc, |v| test(Node::Json(v))),
                 None => false,
             },

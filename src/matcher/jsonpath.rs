@@ -63,6 +63,24 @@ impl JsonPathExpr {
         }
     }
 
+    /// The member names this path walks before anything else (an index, a
+    /// filter, ...): everything it can select lies in the subtree at that
+    /// chain. None when it may select anywhere in the document.
+    pub fn member_prefix(&self) -> Option<Vec<&str>> {
+        match &self.kind {
+            Kind::Steps(steps) => Some(
+                steps
+                    .iter()
+                    .map_while(|s| match s {
+                        Step::Member(name) => Some(name.as_str()),
+                        Step::Index(_) => None,
+                    })
+                    .collect(),
+            ),
+            Kind::Query(_) => None,
+        }
+    }
+
     /// All selected nodes (for explain and templates; not the hot path).
     pub fn nodes<'a>(&self, doc: &'a Value) -> Vec<&'a Value> {
         match &self.kind {
@@ -168,6 +186,17 @@ mod tests {
         }
         assert!(matches!(JsonPathExpr::compile("$.a.b[0]").unwrap().kind, Kind::Steps(_)));
         assert!(matches!(JsonPathExpr::compile("$.a.b[*]").unwrap().kind, Kind::Query(_)));
+    }
+
+    #[test]
+    fn member_prefixes() {
+        let prefix = |p: &str| JsonPathExpr::compile(p).unwrap().member_prefix().map(|v| v.join("."));
+        assert_eq!(prefix("$.repository.full_name").as_deref(), Some("repository.full_name"));
+        assert_eq!(prefix("$.commits[0].id").as_deref(), Some("commits"));
+        assert_eq!(prefix("$['a b'].c").as_deref(), Some("a b.c"));
+        assert_eq!(prefix("$").as_deref(), Some(""));
+        assert_eq!(prefix("$..id"), None);
+        assert_eq!(prefix("$.commits[*].id"), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use http::Method;
 
 use crate::actions::{Action, Resources, Respond};
 use crate::config::{self, Config, ConfigError, ConfigErrors};
-use crate::event::Event;
+use crate::event::{Event, Projection};
 use crate::matcher::condition::order_by_cost;
 use crate::matcher::path::Candidate;
 use crate::matcher::{Condition, EvalContext, PathIndex, PathPattern};
@@ -53,6 +53,9 @@ pub struct Snapshot {
     pub routes: Vec<Route>,
     /// Route name → fingerprint of its config, for reload summaries.
     pub fingerprints: std::collections::HashMap<Arc<str>, u64>,
+    /// The parts of a JSON body any route's conditions read: what ingress
+    /// builds (see [`crate::event::projection`]).
+    pub projection: Projection,
     paths: PathIndex,
 }
 
@@ -167,6 +170,7 @@ impl Snapshot {
             security: config.security,
             delivery: Arc::new(config.delivery),
             paths: PathIndex::build(&patterns),
+            projection: projection_of(&routes),
             fingerprints: routes.iter().map(|r| r.name.clone()).zip(config.fingerprints).collect(),
             routes,
         })
@@ -227,6 +231,15 @@ impl Snapshot {
             .max()
             .unwrap_or(self.max_body_bytes)
     }
+}
+
+/// Every member chain the routes' conditions read.
+fn projection_of(routes: &[Route]) -> Projection {
+    let mut projection = Projection::nothing();
+    for condition in routes.iter().filter_map(|r| r.condition.as_ref()) {
+        condition.for_each_json_path(&mut |path| projection.add(path.member_prefix().as_deref()));
+    }
+    projection
 }
 
 fn compile_methods(methods: Option<&[String]>, errors: &mut Vec<ConfigError>) -> Vec<Method> {

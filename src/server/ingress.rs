@@ -121,7 +121,7 @@ where
             return refusal.reply();
         }
     };
-    let event = match Event::new(method, path, query, headers, body, client.map(|c| c.0)) {
+    let event = match Event::projected(method, path, query, headers, body, client.map(|c| c.0), &snapshot.projection) {
         Ok(e) => Arc::new(e),
         Err(e) => {
             note.refuse("body");

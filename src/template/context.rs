@@ -46,7 +46,7 @@ fn build(event: &Event, route: &str, params: &[(String, String)]) -> Value {
         headers.insert(name.as_str(), joined);
     }
     let path_params: BTreeMap<&str, &str> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let json = match &event.document {
+    let json = match event.document() {
         Some(doc) => Value::from(Serde(doc)),
         None => Value::from(()),
     };

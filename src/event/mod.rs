@@ -5,10 +5,14 @@
 //! benchmarked without a server. The body is kept as the exact bytes received
 //! (`Bytes`, shared, never copied) because forwards must pass them through
 //! unchanged for downstream signature checks; the decoded document sits beside
-//! it.
+//! it. A JSON body is validated when the event is made, but only the parts
+//! routing reads are built then (see [`projection`]); the whole document is
+//! built on first use by an action that wants it.
+
+pub mod projection;
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -36,11 +40,22 @@ pub struct Event {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub body_kind: BodyKind,
-    /// The JSON document conditions see: the parsed JSON body, or the form
-    /// fields as an object.
-    pub document: Option<Value>,
+    document: Document,
     pub client_addr: Option<SocketAddr>,
 }
+
+/// The body as a JSON document: the parsed JSON body, or the form fields as
+/// an object.
+#[derive(Debug, Clone)]
+struct Document {
+    /// What conditions read: the body decoded under the snapshot's
+    /// projection. None when the whole document was built (`whole`).
+    projected: Option<Value>,
+    /// The whole document, built when first asked for.
+    whole: OnceLock<Option<Value>>,
+}
+
+pub use projection::Projection;
 
 /// A body that claims to be JSON but is not.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -48,7 +63,8 @@ pub struct Event {
 pub struct BodyError(pub String);
 
 impl Event {
-    /// Builds an event from request parts, decoding the body by content type.
+    /// Builds an event from request parts, decoding the whole body by
+    /// content type (explain, tests).
     pub fn new(
         method: Method,
         path: String,
@@ -57,7 +73,21 @@ impl Event {
         body: Bytes,
         client_addr: Option<SocketAddr>,
     ) -> Result<Self, BodyError> {
-        let (body_kind, document) = decode_body(&headers, &body)?;
+        Event::projected(method, path, query, headers, body, client_addr, &Projection::full())
+    }
+
+    /// [`Event::new`], building of a JSON body only what `projection` names
+    /// (the rest is validated, not built).
+    pub fn projected(
+        method: Method,
+        path: String,
+        query: Option<String>,
+        headers: HeaderMap,
+        body: Bytes,
+        client_addr: Option<SocketAddr>,
+        projection: &Projection,
+    ) -> Result<Self, BodyError> {
+        let (body_kind, document) = decode_body(&headers, &body, projection)?;
         Ok(Event {
             id: new_event_id(),
             received_at: SystemTime::now(),
@@ -70,6 +100,26 @@ impl Event {
             document,
             client_addr,
         })
+    }
+
+    /// The whole body as a JSON document (form fields as an object), built
+    /// on first use; None for a body that is neither.
+    pub fn document(&self) -> Option<&Value> {
+        self.document
+            .whole
+            .get_or_init(|| match self.body_kind {
+                // Validated when the event was made, so this parse succeeds.
+                BodyKind::Json => std::str::from_utf8(&self.body).ok().and_then(|t| serde_json::from_str(t).ok()),
+                BodyKind::Form => Some(form_document(&self.body)),
+                BodyKind::Other => None,
+            })
+            .as_ref()
+    }
+
+    /// The document conditions read: built along the paths the routes'
+    /// conditions use (see [`projection`]), or whole.
+    pub fn condition_document(&self) -> Option<&Value> {
+        self.document.projected.as_ref().or_else(|| self.document())
     }
 
     /// All values of header `name` as one string, joined with `, ` (as HTTP
@@ -117,22 +167,36 @@ pub fn is_json_media_type(media: &str) -> bool {
     media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
 }
 
-fn decode_body(headers: &HeaderMap, body: &Bytes) -> Result<(BodyKind, Option<Value>), BodyError> {
+fn decode_body(headers: &HeaderMap, body: &Bytes, projection: &Projection) -> Result<(BodyKind, Document), BodyError> {
+    let json = |text: &str| match projection.is_full() {
+        true => serde_json::from_str(text).map(|whole| Document::whole(Some(whole))),
+        false => projection::decode(text, projection)
+            .map(|projected| Document { projected: Some(projected), whole: OnceLock::new() }),
+    };
     match media_type(headers).as_deref() {
         Some(m) if is_json_media_type(m) => {
-            let doc = serde_json::from_slice(body).map_err(|e| BodyError(e.to_string()))?;
-            Ok((BodyKind::Json, Some(doc)))
+            // JSON is UTF-8 (RFC 8259); checking it first lets the parser
+            // read the text without checking it again.
+            let text = std::str::from_utf8(body).map_err(|e| BodyError(format!("not UTF-8 text: {e}")))?;
+            let document = json(text).map_err(|e| BodyError(e.to_string()))?;
+            Ok((BodyKind::Json, document))
         }
-        Some("application/x-www-form-urlencoded") => Ok((BodyKind::Form, Some(form_document(body)))),
+        Some("application/x-www-form-urlencoded") => Ok((BodyKind::Form, Document::whole(Some(form_document(body))))),
         // Senders that omit the content type often still send JSON; take it
         // if it parses, without failing the request if it does not.
         None if body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b == b'{' || *b == b'[') => {
-            match serde_json::from_slice(body) {
-                Ok(doc) => Ok((BodyKind::Json, Some(doc))),
-                Err(_) => Ok((BodyKind::Other, None)),
+            match std::str::from_utf8(body).ok().map(json) {
+                Some(Ok(document)) => Ok((BodyKind::Json, document)),
+                _ => Ok((BodyKind::Other, Document::whole(None))),
             }
         }
-        _ => Ok((BodyKind::Other, None)),
+        _ => Ok((BodyKind::Other, Document::whole(None))),
+    }
+}
+
+impl Document {
+    fn whole(document: Option<Value>) -> Document {
+        Document { projected: None, whole: OnceLock::from(document) }
     }
 }
 
@@ -177,6 +241,23 @@ mod tests {
         h
     }
 
+    fn decode(headers: &HeaderMap, body: &[u8]) -> Result<(BodyKind, Option<Value>), BodyError> {
+        let event = Event::new(Method::POST, "/".into(), None, headers.clone(), Bytes::copy_from_slice(body), None)?;
+        Ok((event.body_kind, event.document().cloned()))
+    }
+
+    #[test]
+    fn projected_events_build_the_whole_document_on_demand() {
+        let body = Bytes::from_static(b"{\"ref\":\"main\",\"big\":{\"x\":[1,2]}}");
+        let mut projection = Projection::nothing();
+        projection.add(Some(&["ref"]));
+        let event =
+            Event::projected(Method::POST, "/".into(), None, headers("application/json"), body, None, &projection)
+                .unwrap();
+        assert_eq!(event.condition_document(), Some(&json!({"ref": "main"})));
+        assert_eq!(event.document(), Some(&json!({"ref": "main", "big": {"x": [1, 2]}})));
+    }
+
     #[test]
     fn ids_are_unique_and_increasing() {
         let ids: Vec<String> = (0..1000).map(|_| new_event_id()).collect();
@@ -185,20 +266,20 @@ mod tests {
 
     #[test]
     fn decodes_by_content_type() {
-        let (k, d) =
-            decode_body(&headers("application/vnd.github+json; charset=utf-8"), &Bytes::from_static(b"{\"a\":1}"))
-                .unwrap();
+        let (k, d) = decode(&headers("application/vnd.github+json; charset=utf-8"), b"{\"a\":1}").unwrap();
         assert_eq!((k, d), (BodyKind::Json, Some(json!({"a": 1}))));
-        let err = decode_body(&headers("application/json"), &Bytes::from_static(b"{\"a\":")).unwrap_err();
+        let err = decode(&headers("application/json"), b"{\"a\":").unwrap_err();
         assert!(err.to_string().contains("line 1 column 5"), "{err}");
-        let (k, d) = decode_body(&headers("text/plain"), &Bytes::from_static(b"{\"a\":1}")).unwrap();
+        let err = decode(&headers("application/json"), b"{\"a\":\"\xff\"}").unwrap_err();
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
+        let (k, d) = decode(&headers("text/plain"), b"{\"a\":1}").unwrap();
         assert_eq!((k, d), (BodyKind::Other, None));
     }
 
     #[test]
     fn form_fields_and_payload() {
         let body = Bytes::from_static(b"a=1&a=2&payload=%7B%22action%22%3A%22opened%22%7D&b=x+y");
-        let (k, d) = decode_body(&headers("application/x-www-form-urlencoded"), &body).unwrap();
+        let (k, d) = decode(&headers("application/x-www-form-urlencoded"), &body).unwrap();
         assert_eq!(k, BodyKind::Form);
         assert_eq!(d, Some(json!({"a": ["1", "2"], "payload": {"action": "opened"}, "b": "x y"})));
     }
