@@ -22,7 +22,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli);
+    // Dropped last, when main returns: flushes the log lines still queued.
+    let _log_flush = init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -159,7 +160,7 @@ async fn shutdown_signal() {
     }
 }
 
-fn init_logging(cli: &Cli) {
+fn init_logging(cli: &Cli) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter = match &cli.log_level {
         Some(level) => EnvFilter::new(level),
@@ -170,10 +171,33 @@ fn init_logging(cli: &Cli) {
         Some(LogFormat::Pretty) => false,
         None => !std::io::stdout().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout);
+    let (writer, guard) = log_writer();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     if json {
         builder.json().flatten_event(true).init();
     } else {
         builder.init();
     }
+    guard
+}
+
+/// Log lines go to stdout through a writer thread. A line is formatted by
+/// the task that logs it, but the write(2) is not made on an async worker,
+/// and lines that queue up while the thread writes go out together. With a
+/// write per access-log line, logging cost more CPU per forwarded request
+/// than everything else together (bench/PROFILE.md). Not lossy: past the
+/// queue's 128k lines a logging task waits rather than a line being lost.
+fn log_writer() -> (tracing_appender::non_blocking::NonBlocking, tracing_appender::non_blocking::WorkerGuard) {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    // std's Stdout flushes at every newline; the thread's own buffer is
+    // flushed each time the queue runs empty, so nothing waits long.
+    let stdout: Box<dyn Write + Send> = match std::io::stdout().as_fd().try_clone_to_owned() {
+        Ok(fd) => Box::new(std::io::BufWriter::with_capacity(64 * 1024, std::fs::File::from(fd))),
+        Err(_) => Box::new(std::io::stdout()),
+    };
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("hookroute-log")
+        .finish(stdout)
 }
