@@ -185,8 +185,13 @@ fn init_logging(cli: &Cli) -> tracing_appender::non_blocking::WorkerGuard {
 /// the task that logs it, but the write(2) is not made on an async worker,
 /// and lines that queue up while the thread writes go out together. With a
 /// write per access-log line, logging cost more CPU per forwarded request
-/// than everything else together (bench/PROFILE.md). Not lossy: past the
-/// queue's 128k lines a logging task waits rather than a line being lost.
+/// than everything else together (bench/PROFILE.md). Not lossy: when the
+/// queue is full a logging task waits rather than a line being lost.
+/// Lines the log queue holds. The queue is allocated whole at start, so the
+/// library's default (128k lines) would add 4 MiB to idle memory; the writer
+/// thread drains thousands of lines per millisecond, so this is plenty.
+const LOG_QUEUE_LINES: usize = 8192;
+
 fn log_writer() -> (tracing_appender::non_blocking::NonBlocking, tracing_appender::non_blocking::WorkerGuard) {
     use std::io::Write;
     use std::os::fd::AsFd;
@@ -198,6 +203,7 @@ fn log_writer() -> (tracing_appender::non_blocking::NonBlocking, tracing_appende
     };
     tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
+        .buffered_lines_limit(LOG_QUEUE_LINES)
         .thread_name("hookroute-log")
         .finish(stdout)
 }

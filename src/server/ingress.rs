@@ -151,12 +151,24 @@ where
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0));
+    // A body that arrives in one piece (most webhooks: the whole request
+    // fits in one read) is kept as the piece hyper read, without a copy.
+    let mut first: Option<Bytes> = None;
+    let mut buf = BytesMut::new();
     while let Some(chunk) = body.next().await {
         let mut chunk =
             chunk.map_err(|e| Reply::error(StatusCode::BAD_REQUEST, format!("could not read request body: {e}")))?;
-        if buf.len() + chunk.remaining() > limit {
+        let so_far = first.as_ref().map_or(0, Bytes::len) + buf.len();
+        if so_far + chunk.remaining() > limit {
             return Err(too_large());
+        }
+        if first.is_none() && buf.is_empty() {
+            first = Some(chunk.copy_to_bytes(chunk.remaining()));
+            continue;
+        }
+        if let Some(piece) = first.take() {
+            buf.reserve(declared.unwrap_or(0).max(piece.len() + chunk.remaining()));
+            buf.extend_from_slice(&piece);
         }
         while chunk.has_remaining() {
             let part = chunk.chunk();
@@ -165,7 +177,7 @@ where
             chunk.advance(n);
         }
     }
-    Ok(buf.freeze())
+    Ok(first.unwrap_or_else(|| buf.freeze()))
 }
 
 pub fn into_response(reply: Reply) -> http::Response<Bytes> {
