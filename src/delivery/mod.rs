@@ -19,6 +19,7 @@ pub mod attempt;
 pub mod command;
 pub mod dedup;
 pub mod destination;
+pub mod execute;
 pub mod group_commit;
 pub mod intake;
 pub mod job;
