@@ -29,6 +29,7 @@ use tokio_util::task::TaskTracker;
 use super::destination::{BreakerSettings, Destination, Health, Permit};
 use super::execute::{self, Ctx};
 use super::job::{JobRecord, Timestamp};
+use super::memory_backlog::MemoryBacklog;
 use super::ordering::KeyQueues;
 use super::retry::Verdict;
 use super::store::Store;
@@ -79,7 +80,14 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// Starts the scheduling task.
-    pub fn spawn(client: reqwest::Client, store: StoreSlot, settings: SchedulerSettings) -> Scheduler {
+    /// `memory` counts the `delivery: memory` jobs held; the scheduler
+    /// releases each as it finishes.
+    pub fn spawn(
+        client: reqwest::Client,
+        store: StoreSlot,
+        memory: Arc<MemoryBacklog>,
+        settings: SchedulerSettings,
+    ) -> Scheduler {
         let (tx, rx) = mpsc::unbounded_channel();
         let tasks = TaskTracker::new();
         let state = State {
@@ -93,6 +101,7 @@ impl Scheduler {
             destinations: HashMap::new(),
             keys: KeyQueues::default(),
             queued: BTreeSet::new(),
+            memory,
             in_flight: 0,
             draining: false,
         };
@@ -142,6 +151,7 @@ struct State {
     keys: KeyQueues<Entry>,
     /// Ids of every job admitted and not finished: queue depth and age.
     queued: BTreeSet<String>,
+    memory: Arc<MemoryBacklog>,
     in_flight: usize,
     draining: bool,
 }
@@ -273,6 +283,9 @@ impl State {
             }
             Verdict::Succeeded | Verdict::Dead { .. } => {
                 self.queued.remove(&entry.job.id);
+                if entry.job.memory {
+                    self.memory.release(1);
+                }
                 if let Some(key) = &entry.job.ordering_key {
                     if let Some(next) = self.keys.advance(key) {
                         if self.draining {
@@ -324,6 +337,7 @@ impl State {
     fn discard(&mut self, entry: Entry) {
         self.queued.remove(&entry.job.id);
         if entry.job.memory {
+            self.memory.release(1);
             tracing::warn!(
                 route = %entry.job.route,
                 event_id = %entry.job.event_id,
@@ -335,6 +349,7 @@ impl State {
 
     fn report(&self) {
         metrics::gauge!(m::QUEUE_DEPTH).set(self.queued.len() as f64);
+        metrics::gauge!(m::QUEUE_MEMORY_DEPTH).set(self.memory.depth() as f64);
         let oldest = self
             .queued
             .first()

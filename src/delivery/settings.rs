@@ -3,8 +3,11 @@
 //! `data_dir`, `retention`, `destinations` and `shutdown_grace` are read
 //! when the server starts (changing them needs a restart); `defaults.retry`
 //! is read per snapshot, because each job stores the policy it was accepted
-//! under. Every problem is a [`ConfigError`] with its key path; the config
-//! loader locates it in the file.
+//! under, and so is `memory_queue_limit`, checked by each event against the
+//! shared count (raising it is what an operator does under pressure, and a
+//! restart would lose every job it counts). Every problem is a
+//! [`ConfigError`] with its key path; the config loader locates it in the
+//! file.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,6 +22,10 @@ pub const DEFAULT_CONCURRENCY: usize = 32;
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub const DEFAULT_RETAIN_SUCCEEDED: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_RETAIN_DEAD: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Room for a burst of this many `delivery: memory` jobs while a
+/// destination is slow: at a few KiB per job (record and body) tens of MiB,
+/// far from what gets a process killed.
+pub const DEFAULT_MEMORY_QUEUE_LIMIT: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retention {
@@ -49,6 +56,8 @@ pub struct DeliverySettings {
     /// In-flight deliveries per destination (host:port).
     pub concurrency: usize,
     pub breaker: BreakerSettings,
+    /// Most `delivery: memory` jobs held at once; past it, 503.
+    pub memory_queue_limit: usize,
 }
 
 impl Default for DeliverySettings {
@@ -61,6 +70,7 @@ impl Default for DeliverySettings {
             retention: Retention::default(),
             concurrency: DEFAULT_CONCURRENCY,
             breaker: BreakerSettings::default(),
+            memory_queue_limit: DEFAULT_MEMORY_QUEUE_LIMIT,
         }
     }
 }
@@ -125,6 +135,15 @@ impl DeliverySettings {
                 out.breaker.max_open_for = out.breaker.max_open_for.max(out.breaker.open_for);
             }
         }
+        match spec.memory_queue_limit {
+            // 0 would refuse every `delivery: memory` event: a mistake, not a setting.
+            Some(0) => errors.push(ConfigError::new(
+                "memory_queue_limit",
+                format!("must be at least 1 (default {DEFAULT_MEMORY_QUEUE_LIMIT})"),
+            )),
+            Some(n) => out.memory_queue_limit = n,
+            None => {}
+        }
         out
     }
 }
@@ -147,12 +166,13 @@ mod tests {
         assert_eq!(s, DeliverySettings::default());
         assert_eq!(s.retry.max_attempts, 10);
         assert_eq!(s.retry.max_backoff, Duration::from_secs(600));
+        assert_eq!(s.memory_queue_limit, 10_000);
     }
 
     #[test]
     fn reads_every_key() {
         let (s, errors) = compile(
-            "data_dir: /var/lib/hookroute\nshutdown_grace: 3s\ndefaults:\n  retry: {max_attempts: 3, initial_backoff: 50ms, retry_on: [409]}\nretention: {succeeded: 1h, dead: 2d}\ndestinations:\n  concurrency: 4\n  circuit_breaker: {failures: 2, open_for: 100ms}\n",
+            "data_dir: /var/lib/hookroute\nshutdown_grace: 3s\ndefaults:\n  retry: {max_attempts: 3, initial_backoff: 50ms, retry_on: [409]}\nretention: {succeeded: 1h, dead: 2d}\ndestinations:\n  concurrency: 4\n  circuit_breaker: {failures: 2, open_for: 100ms}\nmemory_queue_limit: 500\n",
         );
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(s.data_dir, PathBuf::from("/var/lib/hookroute"));
@@ -164,12 +184,13 @@ mod tests {
         assert_eq!(s.concurrency, 4);
         assert_eq!(s.breaker.failures, 2);
         assert_eq!(s.breaker.open_for, Duration::from_millis(100));
+        assert_eq!(s.memory_queue_limit, 500);
     }
 
     #[test]
     fn reports_bad_values_with_their_keys() {
         let (_, errors) = compile(
-            "defaults:\n  retry: {max_attempts: 0, initial_backoff: 10s, max_backoff: 1s, retry_on: [200, 700]}\ndestinations: {concurrency: 0}\n",
+            "defaults:\n  retry: {max_attempts: 0, initial_backoff: 10s, max_backoff: 1s, retry_on: [200, 700]}\ndestinations: {concurrency: 0}\nmemory_queue_limit: 0\n",
         );
         let joined = errors.join("\n");
         for key in [
@@ -178,6 +199,7 @@ mod tests {
             "defaults.retry.retry_on[0]",
             "defaults.retry.retry_on[1]",
             "destinations.concurrency",
+            "memory_queue_limit",
         ] {
             assert!(joined.contains(&format!("{key}: ")), "{key} missing in:\n{joined}");
         }
