@@ -145,13 +145,15 @@ pub async fn run(
                 Reply { status: resp.status, headers, body: resp.body }
             }
             Err(e) => {
-                tracing::warn!(route = &*primary.name, event_id = %event.id, url = forward.url.as_str(), "forward failed: {e}");
+                let url = crate::redact::display(forward.url.as_str());
+                tracing::warn!(route = &*primary.name, event_id = %event.id, url = %url, "forward failed: {e}");
                 let status = match e {
                     ForwardError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
                     ForwardError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
                     _ => StatusCode::BAD_GATEWAY,
                 };
-                Reply::error(status, format!("upstream {}: {e}", forward.url))
+                // The sender is outside: no credentials in what it reads.
+                Reply::error(status, format!("upstream {url}: {e}"))
             }
         },
         (Respond::Static(_), _) => match static_reply {

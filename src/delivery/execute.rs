@@ -76,18 +76,19 @@ pub async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health) {
     let destination = job.destination.clone();
     metrics::histogram!(m::FORWARD_DURATION, "destination" => destination.clone())
         .record(outcome.latency.as_secs_f64());
-    let (route, event_id, url) = (job.route.as_str(), job.event_id.as_str(), job.request.url.as_str());
+    let (route, event_id) = (job.route.as_str(), job.event_id.as_str());
+    let url = crate::redact::display(&job.request.url);
     let latency_ms = outcome.latency.as_millis() as u64;
     let label = match &verdict {
         Verdict::Succeeded => {
-            tracing::debug!(route, event_id, url, attempt = number, latency_ms, "forward delivered");
+            tracing::debug!(route, event_id, url = %url, attempt = number, latency_ms, "forward delivered");
             "success"
         }
         Verdict::Retry { after } => {
             tracing::info!(
                 route,
                 event_id,
-                url,
+                url = %url,
                 attempt = number,
                 latency_ms,
                 "forward failed ({describe}); retrying in {}",
@@ -100,7 +101,7 @@ pub async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health) {
             tracing::warn!(
                 route,
                 event_id,
-                url,
+                url = %url,
                 attempt = number,
                 latency_ms,
                 "forward moved to dead letters: {reason}"

@@ -341,7 +341,7 @@ impl State {
             tracing::warn!(
                 route = %entry.job.route,
                 event_id = %entry.job.event_id,
-                url = %entry.job.request.url,
+                url = %crate::redact::display(&entry.job.request.url),
                 "shutdown: a `delivery: memory` forward was not delivered and is lost"
             );
         }
