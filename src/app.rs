@@ -20,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 use crate::actions::Resources;
 use crate::config::interpolate::ProcessEnv;
 use crate::config::ConfigErrors;
-use crate::delivery::Delivery;
+use crate::delivery::settings::StartOnly;
+use crate::delivery::{Delivery, DeliverySettings};
 use crate::reload::{self, Reloader};
 use crate::router::{load_snapshot, Snapshot};
 use crate::server::{self, ConnectionLimits};
@@ -35,6 +36,16 @@ pub struct App {
     /// What the listeners are bound to, and whether the command line fixed
     /// them (then a changed `listen:` is not a restart warning).
     bound: Bound,
+    delivery_start: DeliveryStart,
+}
+
+/// The delivery settings read only at start, as applied, and what applied
+/// them, so a reloaded file can be read the same way and compared.
+#[derive(Debug, Clone)]
+struct DeliveryStart {
+    applied: StartOnly,
+    data_dir_override: Option<PathBuf>,
+    default_grace: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +57,13 @@ struct Bound {
 }
 
 impl App {
-    fn new(snapshot: Snapshot, resources: Arc<Resources>, reloader: Reloader, bound: Bound) -> Self {
+    fn new(
+        snapshot: Snapshot,
+        resources: Arc<Resources>,
+        reloader: Reloader,
+        bound: Bound,
+        delivery_start: DeliveryStart,
+    ) -> Self {
         let delivery = Delivery::new(resources.http.clone());
         App {
             snapshot: ArcSwap::from_pointee(snapshot),
@@ -55,6 +72,7 @@ impl App {
             shutting_down: AtomicBool::new(false),
             reloader,
             bound,
+            delivery_start,
         }
     }
 
@@ -81,6 +99,15 @@ impl App {
 
     pub fn admin_listen_override(&self) -> Option<SocketAddr> {
         self.bound.admin_listen_override
+    }
+
+    /// One warning per start-only delivery setting (`data_dir`,
+    /// `shutdown_grace`, `retention`, `destinations`) that `next` sets
+    /// differently from what this process runs with.
+    pub fn delivery_restart_required(&self, next: &DeliverySettings) -> Vec<String> {
+        let start = &self.delivery_start;
+        let wanted = StartOnly::applied(next, start.data_dir_override.as_deref(), start.default_grace);
+        start.applied.restart_required(&wanted)
     }
 
     /// The active snapshot; hold it for the whole request.
@@ -197,12 +224,19 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
 
     let bound =
         Bound { addr, admin_addr, listen_override: options.listen, admin_listen_override: options.admin_listen };
-    let app = Arc::new(App::new(snapshot, resources, Reloader::new(options.config_path.clone()), bound));
+    let delivery_settings = snapshot.delivery.clone();
+    let default_grace = options.limits.shutdown_grace;
+    let delivery_start = DeliveryStart {
+        applied: StartOnly::applied(&delivery_settings, options.data_dir.as_deref(), default_grace),
+        data_dir_override: options.data_dir.clone(),
+        default_grace,
+    };
+    let grace = delivery_start.applied.shutdown_grace;
+    let reloader = Reloader::new(options.config_path.clone());
+    let app = Arc::new(App::new(snapshot, resources, reloader, bound, delivery_start));
     // Open the queue (resuming pending jobs) before anything is accepted.
-    let delivery_settings = app.snapshot().delivery.clone();
     let needs_store = crate::delivery::intake::needs_store(&app.snapshot());
     app.delivery().start(&delivery_settings, options.data_dir.clone(), needs_store).await?;
-    let grace = delivery_settings.shutdown_grace.unwrap_or(options.limits.shutdown_grace);
     metrics::gauge!(crate::metrics::CONFIG_LAST_SUCCESS).set(crate::reload::unix_now());
     let shutdown = CancellationToken::new();
     if options.watch {

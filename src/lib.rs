@@ -21,6 +21,7 @@ pub mod matcher;
 pub mod metrics;
 pub mod observe;
 pub mod pipeline;
+pub mod redact;
 pub mod reload;
 pub mod router;
 pub mod routetest;

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::actions::file::FileError;
 use crate::actions::{Action, Forward, ForwardError, ForwardResponse, Resources, Respond};
-use crate::delivery::{intake, Delivery, StoreError};
+use crate::delivery::{intake, AcceptError, Delivery, StoreError};
 use crate::event::Event;
 use crate::observe::{self, ActionKind, ActionOutcome};
 use crate::router::{Matched, Snapshot};
@@ -124,14 +124,15 @@ pub async fn run(
     // The 202 below promises delivery: durable jobs are on disk first.
     let plan = intake::plan(snapshot, &event, matched, sync_forward.as_ref());
     let queued = observe::queued_routes(&plan);
-    match delivery.accept(&event.id, &event.body, plan).await {
+    match delivery.accept(&event.id, &event.body, plan, snapshot.delivery.memory_queue_limit).await {
         Ok(accepted) => {
             observe::forwards_queued(&resources.stats, &queued, &accepted.duplicates);
             if let Some((_, original)) = accepted.duplicates.iter().find(|(route, _)| **route == *primary.name) {
                 return answer(&primary.respond, &scope, original, &names);
             }
         }
-        Err(e) => return store_unavailable(&event, e),
+        Err(AcceptError::Store(e)) => return store_unavailable(&event, e),
+        Err(e @ AcceptError::MemoryFull { .. }) => return retry_later(e.to_string()),
     }
 
     let mut reply = match (&primary.respond, sync_forward) {
@@ -144,13 +145,15 @@ pub async fn run(
                 Reply { status: resp.status, headers, body: resp.body }
             }
             Err(e) => {
-                tracing::warn!(route = &*primary.name, event_id = %event.id, url = forward.url.as_str(), "forward failed: {e}");
+                let url = crate::redact::display(forward.url.as_str());
+                tracing::warn!(route = &*primary.name, event_id = %event.id, url = %url, "forward failed: {e}");
                 let status = match e {
                     ForwardError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
                     ForwardError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
                     _ => StatusCode::BAD_GATEWAY,
                 };
-                Reply::error(status, format!("upstream {}: {e}", forward.url))
+                // The sender is outside: no credentials in what it reads.
+                Reply::error(status, format!("upstream {url}: {e}"))
             }
         },
         (Respond::Static(_), _) => match static_reply {
@@ -211,10 +214,14 @@ fn reply_not_rendered(scope: &Scope, e: RenderError) -> Reply {
 /// makes the provider send it again.
 fn store_unavailable(event: &Event, e: StoreError) -> Reply {
     tracing::error!(event_id = %event.id, "cannot store the event for delivery; answering 503: {e}");
-    let mut reply = Reply::error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("the event could not be stored for delivery: {e}; retry later"),
-    );
+    retry_later(format!("the event could not be stored for delivery: {e}"))
+}
+
+/// An event not accepted for delivery, nothing of it queued: 503 with
+/// Retry-After, so the provider sends it again. (Each refusal is in the
+/// access log; delivery logs when refusing starts and stops.)
+fn retry_later(reason: String) -> Reply {
+    let mut reply = Reply::error(StatusCode::SERVICE_UNAVAILABLE, format!("{reason}; retry later"));
     reply.headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
     reply
 }

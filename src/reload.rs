@@ -226,6 +226,10 @@ fn diff(current: &Snapshot, next: &Snapshot) -> ReloadSummary {
     }
 }
 
+/// Settings read only at start that `next` changes. The delivery ones are
+/// compared with what the process runs with rather than with `current`, so
+/// the warning stays while the file and the process disagree, and a file
+/// changed back to what runs gets none.
 fn restart_required(app: &App, current: &Snapshot, next: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
     if next.listen != current.listen && app.listen_override().is_none() {
@@ -242,6 +246,7 @@ fn restart_required(app: &App, current: &Snapshot, next: &Snapshot) -> Vec<Strin
             app.bound_admin_addr()
         ));
     }
+    out.extend(app.delivery_restart_required(&next.delivery));
     out
 }
 

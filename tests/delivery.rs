@@ -343,6 +343,70 @@ async fn memory_delivery_is_queued_but_not_stored() {
 }
 
 #[tokio::test]
+async fn memory_backlog_past_its_limit_is_refused_with_503_and_accepted_again_once_delivered() {
+    // A destination that is down (503) until `up` is set: the memory jobs
+    // stay held, retrying. Every answer is noted with the event's `n`.
+    let up = Arc::new(AtomicBool::new(false));
+    let answered: Arc<std::sync::Mutex<Vec<(i64, u16)>>> = Arc::default();
+    let (flag, log) = (up.clone(), answered.clone());
+    let downstream = Downstream::start(move |r, _| {
+        let status = if flag.load(Ordering::SeqCst) { 200 } else { 503 };
+        log.lock().unwrap().push((r.json()["n"].as_i64().unwrap_or(-1), status));
+        UpstreamReply::status(status)
+    })
+    .await;
+    let routes =
+        format!("{}    delivery: memory\n", route("mem", &forward(&downstream.url("/"), ", max_attempts: 1000")));
+    let (server, _dir) = start(&format!("memory_queue_limit: 3\n{}", config(&routes))).await;
+    for n in 0..3 {
+        accept(&server, "/hooks/mem", json!({"n": n})).await;
+    }
+
+    // Full: the next events are refused, told to come back, and not queued.
+    for n in 3..5 {
+        let answer = post_json(&url(&server, "/hooks/mem"), &json!({"n": n})).await;
+        assert_eq!(answer.status, 503, "{}", answer.text());
+        assert_eq!(answer.header("retry-after"), Some("5"));
+        assert!(answer.error().contains("memory_queue_limit"), "{}", answer.error());
+    }
+    // The gauge says how full it is. (The recorder is shared by every
+    // server in this test binary, each setting it once a second: poll.)
+    let metrics = admin_url(&server, "/-/metrics");
+    let deadline = Instant::now() + DEADLINE;
+    while !send(client().get(&metrics)).await.text().lines().any(|l| l == "hookroute_queue_memory_depth 3") {
+        assert!(Instant::now() < deadline, "hookroute_queue_memory_depth never showed the 3 jobs held");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    // The destination recovers: each accepted event is delivered, once.
+    up.store(true, Ordering::SeqCst);
+    downstream
+        .wait_until("the 3 accepted events delivered", |_| {
+            answered.lock().unwrap().iter().filter(|(_, status)| *status == 200).count() >= 3
+        })
+        .await;
+    // With room again, a new event is accepted (the release follows the
+    // 200 by a moment) and delivered.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let answer = post_json(&url(&server, "/hooks/mem"), &json!({"n": 5})).await;
+        if answer.status == 202 {
+            break;
+        }
+        assert_eq!(answer.status, 503, "{}", answer.text());
+        assert!(Instant::now() < deadline, "still refused {DEADLINE:?} after the backlog was delivered");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    downstream.wait_until("the new event delivered", |seen| seen.iter().any(|r| r.json()["n"] == 5)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut delivered: Vec<i64> =
+        answered.lock().unwrap().iter().filter(|(_, status)| *status == 200).map(|(n, _)| *n).collect();
+    delivered.sort();
+    assert_eq!(delivered, vec![0, 1, 2, 5], "delivered: each accepted event once, no refused one");
+    assert!(answered.lock().unwrap().iter().all(|(n, _)| ![3, 4].contains(n)), "a refused event was forwarded");
+}
+
+#[tokio::test]
 async fn restart_resumes_pending_deliveries() {
     let dir = tempfile::tempdir().unwrap();
     let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
@@ -448,7 +512,7 @@ async fn cli_lists_shows_and_retries_through_the_admin_api() {
 
 #[tokio::test]
 async fn config_errors_are_located() {
-    let yaml = "routes:\n  - name: a\n    path: /a\n    dedup: { window: 1h }\n    actions:\n      - forward:\n          url: http://127.0.0.1:1/\n          ordering_key: \"$.[\"\n          retry: { max_attempts: 0 }\n";
+    let yaml = "memory_queue_limit: 0\nroutes:\n  - name: a\n    path: /a\n    dedup: { window: 1h }\n    actions:\n      - forward:\n          url: http://127.0.0.1:1/\n          ordering_key: \"$.[\"\n          retry: { max_attempts: 0 }\n";
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), yaml);
     let (code, _, err) = tokio::task::spawn_blocking(move || {
@@ -457,9 +521,12 @@ async fn config_errors_are_located() {
     .await
     .unwrap();
     assert_eq!(code, 1);
-    for needle in
-        ["dedup: name where the event id is", "actions[0].forward.ordering_key", "max_attempts: must be at least 1"]
-    {
+    for needle in [
+        "dedup: name where the event id is",
+        "actions[0].forward.ordering_key",
+        "max_attempts: must be at least 1",
+        "routes.yaml:1:1: memory_queue_limit: must be at least 1 (default 10000)",
+    ] {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
     }
 }

@@ -490,6 +490,51 @@ async fn access_log_line_has_the_request_fields() {
     assert!(server.logs().iter().all(|l| !l.contains("do-not-log")), "the query string was logged");
 }
 
+#[tokio::test]
+async fn a_failing_forward_neither_logs_nor_answers_the_urls_credentials() {
+    // Distinctive secrets, so no other text in the logs (a temporary
+    // directory's random name) can contain them by chance.
+    let closed = refused_url("/x").await;
+    let target = closed.replace("http://", "http://user:pw-s3cret@") + "?token=abc-t0ken";
+    let shown = closed.replace("http://", "http://user:***@") + "?token=***";
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "data_dir: {}/data\nroutes:\n  - name: leak-relayed\n    path: /relayed\n    actions: [ {{ forward: {{ url: \"{target}\" }} }} ]\n    respond: {{ from: forward }}\n  - name: leak-queued\n    path: /queued\n    actions: [ {{ forward: {{ url: \"{target}\", retry: {{ max_attempts: 2, initial_backoff: 10ms }} }} }} ]\n",
+            dir.path().display()
+        ),
+    );
+    let server = BinaryServer::start(&config, dir.path(), &[]);
+    let post = |path: &str| send(client().post(server.url(path)).header("content-type", "application/json").body("{}"));
+
+    // Relayed: the sender learns which upstream failed, not its credentials.
+    let relayed = post("/relayed").await;
+    assert_eq!(relayed.status, 502, "{}", relayed.text());
+    assert!(relayed.error().starts_with(&format!("upstream {shown}: cannot connect: ")), "{}", relayed.error());
+    let line = server
+        .wait_for_log(|v| {
+            v["route"] == "leak-relayed" && v["message"].as_str().is_some_and(|m| m.starts_with("forward failed"))
+        })
+        .await;
+    assert_eq!(line["url"], shown.as_str());
+
+    // Queued: a retry, then a dead letter, each logged with the URL.
+    let queued = post("/queued").await;
+    assert_eq!(queued.status, 202, "{}", queued.text());
+    let retried = server.wait_for_log(|v| v["route"] == "leak-queued" && v["attempt"] == 1).await;
+    assert_eq!(retried["url"], shown.as_str());
+    let dead = server.wait_for_log(|v| v["route"] == "leak-queued" && v["attempt"] == 2).await;
+    assert!(dead["message"].as_str().unwrap().starts_with("forward moved to dead letters"), "{dead}");
+    assert_eq!(dead["url"], shown.as_str());
+
+    for secret in ["pw-s3cret", "abc-t0ken"] {
+        assert!(!relayed.text().contains(secret), "the answer has {secret}: {}", relayed.text());
+        let leaks: Vec<String> = server.logs().into_iter().filter(|l| l.contains(secret)).collect();
+        assert!(leaks.is_empty(), "logged {secret}:\n{}", leaks.join("\n"));
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Readiness and `hookroute health`.
 

@@ -199,20 +199,32 @@ where
 }
 
 #[tokio::test]
-async fn changed_listen_address_is_a_warning_not_a_failure() {
+async fn changed_start_only_settings_are_warnings_not_failures() {
     let dir = tempfile::tempdir().unwrap();
-    let yaml = |listen: &str| format!("listen: {listen}\nadmin_listen: 127.0.0.1:0\n{}", version(1));
-    let path = write_config(dir.path(), &yaml("127.0.0.1:0"));
+    let (queue, moved) = (dir.path().join("queue"), dir.path().join("moved"));
+    let yaml = |listen: &str, data_dir: &Path| {
+        format!("listen: {listen}\nadmin_listen: 127.0.0.1:0\ndata_dir: {}\n{}", data_dir.display(), version(1))
+    };
+    let path = write_config(dir.path(), &yaml("127.0.0.1:0", &queue));
     let server = start_with(ServeOptions { config_path: path, ..Default::default() }).await.unwrap();
-    write_config(dir.path(), &yaml("127.0.0.1:1"));
-    let answer = send(client().post(admin_url(&server, "/-/reload"))).await;
+    let reload = || async { send(client().post(admin_url(&server, "/-/reload"))).await };
+
+    write_config(dir.path(), &yaml("127.0.0.1:1", &moved));
+    let answer = reload().await;
     assert_eq!(answer.status, 200);
-    let warning = answer.json()["restart_required"][0].as_str().unwrap().to_string();
     assert_eq!(
-        warning,
-        format!("listen changed to 127.0.0.1:1 but requires a restart; still listening on {}", server.addr)
+        answer.json()["restart_required"],
+        json!([
+            format!("listen changed to 127.0.0.1:1 but requires a restart; still listening on {}", server.addr),
+            format!("data_dir changed to {} but requires a restart; still using {}", moved.display(), queue.display()),
+        ])
     );
     assert_eq!(post(&url(&server, "/hooks/x"), "text/plain", "x").await.text(), "v1");
+    assert!(queue.exists() && !moved.exists(), "the queue moved without a restart");
+
+    // Back to the directory in use: nothing left to warn about.
+    write_config(dir.path(), &yaml("127.0.0.1:1", &queue));
+    assert_eq!(reload().await.json()["restart_required"], json!([]));
 }
 
 #[tokio::test]

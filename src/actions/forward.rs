@@ -275,13 +275,14 @@ impl Forward {
             .headers(outgoing.headers)
             .body(outgoing.body.unwrap_or_else(|| scope.event.body.clone()))
             .timeout(self.timeout);
+        // reqwest's message names the URL; the text goes to logs and to the sender.
         let classify = |e: reqwest::Error| {
             if e.is_timeout() {
                 ForwardError::Timeout(self.timeout)
             } else if e.is_connect() {
-                ForwardError::Connect(crate::error_text::chain(&e))
+                ForwardError::Connect(crate::error_text::chain(&crate::redact::error(e)))
             } else {
-                ForwardError::Other(crate::error_text::chain(&e))
+                ForwardError::Other(crate::error_text::chain(&crate::redact::error(e)))
             }
         };
         let response = request.send().await.map_err(classify)?;

@@ -59,6 +59,9 @@ pub struct ConfigSpec {
     pub retention: Option<crate::delivery::spec::RetentionSpec>,
     /// Per-destination concurrency and circuit breaker.
     pub destinations: Option<crate::delivery::spec::DestinationsSpec>,
+    /// Most `delivery: memory` jobs held in memory, not yet delivered; past it such events get 503 with Retry-After. Default 10000.
+    #[schemars(range(min = 1))]
+    pub memory_queue_limit: Option<usize>,
     /// Route tests, run by `hookroute test` (the server ignores them).
     #[serde(default)]
     pub tests: Vec<crate::routetest::TestSpec>,

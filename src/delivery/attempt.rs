@@ -64,6 +64,8 @@ pub async fn send(client: &reqwest::Client, target: &Target, body: Bytes, number
     let timeout = target.timeout();
     let transport = |e: reqwest::Error, started: Instant| {
         let timed_out = e.is_timeout();
+        // reqwest's message names the URL; the text goes to logs and the job's history.
+        let e = crate::redact::error(e);
         let error = if timed_out {
             format!("timed out after {}", humantime::format_duration(timeout))
         } else if e.is_connect() {

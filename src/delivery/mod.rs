@@ -5,11 +5,13 @@
 //! *before* answering: durable jobs are written to the [`store`] (one
 //! group-committed, synced transaction shared with concurrent requests) and
 //! only then does the sender get its 202; if the store cannot write, the
-//! sender gets 503 and retries. The [`scheduler`] then attempts each job
-//! with the [`retry`] policy, a per-destination limit and circuit breaker
-//! ([`destination`]) and per-key [`ordering`]; jobs that cannot be delivered
-//! end in dead letters, which the admin API lists and replays. A restart
-//! resumes every pending job from the store.
+//! sender gets 503 and retries. `delivery: memory` jobs are only queued,
+//! up to a bound ([`memory_backlog`]) past which the sender gets 503 too.
+//! The [`scheduler`] then attempts each job with the [`retry`] policy, a
+//! per-destination limit and circuit breaker ([`destination`]) and per-key
+//! [`ordering`]; jobs that cannot be delivered end in dead letters, which
+//! the admin API lists and replays. A restart resumes every pending job
+//! from the store.
 //!
 //! This state lives in the application, not in the config snapshot: a
 //! reload changes what *new* events become, never the jobs already
@@ -19,9 +21,11 @@ pub mod attempt;
 pub mod command;
 pub mod dedup;
 pub mod destination;
+pub mod execute;
 pub mod group_commit;
 pub mod intake;
 pub mod job;
+pub mod memory_backlog;
 pub mod ordering;
 pub mod redb_store;
 pub mod redb_tables;
@@ -41,6 +45,7 @@ use bytes::Bytes;
 pub use dedup::Dedup;
 use intake::Plan;
 pub use job::{JobRecord, Status};
+use memory_backlog::MemoryBacklog;
 use scheduler::{Entry, Scheduler, SchedulerSettings, StoreSlot};
 pub use settings::DeliverySettings;
 pub use spec::DeliveryModeSpec as DeliveryMode;
@@ -57,6 +62,8 @@ struct Inner {
     /// Set by [`Delivery::start`].
     running: OnceLock<Running>,
     store: StoreSlot,
+    /// `delivery: memory` jobs held, against `memory_queue_limit`.
+    memory: Arc<MemoryBacklog>,
     /// Serializes opening the store.
     opening: tokio::sync::Mutex<()>,
     pruner: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -78,6 +85,18 @@ impl std::fmt::Debug for Delivery {
     }
 }
 
+/// Why [`Delivery::accept`] refused an event. Either way nothing of it was
+/// queued or stored, and the sender must be told to send it again.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AcceptError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Its `delivery: memory` jobs would take the in-memory backlog past
+    /// `memory_queue_limit`.
+    #[error("the in-memory delivery queue is full: {limit} `delivery: memory` jobs are waiting (memory_queue_limit)")]
+    MemoryFull { limit: usize },
+}
+
 /// What [`Delivery::accept`] did with an event.
 #[derive(Debug, Default)]
 pub struct Accepted {
@@ -94,6 +113,7 @@ impl Delivery {
                 client,
                 running: OnceLock::new(),
                 store: Arc::new(OnceLock::new()),
+                memory: Arc::new(MemoryBacklog::default()),
                 opening: tokio::sync::Mutex::new(()),
                 pruner: Mutex::new(None),
                 closed: AtomicBool::new(false),
@@ -117,6 +137,7 @@ impl Delivery {
             scheduler: Scheduler::spawn(
                 self.inner.client.clone(),
                 self.inner.store.clone(),
+                self.inner.memory.clone(),
                 SchedulerSettings { concurrency: settings.concurrency, breaker: settings.breaker },
             ),
             data_dir: data_dir.unwrap_or_else(|| settings.data_dir.clone()),
@@ -190,12 +211,27 @@ impl Delivery {
 
     /// Records an event's jobs and dedup claims, then queues the jobs. Durable
     /// jobs are on disk when this returns `Ok`; `delivery: memory` jobs are
-    /// only queued.
-    pub async fn accept(&self, event_id: &str, body: &Bytes, plan: Plan) -> Result<Accepted, StoreError> {
+    /// only queued, and refused (with nothing of the event kept) when they
+    /// would take the jobs held in memory past `memory_limit`.
+    pub async fn accept(
+        &self,
+        event_id: &str,
+        body: &Bytes,
+        plan: Plan,
+        memory_limit: usize,
+    ) -> Result<Accepted, AcceptError> {
         if plan.durable.is_empty() && plan.memory.is_empty() && plan.dedup.is_empty() {
             return Ok(Accepted::default());
         }
         let scheduler = self.scheduler()?;
+        // Room first: a refused event must leave nothing behind, not even
+        // its durable jobs or dedup claims (the resend would be a duplicate).
+        let room = match plan.memory.len() {
+            0 => None,
+            jobs => Some(
+                self.inner.memory.reserve(jobs, memory_limit).ok_or(AcceptError::MemoryFull { limit: memory_limit })?,
+            ),
+        };
         let mut accepted = Accepted::default();
         let mut entries = Vec::new();
         if !plan.durable.is_empty() || !plan.dedup.is_empty() {
@@ -222,9 +258,13 @@ impl Delivery {
             accepted.duplicates = outcome.duplicates;
         }
         let duplicate = |route: &str| accepted.duplicates.iter().any(|(r, _)| r == route);
+        let before = entries.len();
         entries.extend(
             plan.memory.into_iter().filter(|j| !duplicate(&j.route)).map(|job| Entry { job, body: Some(body.clone()) }),
         );
+        if let Some(room) = room {
+            room.keep(entries.len() - before);
+        }
         // Queued before the sender is answered, so an event acknowledged
         // before the next one arrived is also queued before it.
         scheduler.admit(entries);

@@ -3,7 +3,8 @@
 //! One task owns all scheduling state — timers, per-destination backlogs and
 //! breakers, ordering-key queues — and everything else talks to it by
 //! message, so there are no locks and no races between "a slot freed" and
-//! "a job became due". Attempts run as their own tasks and report back.
+//! "a job became due". Attempts run as their own tasks ([`super::execute`])
+//! and report back.
 //!
 //! A job's path: admitted (behind its ordering key's head, if it has one) →
 //! timer until due → its destination's backlog → started when the
@@ -25,9 +26,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
-use super::attempt;
 use super::destination::{BreakerSettings, Destination, Health, Permit};
-use super::job::{Attempt, JobRecord, Status, Timestamp};
+use super::execute::{self, Ctx};
+use super::job::{JobRecord, Timestamp};
+use super::memory_backlog::MemoryBacklog;
 use super::ordering::KeyQueues;
 use super::retry::Verdict;
 use super::store::Store;
@@ -69,12 +71,6 @@ enum Timer {
 /// jobs need no store) and the store may open later, on first need.
 pub type StoreSlot = Arc<OnceLock<Arc<dyn Store>>>;
 
-/// What attempts need: shared by every attempt task.
-struct Ctx {
-    client: reqwest::Client,
-    store: StoreSlot,
-}
-
 /// The handle everyone else holds.
 #[derive(Clone)]
 pub struct Scheduler {
@@ -84,7 +80,14 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// Starts the scheduling task.
-    pub fn spawn(client: reqwest::Client, store: StoreSlot, settings: SchedulerSettings) -> Scheduler {
+    /// `memory` counts the `delivery: memory` jobs held; the scheduler
+    /// releases each as it finishes.
+    pub fn spawn(
+        client: reqwest::Client,
+        store: StoreSlot,
+        memory: Arc<MemoryBacklog>,
+        settings: SchedulerSettings,
+    ) -> Scheduler {
         let (tx, rx) = mpsc::unbounded_channel();
         let tasks = TaskTracker::new();
         let state = State {
@@ -98,6 +101,7 @@ impl Scheduler {
             destinations: HashMap::new(),
             keys: KeyQueues::default(),
             queued: BTreeSet::new(),
+            memory,
             in_flight: 0,
             draining: false,
         };
@@ -147,6 +151,7 @@ struct State {
     keys: KeyQueues<Entry>,
     /// Ids of every job admitted and not finished: queue depth and age.
     queued: BTreeSet<String>,
+    memory: Arc<MemoryBacklog>,
     in_flight: usize,
     draining: bool,
 }
@@ -257,7 +262,7 @@ impl State {
         let ctx = self.ctx.clone();
         let tx = self.tx.clone();
         self.tasks.spawn(async move {
-            let (entry, verdict, health) = run_attempt(&ctx, entry).await;
+            let (entry, verdict, health) = execute::run(&ctx, entry).await;
             let _ = tx.send(Msg::Finished { entry: Box::new(entry), verdict, health });
         });
     }
@@ -278,6 +283,9 @@ impl State {
             }
             Verdict::Succeeded | Verdict::Dead { .. } => {
                 self.queued.remove(&entry.job.id);
+                if entry.job.memory {
+                    self.memory.release(1);
+                }
                 if let Some(key) = &entry.job.ordering_key {
                     if let Some(next) = self.keys.advance(key) {
                         if self.draining {
@@ -329,10 +337,11 @@ impl State {
     fn discard(&mut self, entry: Entry) {
         self.queued.remove(&entry.job.id);
         if entry.job.memory {
+            self.memory.release(1);
             tracing::warn!(
                 route = %entry.job.route,
                 event_id = %entry.job.event_id,
-                url = %entry.job.request.url,
+                url = %crate::redact::display(&entry.job.request.url),
                 "shutdown: a `delivery: memory` forward was not delivered and is lost"
             );
         }
@@ -340,6 +349,7 @@ impl State {
 
     fn report(&self) {
         metrics::gauge!(m::QUEUE_DEPTH).set(self.queued.len() as f64);
+        metrics::gauge!(m::QUEUE_MEMORY_DEPTH).set(self.memory.depth() as f64);
         let oldest = self
             .queued
             .first()
@@ -362,148 +372,5 @@ fn due_instant(at: Option<Timestamp>) -> Instant {
     match at.and_then(|t| t.0.duration_since(SystemTime::now()).ok()) {
         Some(wait) => now + wait,
         None => now,
-    }
-}
-
-/// Runs one attempt of a job and records it.
-async fn run_attempt(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health) {
-    // A job held back (open breaker, busy key) may outlive max_age waiting.
-    let max_age = entry.job.retry.max_age;
-    if SystemTime::now() > entry.job.round_started_at.0 + max_age {
-        let reason = format!(
-            "expired: not delivered within max_age ({}) while waiting for its destination or ordering key",
-            humantime::format_duration(max_age)
-        );
-        return finish_without_attempt(ctx, entry, Verdict::Dead { reason }).await;
-    }
-    // Built at acceptance and failed there (a template): a manual retry
-    // ends as the first time did, without sending anything.
-    if let Some(reason) = entry.job.request.unsendable.clone() {
-        return finish_without_attempt(ctx, entry, Verdict::Dead { reason }).await;
-    }
-    let rendered = entry.job.request.body.clone().map(bytes::Bytes::from);
-    let body = match rendered.or_else(|| entry.body.clone()) {
-        Some(body) => body,
-        None => match load_body(ctx, &entry.job).await {
-            Ok(body) => body,
-            Err(Unavailable::Missing) => {
-                let reason = "the event's body is no longer in the store".to_string();
-                return finish_without_attempt(ctx, entry, Verdict::Dead { reason }).await;
-            }
-            Err(Unavailable::Store(e)) => {
-                // Not an attempt: try again shortly, budget untouched.
-                tracing::warn!(job = %entry.job.id, "cannot read the job's body ({e}); trying again in 1s");
-                let after = Duration::from_secs(1);
-                entry.job.next_attempt_at = Some(Timestamp(SystemTime::now() + after));
-                return (entry, Verdict::Retry { after }, Health::Neutral);
-            }
-        },
-    };
-    let job = &mut entry.job;
-    let number = job.attempts.len() as u32 + 1;
-    let started_at = SystemTime::now();
-    let outcome = attempt::send(&ctx.client, &job.request, body, number).await;
-    let now = SystemTime::now();
-    let describe = outcome.describe();
-    let verdict = job.retry.decide(&outcome.result, job.round_attempts() + 1, job.round_started_at.0, now, &describe);
-    job.attempts.push(Attempt {
-        number,
-        at: Timestamp(started_at),
-        status: outcome.status,
-        error: outcome.error.clone(),
-        latency_ms: outcome.latency.as_millis() as u64,
-    });
-    let destination = job.destination.clone();
-    metrics::histogram!(m::FORWARD_DURATION, "destination" => destination.clone())
-        .record(outcome.latency.as_secs_f64());
-    let (route, event_id, url) = (job.route.as_str(), job.event_id.as_str(), job.request.url.as_str());
-    let latency_ms = outcome.latency.as_millis() as u64;
-    let label = match &verdict {
-        Verdict::Succeeded => {
-            tracing::debug!(route, event_id, url, attempt = number, latency_ms, "forward delivered");
-            "success"
-        }
-        Verdict::Retry { after } => {
-            tracing::info!(
-                route,
-                event_id,
-                url,
-                attempt = number,
-                latency_ms,
-                "forward failed ({describe}); retrying in {}",
-                humantime::format_duration(Duration::from_millis(after.as_millis() as u64))
-            );
-            metrics::counter!(m::RETRIES, "destination" => destination.clone()).increment(1);
-            "retry"
-        }
-        Verdict::Dead { reason } => {
-            tracing::warn!(
-                route,
-                event_id,
-                url,
-                attempt = number,
-                latency_ms,
-                "forward moved to dead letters: {reason}"
-            );
-            metrics::counter!(m::DEAD_LETTERS, "route" => job.route.clone()).increment(1);
-            "failed"
-        }
-    };
-    metrics::counter!(m::FORWARD_ATTEMPTS, "destination" => destination, "outcome" => label).increment(1);
-    let health = outcome.health();
-    let (entry, verdict) = record(ctx, entry, verdict, now).await;
-    (entry, verdict, health)
-}
-
-/// Ends a job without sending it (its body is gone).
-async fn finish_without_attempt(ctx: &Ctx, entry: Entry, verdict: Verdict) -> (Entry, Verdict, Health) {
-    if let Verdict::Dead { reason } = &verdict {
-        tracing::warn!(route = %entry.job.route, event_id = %entry.job.event_id, "forward moved to dead letters: {reason}");
-        metrics::counter!(m::DEAD_LETTERS, "route" => entry.job.route.clone()).increment(1);
-    }
-    let (entry, verdict) = record(ctx, entry, verdict, SystemTime::now()).await;
-    (entry, verdict, Health::Neutral)
-}
-
-/// Applies a verdict to the job and saves it (durable jobs).
-async fn record(ctx: &Ctx, mut entry: Entry, verdict: Verdict, now: SystemTime) -> (Entry, Verdict) {
-    let job = &mut entry.job;
-    job.updated_at = Timestamp(now);
-    match &verdict {
-        Verdict::Succeeded => {
-            job.status = Status::Succeeded;
-            job.next_attempt_at = None;
-        }
-        Verdict::Retry { after } => job.next_attempt_at = Some(Timestamp(now + *after)),
-        Verdict::Dead { reason } => {
-            job.status = Status::Dead;
-            job.next_attempt_at = None;
-            job.dead_reason = Some(reason.clone());
-        }
-    }
-    if !job.memory {
-        if let Some(store) = ctx.store.get() {
-            // A lost update only repeats an attempt later; say so and go on.
-            if let Err(e) = store.save(vec![job.clone()]).await {
-                tracing::warn!(job = %job.id, "cannot record the attempt ({e}); it may be repeated after a restart");
-            }
-        }
-        // Retries re-read the body: a long outage must not pin every body in memory.
-        entry.body = None;
-    }
-    (entry, verdict)
-}
-
-enum Unavailable {
-    Missing,
-    Store(super::store::StoreError),
-}
-
-async fn load_body(ctx: &Ctx, job: &JobRecord) -> Result<Bytes, Unavailable> {
-    let store = ctx.store.get().ok_or(Unavailable::Missing)?;
-    match store.body(job.event_id.clone()).await {
-        Ok(Some(body)) => Ok(body),
-        Ok(None) => Err(Unavailable::Missing),
-        Err(e) => Err(Unavailable::Store(e)),
     }
 }

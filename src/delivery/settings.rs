@@ -3,10 +3,14 @@
 //! `data_dir`, `retention`, `destinations` and `shutdown_grace` are read
 //! when the server starts (changing them needs a restart); `defaults.retry`
 //! is read per snapshot, because each job stores the policy it was accepted
-//! under. Every problem is a [`ConfigError`] with its key path; the config
-//! loader locates it in the file.
+//! under, and so is `memory_queue_limit`, checked by each event against the
+//! shared count (raising it is what an operator does under pressure, and a
+//! restart would lose every job it counts). Every problem is a
+//! [`ConfigError`] with its key path; the config loader locates it in the
+//! file. [`StartOnly`] is what a reload compares a new file against, to warn
+//! that a changed start-only setting is not in effect.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::destination::BreakerSettings;
@@ -19,6 +23,10 @@ pub const DEFAULT_CONCURRENCY: usize = 32;
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub const DEFAULT_RETAIN_SUCCEEDED: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_RETAIN_DEAD: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Room for a burst of this many `delivery: memory` jobs while a
+/// destination is slow: at a few KiB per job (record and body) tens of MiB,
+/// far from what gets a process killed.
+pub const DEFAULT_MEMORY_QUEUE_LIMIT: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retention {
@@ -49,6 +57,8 @@ pub struct DeliverySettings {
     /// In-flight deliveries per destination (host:port).
     pub concurrency: usize,
     pub breaker: BreakerSettings,
+    /// Most `delivery: memory` jobs held at once; past it, 503.
+    pub memory_queue_limit: usize,
 }
 
 impl Default for DeliverySettings {
@@ -61,6 +71,7 @@ impl Default for DeliverySettings {
             retention: Retention::default(),
             concurrency: DEFAULT_CONCURRENCY,
             breaker: BreakerSettings::default(),
+            memory_queue_limit: DEFAULT_MEMORY_QUEUE_LIMIT,
         }
     }
 }
@@ -125,7 +136,69 @@ impl DeliverySettings {
                 out.breaker.max_open_for = out.breaker.max_open_for.max(out.breaker.open_for);
             }
         }
+        match spec.memory_queue_limit {
+            // 0 would refuse every `delivery: memory` event: a mistake, not a setting.
+            Some(0) => errors.push(ConfigError::new(
+                "memory_queue_limit",
+                format!("must be at least 1 (default {DEFAULT_MEMORY_QUEUE_LIMIT})"),
+            )),
+            Some(n) => out.memory_queue_limit = n,
+            None => {}
+        }
         out
+    }
+}
+
+/// The settings read only at start, as this process applies them: the
+/// command line's data directory over the file's, the server's default
+/// grace where the file sets none. A reload reads the new file the same way
+/// and warns about each that differs, naming the value still in use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartOnly {
+    pub data_dir: PathBuf,
+    pub shutdown_grace: Duration,
+    pub retention: Retention,
+    pub concurrency: usize,
+    pub breaker: BreakerSettings,
+}
+
+impl StartOnly {
+    /// `settings` as applied with `data_dir_override` (`--data-dir`) and
+    /// `default_grace`.
+    pub fn applied(settings: &DeliverySettings, data_dir_override: Option<&Path>, default_grace: Duration) -> Self {
+        StartOnly {
+            data_dir: data_dir_override.map_or_else(|| settings.data_dir.clone(), Path::to_path_buf),
+            shutdown_grace: settings.shutdown_grace.unwrap_or(default_grace),
+            retention: settings.retention.clone(),
+            concurrency: settings.concurrency,
+            breaker: settings.breaker,
+        }
+    }
+
+    /// One warning per setting `next` changes, in the words of the
+    /// `listen` warning: `KEY changed to NEW but requires a restart; still
+    /// using OLD`.
+    pub fn restart_required(&self, next: &StartOnly) -> Vec<String> {
+        let time = |d: Duration| humantime::format_duration(d).to_string();
+        let path = |p: &Path| p.display().to_string();
+        let (old, new) = (&self.breaker, &next.breaker);
+        let pairs = [
+            ("data_dir", path(&self.data_dir), path(&next.data_dir)),
+            ("shutdown_grace", time(self.shutdown_grace), time(next.shutdown_grace)),
+            ("retention.succeeded", time(self.retention.succeeded), time(next.retention.succeeded)),
+            ("retention.dead", time(self.retention.dead), time(next.retention.dead)),
+            ("destinations.concurrency", self.concurrency.to_string(), next.concurrency.to_string()),
+            ("destinations.circuit_breaker.failures", old.failures.to_string(), new.failures.to_string()),
+            ("destinations.circuit_breaker.open_for", time(old.open_for), time(new.open_for)),
+            ("destinations.circuit_breaker.max_open_for", time(old.max_open_for), time(new.max_open_for)),
+        ];
+        pairs
+            .into_iter()
+            .filter(|(_, running, wanted)| running != wanted)
+            .map(|(key, running, wanted)| {
+                format!("{key} changed to {wanted} but requires a restart; still using {running}")
+            })
+            .collect()
     }
 }
 
@@ -147,12 +220,13 @@ mod tests {
         assert_eq!(s, DeliverySettings::default());
         assert_eq!(s.retry.max_attempts, 10);
         assert_eq!(s.retry.max_backoff, Duration::from_secs(600));
+        assert_eq!(s.memory_queue_limit, 10_000);
     }
 
     #[test]
     fn reads_every_key() {
         let (s, errors) = compile(
-            "data_dir: /var/lib/hookroute\nshutdown_grace: 3s\ndefaults:\n  retry: {max_attempts: 3, initial_backoff: 50ms, retry_on: [409]}\nretention: {succeeded: 1h, dead: 2d}\ndestinations:\n  concurrency: 4\n  circuit_breaker: {failures: 2, open_for: 100ms}\n",
+            "data_dir: /var/lib/hookroute\nshutdown_grace: 3s\ndefaults:\n  retry: {max_attempts: 3, initial_backoff: 50ms, retry_on: [409]}\nretention: {succeeded: 1h, dead: 2d}\ndestinations:\n  concurrency: 4\n  circuit_breaker: {failures: 2, open_for: 100ms}\nmemory_queue_limit: 500\n",
         );
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(s.data_dir, PathBuf::from("/var/lib/hookroute"));
@@ -164,12 +238,43 @@ mod tests {
         assert_eq!(s.concurrency, 4);
         assert_eq!(s.breaker.failures, 2);
         assert_eq!(s.breaker.open_for, Duration::from_millis(100));
+        assert_eq!(s.memory_queue_limit, 500);
+    }
+
+    #[test]
+    fn restart_warnings_name_each_changed_start_only_setting_and_the_value_in_use() {
+        let grace = Duration::from_secs(10);
+        let (old, _) = compile("memory_queue_limit: 5\n");
+        let running = StartOnly::applied(&old, None, grace);
+        let (new, _) = compile(
+            "data_dir: /srv/q\nshutdown_grace: 3s\nretention: {succeeded: 1h}\ndestinations: {concurrency: 4, circuit_breaker: {open_for: 1s}}\nmemory_queue_limit: 9\ndefaults: {retry: {max_attempts: 2}}\n",
+        );
+        assert_eq!(
+            running.restart_required(&StartOnly::applied(&new, None, grace)),
+            vec![
+                "data_dir changed to /srv/q but requires a restart; still using ./data",
+                "shutdown_grace changed to 3s but requires a restart; still using 10s",
+                "retention.succeeded changed to 1h but requires a restart; still using 1day",
+                "destinations.concurrency changed to 4 but requires a restart; still using 32",
+                "destinations.circuit_breaker.open_for changed to 1s but requires a restart; still using 5s",
+            ],
+            "memory_queue_limit and defaults.retry apply at reload: no warning"
+        );
+        // `--data-dir` fixes the directory whatever the file says.
+        let fixed = Some(Path::new("/cli/q"));
+        let running = StartOnly::applied(&old, fixed, grace);
+        assert!(running
+            .restart_required(&StartOnly::applied(&new, fixed, grace))
+            .iter()
+            .all(|w| !w.contains("data_dir")));
+        // Back to what is running: nothing to warn about.
+        assert!(running.restart_required(&StartOnly::applied(&old, fixed, grace)).is_empty());
     }
 
     #[test]
     fn reports_bad_values_with_their_keys() {
         let (_, errors) = compile(
-            "defaults:\n  retry: {max_attempts: 0, initial_backoff: 10s, max_backoff: 1s, retry_on: [200, 700]}\ndestinations: {concurrency: 0}\n",
+            "defaults:\n  retry: {max_attempts: 0, initial_backoff: 10s, max_backoff: 1s, retry_on: [200, 700]}\ndestinations: {concurrency: 0}\nmemory_queue_limit: 0\n",
         );
         let joined = errors.join("\n");
         for key in [
@@ -178,6 +283,7 @@ mod tests {
             "defaults.retry.retry_on[0]",
             "defaults.retry.retry_on[1]",
             "destinations.concurrency",
+            "memory_queue_limit",
         ] {
             assert!(joined.contains(&format!("{key}: ")), "{key} missing in:\n{joined}");
         }

@@ -75,6 +75,12 @@ pub const CATALOG: &[Described] = &[
     ),
     d(m::RETRIES, Kind::Counter, &["destination"], "Forward retries scheduled, by destination."),
     d(m::QUEUE_DEPTH, Kind::Gauge, &[], "Delivery jobs waiting to be sent."),
+    d(
+        m::QUEUE_MEMORY_DEPTH,
+        Kind::Gauge,
+        &[],
+        "delivery: memory jobs held in memory; at memory_queue_limit such events are answered 503.",
+    ),
     d(m::QUEUE_OLDEST_AGE, Kind::Gauge, &[], "Age in seconds of the oldest pending delivery job."),
     d(m::DEAD_LETTERS, Kind::Counter, &["route"], "Delivery jobs moved to dead letters, by route."),
     d(m::CONFIG_RELOADS, Kind::Counter, &["outcome"], "Config reloads by outcome: success, failure."),

@@ -74,7 +74,10 @@ impl UrlTemplate {
     /// The URL for one event, checked against the literal origin and path.
     pub fn render(&self, scope: &Scope) -> Result<Url, RenderError> {
         let text = self.text.render(scope)?;
-        let url = Url::parse(&text).map_err(|e| RenderError(format!("rendered URL {text:?} is not a URL: {e}")))?;
+        // Messages show the URL redacted: they are logged, and a relayed
+        // forward's is answered to the sender.
+        let url = Url::parse(&text)
+            .map_err(|e| RenderError(format!("rendered URL {:?} is not a URL: {e}", crate::redact::url(&text))))?;
         let same_origin = url.scheme() == self.base.scheme()
             && url.host_str() == self.base.host_str()
             && url.port_or_known_default() == self.base.port_or_known_default()
@@ -82,7 +85,8 @@ impl UrlTemplate {
             && url.password() == self.base.password();
         if !same_origin {
             return Err(RenderError(format!(
-                "rendered URL {url} does not go to {}; a template may not change the scheme, host or port",
+                "rendered URL {} does not go to {}; a template may not change the scheme, host or port",
+                crate::redact::display(url.as_str()),
                 self.base.origin().ascii_serialization()
             )));
         }
@@ -90,7 +94,8 @@ impl UrlTemplate {
             if self.path_fixed { url.path() == self.path_prefix } else { url.path().starts_with(&self.path_prefix) };
         if !path_ok {
             return Err(RenderError(format!(
-                "rendered URL {url} leaves the path {}; a value may not add `..` or change the literal path",
+                "rendered URL {} leaves the path {}; a value may not add `..` or change the literal path",
+                crate::redact::display(url.as_str()),
                 self.path_prefix
             )));
         }
