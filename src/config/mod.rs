@@ -113,6 +113,28 @@ fn join_path(base: &str, rest: &str) -> String {
     }
 }
 
+/// One route's YAML, decoded: the part of loading that needs nothing but
+/// the route itself, so routes can be decoded in parallel.
+struct LoadedRoute {
+    name: Option<String>,
+    /// What the route says after interpolation, to tell a changed route from
+    /// an unchanged one on reload.
+    fingerprint: u64,
+    route: Option<RouteSpec>,
+    problems: Vec<decode::DecodeProblem>,
+}
+
+impl LoadedRoute {
+    fn decode(value: Value) -> Self {
+        use std::hash::{Hash, Hasher};
+        let name = value.get("name").and_then(Value::as_str).map(str::to_string);
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        value.hash(&mut hasher);
+        let (route, problems) = decode::decode_all::<RouteSpec>(value);
+        LoadedRoute { name, fingerprint: hasher.finish(), route, problems }
+    }
+}
+
 /// Reads and loads a config file.
 pub fn load_file(path: &Path, env: &dyn Environment) -> Result<Config, ConfigErrors> {
     let name = path.display().to_string();
@@ -180,17 +202,11 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
     let mut routes = Vec::new();
     let mut file_indices = Vec::new();
     let mut fingerprints = Vec::new();
-    for (i, value) in route_values.into_iter().enumerate() {
-        let name = value.get("name").and_then(Value::as_str).map(str::to_string);
-        // What the route says after interpolation, to tell a changed route
-        // from an unchanged one on reload.
-        let fingerprint = {
-            use std::hash::{Hash, Hasher};
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            value.hash(&mut hasher);
-            hasher.finish()
-        };
-        let (route, problems) = decode::decode_all::<RouteSpec>(value);
+    // Routes decode independently of each other; spread them over the cores
+    // and report in file order as before.
+    let loaded = crate::par::map(route_values, |_, value| LoadedRoute::decode(value));
+    for (i, loaded) in loaded.into_iter().enumerate() {
+        let LoadedRoute { name, fingerprint, route, problems } = loaded;
         for p in problems {
             let full = join_path(&format!("routes[{i}]"), &p.key_path);
             let location = if p.at_key { positions.key(&full) } else { positions.value(&full) };

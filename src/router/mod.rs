@@ -79,80 +79,27 @@ impl Snapshot {
     /// found while loading. Only a config without problems compiles.
     pub fn compile(config: Config, resources: &Resources) -> Result<Snapshot, ConfigErrors> {
         let mut problems = config.problems.clone();
+        // Names are the one thing checked across routes; the rest of a
+        // route compiles on its own, so routes compile in parallel.
+        let mut seen_names: std::collections::HashMap<&str, usize> =
+            std::collections::HashMap::with_capacity(config.routes.len());
+        let work: Vec<(&config::RouteSpec, Option<usize>)> =
+            config.routes.iter().enumerate().map(|(i, spec)| (spec, seen_names.insert(&spec.name, i))).collect();
+        let compiled =
+            crate::par::map(work, |i, (spec, duplicate_of)| compile_route(&config, i, spec, duplicate_of, resources));
         let mut routes = Vec::with_capacity(config.routes.len());
         let mut patterns = Vec::with_capacity(config.routes.len());
-        let mut seen_names: std::collections::HashMap<&str, usize> = Default::default();
-        for (i, spec) in config.routes.iter().enumerate() {
-            let mut errors = Vec::new();
-            if let Some(first) = seen_names.insert(&spec.name, i) {
-                errors.push(ConfigError::new(
-                    "name",
-                    format!("duplicate route name (also used by route #{})", first + 1),
-                ));
-            }
-            if spec.name.is_empty()
-                || !spec.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-            {
-                errors.push(ConfigError::new(
-                    "name",
-                    format!("route name {:?} may use only a-z, 0-9, - and _", spec.name),
-                ));
-            }
-            let pattern = PathPattern::parse(&spec.path).map_err(|e| errors.push(ConfigError::new("path", e))).ok();
-            let methods = compile_methods(spec.methods.as_deref(), &mut errors);
-            let conditions: Vec<Option<Condition>> = spec
-                .when
-                .iter()
-                .enumerate()
-                .map(|(j, c)| Condition::compile(c, &format!("when[{j}]"), &mut errors))
-                .collect();
-            if spec.actions.is_empty() {
-                errors.push(ConfigError::new("actions", "a route needs at least one action"));
-            }
-            let actions: Vec<Option<Action>> = spec
-                .actions
-                .iter()
-                .enumerate()
-                .map(|(j, a)| Action::compile(a, &format!("actions[{j}]"), resources, &mut errors))
-                .collect();
-            let has_forward = spec.actions.iter().any(|a| matches!(a, config::spec::ActionSpec::Forward(_)));
-            let respond = Respond::compile(spec.respond.as_ref(), has_forward, &mut errors);
-            let guard = crate::guard::RouteGuard::compile(spec, &mut errors);
-            let dedup = crate::delivery::Dedup::compile(spec.dedup.as_ref(), spec.respond.as_ref(), &mut errors);
-            let located: Vec<ConfigError> = errors
-                .into_iter()
-                .filter(|e| !config.already_reported(i, &e.key_path))
-                .map(|e| config.locate(i, e))
-                .collect();
+        for (located, route) in compiled {
+            // Once anything is wrong the snapshot is not built, but every
+            // route is still compiled so all its problems are reported.
             if !located.is_empty() || !problems.is_empty() {
                 problems.extend(located);
                 continue;
             }
-            let (Some(pattern), Some(conditions), Some(actions), Some(respond)) = (
-                pattern,
-                conditions.into_iter().collect::<Option<Vec<_>>>(),
-                actions.into_iter().collect::<Option<Vec<_>>>(),
-                respond,
-            ) else {
-                continue;
-            };
-            let Some(guard) = guard else { continue };
-            patterns.push(pattern);
-            routes.push(Route {
-                name: Arc::from(spec.name.as_str()),
-                path: spec.path.clone(),
-                methods,
-                condition: match conditions.len() {
-                    0 => None,
-                    _ => Some(Condition::All(order_by_cost(conditions))),
-                },
-                actions,
-                continue_matching: spec.continue_matching,
-                respond,
-                guard,
-                delivery: spec.delivery.unwrap_or_default(),
-                dedup,
-            });
+            if let Some((pattern, route)) = route {
+                patterns.push(pattern);
+                routes.push(route);
+            }
         }
         if let Some(errors) = Config::into_errors(problems, &config.source_name) {
             return Err(errors);
@@ -227,6 +174,73 @@ impl Snapshot {
             .max()
             .unwrap_or(self.max_body_bytes)
     }
+}
+
+/// Compiles route `i` of `config`: its problems, located and without the
+/// ones loading already reported, and the route when it has none.
+fn compile_route(
+    config: &Config,
+    i: usize,
+    spec: &config::RouteSpec,
+    duplicate_of: Option<usize>,
+    resources: &Resources,
+) -> (Vec<ConfigError>, Option<(PathPattern, Route)>) {
+    let mut errors = Vec::new();
+    if let Some(first) = duplicate_of {
+        errors.push(ConfigError::new("name", format!("duplicate route name (also used by route #{})", first + 1)));
+    }
+    if spec.name.is_empty()
+        || !spec.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        errors.push(ConfigError::new("name", format!("route name {:?} may use only a-z, 0-9, - and _", spec.name)));
+    }
+    let pattern = PathPattern::parse(&spec.path).map_err(|e| errors.push(ConfigError::new("path", e))).ok();
+    let methods = compile_methods(spec.methods.as_deref(), &mut errors);
+    let conditions: Vec<Option<Condition>> =
+        spec.when.iter().enumerate().map(|(j, c)| Condition::compile(c, &format!("when[{j}]"), &mut errors)).collect();
+    if spec.actions.is_empty() {
+        errors.push(ConfigError::new("actions", "a route needs at least one action"));
+    }
+    let actions: Vec<Option<Action>> = spec
+        .actions
+        .iter()
+        .enumerate()
+        .map(|(j, a)| Action::compile(a, &format!("actions[{j}]"), resources, &mut errors))
+        .collect();
+    let has_forward = spec.actions.iter().any(|a| matches!(a, config::spec::ActionSpec::Forward(_)));
+    let respond = Respond::compile(spec.respond.as_ref(), has_forward, &mut errors);
+    let guard = crate::guard::RouteGuard::compile(spec, &mut errors);
+    let dedup = crate::delivery::Dedup::compile(spec.dedup.as_ref(), spec.respond.as_ref(), &mut errors);
+    let located: Vec<ConfigError> =
+        errors.into_iter().filter(|e| !config.already_reported(i, &e.key_path)).map(|e| config.locate(i, e)).collect();
+    if !located.is_empty() {
+        return (located, None);
+    }
+    let (Some(pattern), Some(conditions), Some(actions), Some(respond), Some(guard)) = (
+        pattern,
+        conditions.into_iter().collect::<Option<Vec<_>>>(),
+        actions.into_iter().collect::<Option<Vec<_>>>(),
+        respond,
+        guard,
+    ) else {
+        return (located, None);
+    };
+    let route = Route {
+        name: Arc::from(spec.name.as_str()),
+        path: spec.path.clone(),
+        methods,
+        condition: match conditions.len() {
+            0 => None,
+            _ => Some(Condition::All(order_by_cost(conditions))),
+        },
+        actions,
+        continue_matching: spec.continue_matching,
+        respond,
+        guard,
+        delivery: spec.delivery.unwrap_or_default(),
+        dedup,
+    };
+    (located, Some((pattern, route)))
 }
 
 fn compile_methods(methods: Option<&[String]>, errors: &mut Vec<ConfigError>) -> Vec<Method> {
