@@ -15,8 +15,8 @@ use serde_yaml::Value;
 use super::error::ConfigError;
 
 /// Where variable values come from; the process environment in production,
-/// a map in tests.
-pub trait Environment {
+/// a map in tests. Sync: a large file's routes are read on several threads.
+pub trait Environment: Sync {
     fn var(&self, name: &str) -> Option<String>;
 
     /// The contents of a `${file:PATH}` reference, read up to one byte
@@ -41,7 +41,7 @@ impl Environment for ProcessEnv {
     }
 }
 
-impl<F: Fn(&str) -> Option<String>> Environment for F {
+impl<F: Fn(&str) -> Option<String> + Sync> Environment for F {
     fn var(&self, name: &str) -> Option<String> {
         self(name)
     }
