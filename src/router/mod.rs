@@ -113,7 +113,7 @@ impl Snapshot {
             max_body_bytes: config.max_body_bytes,
             security: config.security,
             delivery: Arc::new(config.delivery),
-            paths: PathIndex::build(&patterns),
+            paths: PathIndex::from_patterns(patterns),
             fingerprints: routes.iter().map(|r| r.name.clone()).zip(config.fingerprints).collect(),
             routes,
         })
