@@ -153,21 +153,23 @@ impl PathPattern {
 /// as a given pattern. Errs on the side of "may": the answer only decides
 /// which groups are checked directly at lookup.
 #[derive(Default)]
-struct DynamicTrie {
-    literal: std::collections::HashMap<String, DynamicTrie>,
-    param: Option<Box<DynamicTrie>>,
+struct DynamicTrie<'p> {
+    /// Keys borrow the patterns' segments: the trie lives only while the
+    /// index is built.
+    literal: std::collections::HashMap<&'p str, DynamicTrie<'p>>,
+    param: Option<Box<DynamicTrie<'p>>>,
     /// Groups whose pattern ends here.
     end: Vec<usize>,
     /// Groups whose pattern ends with a catch-all at this position.
     catch_all: Vec<usize>,
 }
 
-impl DynamicTrie {
-    fn insert(&mut self, segments: &[Segment], group: usize) {
+impl<'p> DynamicTrie<'p> {
+    fn insert(&mut self, segments: &'p [Segment], group: usize) {
         match segments.split_first() {
             None => self.end.push(group),
             Some((Segment::CatchAll(_), _)) => self.catch_all.push(group),
-            Some((Segment::Literal(l), rest)) => self.literal.entry(l.clone()).or_default().insert(rest, group),
+            Some((Segment::Literal(l), rest)) => self.literal.entry(l.as_str()).or_default().insert(rest, group),
             Some((Segment::Param(_), rest)) => self.param.get_or_insert_with(Default::default).insert(rest, group),
         }
     }
@@ -178,7 +180,7 @@ impl DynamicTrie {
             None => out.extend_from_slice(&self.end),
             Some((Segment::CatchAll(_), _)) => self.all(out),
             Some((Segment::Literal(l), rest)) => {
-                if let Some(child) = self.literal.get(l) {
+                if let Some(child) = self.literal.get(l.as_str()) {
                     child.overlapping(rest, out);
                 }
                 if let Some(child) = &self.param {
@@ -266,12 +268,20 @@ impl PathIndex {
                 trie.insert(&group.pattern.segments, g);
             }
         }
-        for (g, group) in groups.iter_mut().enumerate() {
-            let mut found = Vec::new();
-            trie.overlapping(&group.pattern.segments, &mut found);
-            found.retain(|o| *o != g);
-            found.sort_unstable();
-            found.dedup();
+        let overlaps: Vec<Vec<usize>> = groups
+            .iter()
+            .enumerate()
+            .map(|(g, group)| {
+                let mut found = Vec::new();
+                trie.overlapping(&group.pattern.segments, &mut found);
+                found.retain(|o| *o != g);
+                found.sort_unstable();
+                found.dedup();
+                found
+            })
+            .collect();
+        drop(trie);
+        for (group, found) in groups.iter_mut().zip(overlaps) {
             group.overlaps = found;
         }
         let mut tree = matchit::Router::new();

@@ -19,6 +19,10 @@ use crate::matcher::condition::order_by_cost;
 use crate::matcher::path::Candidate;
 use crate::matcher::{Condition, EvalContext, PathIndex, PathPattern};
 
+/// From this many routes on, the path index is built on a thread of its own
+/// while the routes compile; below it, a thread costs more than it saves.
+const INDEX_BESIDE_MIN_ROUTES: usize = 128;
+
 /// One compiled route.
 #[derive(Debug)]
 pub struct Route {
@@ -85,8 +89,21 @@ impl Snapshot {
             std::collections::HashMap::with_capacity(config.routes.len());
         let work: Vec<(&config::RouteSpec, Option<usize>)> =
             config.routes.iter().enumerate().map(|(i, spec)| (spec, seen_names.insert(&spec.name, i))).collect();
-        let compiled =
-            crate::par::map(work, |i, (spec, duplicate_of)| compile_route(&config, i, spec, duplicate_of, resources));
+        let (compiled, index) = std::thread::scope(|scope| {
+            // The path index needs only the paths, and is built on one
+            // thread: start it now, beside the routes compiling on the
+            // others. It is kept only if every route compiles, and then it
+            // is exactly the index of their patterns.
+            let index = (problems.is_empty() && config.routes.len() >= INDEX_BESIDE_MIN_ROUTES)
+                .then(|| config.routes.iter().map(|spec| PathPattern::parse(&spec.path).ok()).collect())
+                .flatten()
+                .map(|patterns| scope.spawn(move || PathIndex::from_patterns(patterns)));
+            let compiled = crate::par::map(work, |i, (spec, duplicate_of)| {
+                compile_route(&config, i, spec, duplicate_of, resources)
+            });
+            let index = index.map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            (compiled, index)
+        });
         let mut routes = Vec::with_capacity(config.routes.len());
         let mut patterns = Vec::with_capacity(config.routes.len());
         for (located, route) in compiled {
@@ -113,7 +130,10 @@ impl Snapshot {
             max_body_bytes: config.max_body_bytes,
             security: config.security,
             delivery: Arc::new(config.delivery),
-            paths: PathIndex::from_patterns(patterns),
+            paths: match index {
+                Some(index) if routes.len() == patterns.len() && patterns.len() == config.routes.len() => index,
+                _ => PathIndex::from_patterns(patterns),
+            },
             fingerprints: routes.iter().map(|r| r.name.clone()).zip(config.fingerprints).collect(),
             routes,
         })
@@ -278,4 +298,43 @@ pub fn snapshot_from_str(
 ) -> Result<Snapshot, ConfigErrors> {
     let config = config::load(name, text, env)?;
     Snapshot::compile(config, resources)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(routes: usize, last_path: &str) -> String {
+        let mut out = String::from("routes:\n");
+        for i in 0..routes {
+            let path = if i + 1 == routes { last_path.to_string() } else { format!("/hooks/{i}/{{provider}}") };
+            out.push_str(&format!("  - name: r{i}\n    path: {path}\n    actions: [{{log: {{}}}}]\n"));
+        }
+        out
+    }
+
+    /// Large enough for the parallel compile and the path index built
+    /// beside it: the index finds what it should, and a file whose last
+    /// route fails is refused whatever was built meanwhile.
+    #[test]
+    fn a_large_config_compiles_in_parallel_as_it_would_in_order() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let _guard = runtime.enter();
+        let resources = Resources::new().unwrap();
+        let env = |_: &str| None::<String>;
+        let snapshot = snapshot_from_str("r.yaml", &config(500, "/{*rest}"), &env, &resources).unwrap();
+        assert_eq!(snapshot.routes.len(), 500);
+        assert_eq!(snapshot.routes[321].name.as_ref(), "r321");
+        let Lookup::Candidates(found) = snapshot.lookup("/hooks/321/github", &Method::POST) else { panic!() };
+        let found: Vec<usize> = found.iter().map(|c| c.route).collect();
+        assert_eq!(found, vec![321, 499]);
+        let Err(errors) = snapshot_from_str("r.yaml", &config(500, "/{bad name}"), &env, &resources) else {
+            panic!("a bad path compiles")
+        };
+        assert_eq!(errors.errors.len(), 1, "{errors}");
+        assert!(
+            errors.to_string().starts_with("r.yaml:1500:11: route \"r499\": path: invalid parameter name"),
+            "{errors}"
+        );
+    }
 }
