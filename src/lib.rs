@@ -20,6 +20,7 @@ pub mod lint;
 pub mod matcher;
 pub mod metrics;
 pub mod observe;
+pub mod par;
 pub mod pipeline;
 pub mod redact;
 pub mod reload;

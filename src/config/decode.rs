@@ -39,6 +39,11 @@ impl DecodeProblem {
 /// problem. Returns the decoded value (if it could be decoded at all after
 /// removals) and the problems found.
 pub fn decode_all<T: DeserializeOwned>(mut value: Value) -> (Option<T>, Vec<DecodeProblem>) {
+    // Most values decode: try once without serde_path_to_error, whose path
+    // tracking wraps every step and is only needed to explain a failure.
+    if let Ok(decoded) = T::deserialize(&value) {
+        return (Some(decoded), Vec::new());
+    }
     let mut problems: Vec<DecodeProblem> = Vec::new();
     let mut removed: Vec<String> = Vec::new();
     // Each round removes one key, so this bounds the work on a hostile file.

@@ -11,6 +11,7 @@ pub mod interpolate;
 pub mod locate;
 pub mod secret;
 pub mod spec;
+pub mod yaml;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -96,12 +97,12 @@ impl Config {
 
 /// Rewrites a file-relative error inside `routes[i]` to name route `i` and
 /// use a route-relative key path, as every other route error does.
-fn attribute_to_route(err: &mut ConfigError, route_values: &[Value]) {
+fn attribute_to_route(err: &mut ConfigError, routes: &[LoadedRoute]) {
     let Some(rest) = err.key_path.strip_prefix("routes[") else { return };
     let Some((index, tail)) = rest.split_once(']') else { return };
-    let Some(route) = index.parse::<usize>().ok().and_then(|i| route_values.get(i)) else { return };
-    let Some(name) = route.get("name").and_then(Value::as_str) else { return };
-    err.route = Some(name.to_string());
+    let Some(route) = index.parse::<usize>().ok().and_then(|i| routes.get(i)) else { return };
+    let Some(name) = &route.name else { return };
+    err.route = Some(name.clone());
     err.key_path = tail.strip_prefix('.').unwrap_or(tail).to_string();
 }
 
@@ -111,6 +112,64 @@ fn join_path(base: &str, rest: &str) -> String {
         r if r.starts_with('[') => format!("{base}{r}"),
         r => format!("{base}.{r}"),
     }
+}
+
+/// One route's YAML, decoded: the part of loading that needs nothing but
+/// the route itself, so routes can be decoded in parallel.
+struct LoadedRoute {
+    name: Option<String>,
+    /// What the route says after interpolation, to tell a changed route from
+    /// an unchanged one on reload.
+    fingerprint: u64,
+    route: Option<RouteSpec>,
+    problems: Vec<decode::DecodeProblem>,
+}
+
+impl LoadedRoute {
+    fn decode(value: Value) -> Self {
+        use std::hash::{Hash, Hasher};
+        let name = value.get("name").and_then(Value::as_str).map(str::to_string);
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        value.hash(&mut hasher);
+        let (route, problems) = decode::decode_all::<RouteSpec>(value);
+        LoadedRoute { name, fingerprint: hasher.finish(), route, problems }
+    }
+}
+
+/// The document (null read as an empty mapping) with its strings
+/// interpolated, the interpolation errors, and — when the fast parser read
+/// it — its routes, decoded while it was parsed (the document's `routes:` is
+/// then an empty list). Fails only when the text is not YAML.
+type ParsedFile = (Value, Vec<ConfigError>, Option<Vec<LoadedRoute>>);
+
+fn parse(source_name: &str, text: &str, env: &dyn Environment) -> Result<ParsedFile, ConfigErrors> {
+    let (root, errors, loaded) = match yaml::parse(text, env, LoadedRoute::decode) {
+        Some(yaml::Parsed { root, errors, routes }) => (root, errors, Some(routes)),
+        // serde_yaml decides what the fast parser does not vouch for,
+        // including every syntax error and its message.
+        None => {
+            let mut root: Value = serde_yaml::from_str(text).map_err(|e| {
+                let location = e.location().map(|l| Location { line: l.line(), column: l.column() });
+                let message = e.to_string();
+                let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+                let error = ConfigError {
+                    location,
+                    route: None,
+                    key_path: String::new(),
+                    message: format!("invalid YAML: {message}"),
+                };
+                ConfigErrors { file: source_name.to_string(), errors: vec![error] }
+            })?;
+            let mut errors = Vec::new();
+            interpolate::interpolate_tree(&mut root, "", env, &mut errors);
+            (root, errors, None)
+        }
+    };
+    let root = match root {
+        Value::Null => Value::Mapping(Default::default()),
+        root => root,
+    };
+    Ok((root, errors, loaded))
 }
 
 /// Reads and loads a config file.
@@ -127,25 +186,8 @@ pub fn load_file(path: &Path, env: &dyn Environment) -> Result<Config, ConfigErr
 /// Fails outright only when the text is not YAML at all; every other problem
 /// is collected, located, in `Config::problems`.
 pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Config, ConfigErrors> {
-    let fail = |errors| ConfigErrors { file: source_name.to_string(), errors };
-    let mut root: Value = match serde_yaml::from_str(text) {
-        Ok(Value::Null) => Value::Mapping(Default::default()),
-        Ok(v) => v,
-        Err(e) => {
-            let location = e.location().map(|l| Location { line: l.line(), column: l.column() });
-            let message = e.to_string();
-            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-            return Err(fail(vec![ConfigError {
-                location,
-                route: None,
-                key_path: String::new(),
-                message: format!("invalid YAML: {message}"),
-            }]));
-        }
-    };
+    let (mut root, mut errors, streamed) = parse(source_name, text, env)?;
     let positions = LazyPositions::new(text);
-    let mut errors = Vec::new();
-    interpolate::interpolate_tree(&mut root, "", env, &mut errors);
 
     let route_values = match root.as_mapping_mut().map(|m| m.remove("routes")) {
         Some(Some(Value::Sequence(items))) => items,
@@ -159,13 +201,19 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
             Vec::new()
         }
     };
+    // Routes decode independently of each other: either already done while
+    // the file was parsed, or spread over the cores now.
+    let loaded = match streamed {
+        Some(loaded) => loaded,
+        None => crate::par::map(route_values, |_, value| LoadedRoute::decode(value)),
+    };
 
     // A variable that failed to resolve leaves its text in place; anything
     // later said about that value would repeat the same mistake.
     let mut reported: Vec<String> = errors.iter().map(|e| e.key_path.clone()).collect();
     for err in &mut errors {
         err.location = positions.value(&err.key_path);
-        attribute_to_route(err, &route_values);
+        attribute_to_route(err, &loaded);
     }
     let (top, problems) = decode::decode_all::<ConfigSpec>(root);
     for p in problems {
@@ -180,17 +228,8 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
     let mut routes = Vec::new();
     let mut file_indices = Vec::new();
     let mut fingerprints = Vec::new();
-    for (i, value) in route_values.into_iter().enumerate() {
-        let name = value.get("name").and_then(Value::as_str).map(str::to_string);
-        // What the route says after interpolation, to tell a changed route
-        // from an unchanged one on reload.
-        let fingerprint = {
-            use std::hash::{Hash, Hasher};
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            value.hash(&mut hasher);
-            hasher.finish()
-        };
-        let (route, problems) = decode::decode_all::<RouteSpec>(value);
+    for (i, loaded) in loaded.into_iter().enumerate() {
+        let LoadedRoute { name, fingerprint, route, problems } = loaded;
         for p in problems {
             let full = join_path(&format!("routes[{i}]"), &p.key_path);
             let location = if p.at_key { positions.key(&full) } else { positions.value(&full) };

@@ -4,8 +4,8 @@
 //! branch regex, the same `$.repository.full_name`), and a reload recompiles
 //! a file that is mostly unchanged. Compiling each distinct text once per
 //! process keeps a 10,000-route reload within budget. Compiled values are
-//! immutable and cheap to clone (a `Regex` is reference-counted), so sharing
-//! them is safe. The cache is bounded: past its size it starts over, which
+//! immutable and cheap to clone (reference-counted), so sharing them is
+//! safe, and routes with the same pattern share one copy. The cache is bounded: past its size it starts over, which
 //! costs only time.
 
 use std::collections::HashMap;

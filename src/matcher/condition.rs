@@ -47,7 +47,9 @@ pub enum Operator {
     Equals(Value),
     NotEquals(Value),
     In(Vec<Value>),
-    Matches(Regex),
+    /// Shared: routes with the same pattern use one compiled regex (and its
+    /// match caches) instead of a copy each.
+    Matches(std::sync::Arc<Regex>),
     Contains(Value),
     Gt(f64),
     Gte(f64),
@@ -382,8 +384,9 @@ fn compile_operator(
         return Some(Operator::In(list.iter().map(method_case).collect()));
     }
     if let Some(pattern) = &spec.matches {
-        static CACHE: super::cache::CompileCache<Regex> = super::cache::CompileCache::new();
-        return match CACHE.get_or_compile(pattern, |p| regex::RegexBuilder::new(p).size_limit(1 << 20).build()) {
+        static CACHE: super::cache::CompileCache<std::sync::Arc<Regex>> = super::cache::CompileCache::new();
+        let compile = |p: &str| regex::RegexBuilder::new(p).size_limit(1 << 20).build().map(std::sync::Arc::new);
+        return match CACHE.get_or_compile(pattern, compile) {
             Ok(re) => Some(Operator::Matches(re)),
             Err(e) => {
                 let last = e.to_string().lines().last().unwrap_or("").trim().to_string();

@@ -13,15 +13,17 @@ use jsonpath_rust::parser::parse_json_path;
 use jsonpath_rust::query::js_path_process;
 use serde_json::Value;
 
+/// Cloning shares the compiled form: the same expression in many routes
+/// (and every reload of them) is one allocation, not one per route.
 #[derive(Debug, Clone)]
 pub struct JsonPathExpr {
-    source: String,
+    source: std::sync::Arc<str>,
     kind: Kind,
 }
 
 #[derive(Debug, Clone)]
 enum Kind {
-    Steps(Vec<Step>),
+    Steps(std::sync::Arc<[Step]>),
     Query(std::sync::Arc<JpQuery>),
 }
 
@@ -41,10 +43,10 @@ impl JsonPathExpr {
     fn compile_uncached(source: &str) -> Result<Self, String> {
         let query = parse_json_path(source).map_err(|e| one_line(&e))?;
         let kind = match simple_steps(source) {
-            Some(steps) => Kind::Steps(steps),
+            Some(steps) => Kind::Steps(steps.into()),
             None => Kind::Query(std::sync::Arc::new(query)),
         };
-        Ok(JsonPathExpr { source: source.to_string(), kind })
+        Ok(JsonPathExpr { source: source.into(), kind })
     }
 
     pub fn as_str(&self) -> &str {

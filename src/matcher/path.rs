@@ -22,6 +22,14 @@ enum Segment {
     CatchAll(String),
 }
 
+impl Segment {
+    fn len(&self) -> usize {
+        match self {
+            Segment::Literal(s) | Segment::Param(s) | Segment::CatchAll(s) => s.len(),
+        }
+    }
+}
+
 /// A parsed, validated path pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathPattern {
@@ -85,13 +93,21 @@ impl PathPattern {
     /// The pattern with parameters renamed by position, so patterns of the
     /// same shape share one entry in the tree.
     fn shape(&self) -> String {
-        let mut out = String::new();
+        use std::fmt::Write;
+        let mut out = String::with_capacity(self.segments.iter().map(|s| s.len() + 6).sum());
         for (i, seg) in self.segments.iter().enumerate() {
             out.push('/');
             match seg {
-                Segment::Literal(l) => out.push_str(&l.replace('{', "{{").replace('}', "}}")),
-                Segment::Param(_) => out.push_str(&format!("{{p{i}}}")),
-                Segment::CatchAll(_) => out.push_str(&format!("{{*p{i}}}")),
+                // parse() keeps braces out of literals; escape them anyway
+                // should that change, without a copy when there are none.
+                Segment::Literal(l) if l.contains(['{', '}']) => out.push_str(&l.replace('{', "{{").replace('}', "}}")),
+                Segment::Literal(l) => out.push_str(l),
+                Segment::Param(_) => {
+                    let _ = write!(out, "{{p{i}}}");
+                }
+                Segment::CatchAll(_) => {
+                    let _ = write!(out, "{{*p{i}}}");
+                }
             }
         }
         if out.is_empty() {
@@ -137,21 +153,23 @@ impl PathPattern {
 /// as a given pattern. Errs on the side of "may": the answer only decides
 /// which groups are checked directly at lookup.
 #[derive(Default)]
-struct DynamicTrie {
-    literal: std::collections::HashMap<String, DynamicTrie>,
-    param: Option<Box<DynamicTrie>>,
+struct DynamicTrie<'p> {
+    /// Keys borrow the patterns' segments: the trie lives only while the
+    /// index is built.
+    literal: std::collections::HashMap<&'p str, DynamicTrie<'p>>,
+    param: Option<Box<DynamicTrie<'p>>>,
     /// Groups whose pattern ends here.
     end: Vec<usize>,
     /// Groups whose pattern ends with a catch-all at this position.
     catch_all: Vec<usize>,
 }
 
-impl DynamicTrie {
-    fn insert(&mut self, segments: &[Segment], group: usize) {
+impl<'p> DynamicTrie<'p> {
+    fn insert(&mut self, segments: &'p [Segment], group: usize) {
         match segments.split_first() {
             None => self.end.push(group),
             Some((Segment::CatchAll(_), _)) => self.catch_all.push(group),
-            Some((Segment::Literal(l), rest)) => self.literal.entry(l.clone()).or_default().insert(rest, group),
+            Some((Segment::Literal(l), rest)) => self.literal.entry(l.as_str()).or_default().insert(rest, group),
             Some((Segment::Param(_), rest)) => self.param.get_or_insert_with(Default::default).insert(rest, group),
         }
     }
@@ -162,7 +180,7 @@ impl DynamicTrie {
             None => out.extend_from_slice(&self.end),
             Some((Segment::CatchAll(_), _)) => self.all(out),
             Some((Segment::Literal(l), rest)) => {
-                if let Some(child) = self.literal.get(l) {
+                if let Some(child) = self.literal.get(l.as_str()) {
                     child.overlapping(rest, out);
                 }
                 if let Some(child) = &self.param {
@@ -215,15 +233,29 @@ pub struct PathIndex {
 impl PathIndex {
     /// Builds the index from each route's pattern, in route order.
     pub fn build(patterns: &[PathPattern]) -> Self {
-        let mut by_shape: std::collections::HashMap<String, usize> = Default::default();
+        Self::from_patterns(patterns.to_vec())
+    }
+
+    /// [`PathIndex::build`], taking the patterns instead of copying them: a
+    /// 10,000-route reload builds this index on one thread.
+    pub fn from_patterns(patterns: Vec<PathPattern>) -> Self {
+        let mut by_shape: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::with_capacity(patterns.len());
         let mut groups: Vec<Group> = Vec::new();
-        for (route, pattern) in patterns.iter().enumerate() {
-            let shape = pattern.shape();
-            let g = *by_shape.entry(shape).or_insert_with(|| {
-                groups.push(Group { pattern: pattern.clone(), routes: Vec::new(), overlaps: Vec::new() });
-                groups.len() - 1
-            });
-            groups[g].routes.push((route, pattern.param_names()));
+        for (route, pattern) in patterns.into_iter().enumerate() {
+            let names = pattern.param_names();
+            match by_shape.entry(pattern.shape()) {
+                std::collections::hash_map::Entry::Occupied(g) => groups[*g.get()].routes.push((route, names)),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(groups.len());
+                    groups.push(Group { pattern, routes: vec![(route, names)], overlaps: Vec::new() });
+                }
+            }
+        }
+        // Each group's shape, for the tree, in group order.
+        let mut shapes = vec![String::new(); groups.len()];
+        for (shape, g) in by_shape {
+            shapes[g] = shape;
         }
         // When the tree answers with a group, any *other* group matching the
         // same path has parameters: a fully literal group matching the path
@@ -236,18 +268,26 @@ impl PathIndex {
                 trie.insert(&group.pattern.segments, g);
             }
         }
-        for (g, group) in groups.iter_mut().enumerate() {
-            let mut found = Vec::new();
-            trie.overlapping(&group.pattern.segments, &mut found);
-            found.retain(|o| *o != g);
-            found.sort_unstable();
-            found.dedup();
+        let overlaps: Vec<Vec<usize>> = groups
+            .iter()
+            .enumerate()
+            .map(|(g, group)| {
+                let mut found = Vec::new();
+                trie.overlapping(&group.pattern.segments, &mut found);
+                found.retain(|o| *o != g);
+                found.sort_unstable();
+                found.dedup();
+                found
+            })
+            .collect();
+        drop(trie);
+        for (group, found) in groups.iter_mut().zip(overlaps) {
             group.overlaps = found;
         }
         let mut tree = matchit::Router::new();
         let mut unindexed = Vec::new();
-        for (g, group) in groups.iter().enumerate() {
-            if tree.insert(group.pattern.shape(), g).is_err() {
+        for (g, shape) in shapes.into_iter().enumerate() {
+            if tree.insert(shape, g).is_err() {
                 unindexed.push(g);
             }
         }

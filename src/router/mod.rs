@@ -19,6 +19,10 @@ use crate::matcher::condition::order_by_cost;
 use crate::matcher::path::Candidate;
 use crate::matcher::{Condition, EvalContext, PathIndex, PathPattern};
 
+/// From this many routes on, the path index is built on a thread of its own
+/// while the routes compile; below it, a thread costs more than it saves.
+const INDEX_BESIDE_MIN_ROUTES: usize = 128;
+
 /// One compiled route.
 #[derive(Debug)]
 pub struct Route {
@@ -82,80 +86,40 @@ impl Snapshot {
     /// found while loading. Only a config without problems compiles.
     pub fn compile(config: Config, resources: &Resources) -> Result<Snapshot, ConfigErrors> {
         let mut problems = config.problems.clone();
+        // Names are the one thing checked across routes; the rest of a
+        // route compiles on its own, so routes compile in parallel.
+        let mut seen_names: std::collections::HashMap<&str, usize> =
+            std::collections::HashMap::with_capacity(config.routes.len());
+        let work: Vec<(&config::RouteSpec, Option<usize>)> =
+            config.routes.iter().enumerate().map(|(i, spec)| (spec, seen_names.insert(&spec.name, i))).collect();
+        let (compiled, index) = std::thread::scope(|scope| {
+            // The path index needs only the paths, and is built on one
+            // thread: start it now, beside the routes compiling on the
+            // others. It is kept only if every route compiles, and then it
+            // is exactly the index of their patterns.
+            let index = (problems.is_empty() && config.routes.len() >= INDEX_BESIDE_MIN_ROUTES)
+                .then(|| config.routes.iter().map(|spec| PathPattern::parse(&spec.path).ok()).collect())
+                .flatten()
+                .map(|patterns| scope.spawn(move || PathIndex::from_patterns(patterns)));
+            let compiled = crate::par::map(work, |i, (spec, duplicate_of)| {
+                compile_route(&config, i, spec, duplicate_of, resources)
+            });
+            let index = index.map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            (compiled, index)
+        });
         let mut routes = Vec::with_capacity(config.routes.len());
         let mut patterns = Vec::with_capacity(config.routes.len());
-        let mut seen_names: std::collections::HashMap<&str, usize> = Default::default();
-        for (i, spec) in config.routes.iter().enumerate() {
-            let mut errors = Vec::new();
-            if let Some(first) = seen_names.insert(&spec.name, i) {
-                errors.push(ConfigError::new(
-                    "name",
-                    format!("duplicate route name (also used by route #{})", first + 1),
-                ));
-            }
-            if spec.name.is_empty()
-                || !spec.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-            {
-                errors.push(ConfigError::new(
-                    "name",
-                    format!("route name {:?} may use only a-z, 0-9, - and _", spec.name),
-                ));
-            }
-            let pattern = PathPattern::parse(&spec.path).map_err(|e| errors.push(ConfigError::new("path", e))).ok();
-            let methods = compile_methods(spec.methods.as_deref(), &mut errors);
-            let conditions: Vec<Option<Condition>> = spec
-                .when
-                .iter()
-                .enumerate()
-                .map(|(j, c)| Condition::compile(c, &format!("when[{j}]"), &mut errors))
-                .collect();
-            if spec.actions.is_empty() {
-                errors.push(ConfigError::new("actions", "a route needs at least one action"));
-            }
-            let actions: Vec<Option<Action>> = spec
-                .actions
-                .iter()
-                .enumerate()
-                .map(|(j, a)| Action::compile(a, &format!("actions[{j}]"), resources, &mut errors))
-                .collect();
-            let has_forward = spec.actions.iter().any(|a| matches!(a, config::spec::ActionSpec::Forward(_)));
-            let respond = Respond::compile(spec.respond.as_ref(), has_forward, &mut errors);
-            let guard = crate::guard::RouteGuard::compile(spec, &mut errors);
-            let dedup = crate::delivery::Dedup::compile(spec.dedup.as_ref(), spec.respond.as_ref(), &mut errors);
-            let located: Vec<ConfigError> = errors
-                .into_iter()
-                .filter(|e| !config.already_reported(i, &e.key_path))
-                .map(|e| config.locate(i, e))
-                .collect();
+        for (located, route) in compiled {
+            // Once anything is wrong the snapshot is not built, but every
+            // route is still compiled so all its problems are reported.
             if !located.is_empty() || !problems.is_empty() {
                 problems.extend(located);
                 continue;
             }
-            let (Some(pattern), Some(conditions), Some(actions), Some(respond)) = (
-                pattern,
-                conditions.into_iter().collect::<Option<Vec<_>>>(),
-                actions.into_iter().collect::<Option<Vec<_>>>(),
-                respond,
-            ) else {
-                continue;
-            };
-            let Some(guard) = guard else { continue };
-            patterns.push(pattern);
-            routes.push(Route {
-                name: Arc::from(spec.name.as_str()),
-                path: spec.path.clone(),
-                methods,
-                condition: match conditions.len() {
-                    0 => None,
-                    _ => Some(Condition::All(order_by_cost(conditions))),
-                },
-                actions,
-                continue_matching: spec.continue_matching,
-                respond,
-                guard,
-                delivery: spec.delivery.unwrap_or_default(),
-                dedup,
-            });
+            if let Some((pattern, route)) = route {
+                patterns.push(pattern);
+                routes.push(route);
+            }
         }
         if let Some(errors) = Config::into_errors(problems, &config.source_name) {
             return Err(errors);
@@ -169,7 +133,10 @@ impl Snapshot {
             max_body_bytes: config.max_body_bytes,
             security: config.security,
             delivery: Arc::new(config.delivery),
-            paths: PathIndex::build(&patterns),
+            paths: match index {
+                Some(index) if routes.len() == patterns.len() && patterns.len() == config.routes.len() => index,
+                _ => PathIndex::from_patterns(patterns),
+            },
             projection: projection_of(&routes),
             fingerprints: routes.iter().map(|r| r.name.clone()).zip(config.fingerprints).collect(),
             routes,
@@ -242,6 +209,73 @@ fn projection_of(routes: &[Route]) -> Projection {
     projection
 }
 
+/// Compiles route `i` of `config`: its problems, located and without the
+/// ones loading already reported, and the route when it has none.
+fn compile_route(
+    config: &Config,
+    i: usize,
+    spec: &config::RouteSpec,
+    duplicate_of: Option<usize>,
+    resources: &Resources,
+) -> (Vec<ConfigError>, Option<(PathPattern, Route)>) {
+    let mut errors = Vec::new();
+    if let Some(first) = duplicate_of {
+        errors.push(ConfigError::new("name", format!("duplicate route name (also used by route #{})", first + 1)));
+    }
+    if spec.name.is_empty()
+        || !spec.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        errors.push(ConfigError::new("name", format!("route name {:?} may use only a-z, 0-9, - and _", spec.name)));
+    }
+    let pattern = PathPattern::parse(&spec.path).map_err(|e| errors.push(ConfigError::new("path", e))).ok();
+    let methods = compile_methods(spec.methods.as_deref(), &mut errors);
+    let conditions: Vec<Option<Condition>> =
+        spec.when.iter().enumerate().map(|(j, c)| Condition::compile(c, &format!("when[{j}]"), &mut errors)).collect();
+    if spec.actions.is_empty() {
+        errors.push(ConfigError::new("actions", "a route needs at least one action"));
+    }
+    let actions: Vec<Option<Action>> = spec
+        .actions
+        .iter()
+        .enumerate()
+        .map(|(j, a)| Action::compile(a, &format!("actions[{j}]"), resources, &mut errors))
+        .collect();
+    let has_forward = spec.actions.iter().any(|a| matches!(a, config::spec::ActionSpec::Forward(_)));
+    let respond = Respond::compile(spec.respond.as_ref(), has_forward, &mut errors);
+    let guard = crate::guard::RouteGuard::compile(spec, &mut errors);
+    let dedup = crate::delivery::Dedup::compile(spec.dedup.as_ref(), spec.respond.as_ref(), &mut errors);
+    let located: Vec<ConfigError> =
+        errors.into_iter().filter(|e| !config.already_reported(i, &e.key_path)).map(|e| config.locate(i, e)).collect();
+    if !located.is_empty() {
+        return (located, None);
+    }
+    let (Some(pattern), Some(conditions), Some(actions), Some(respond), Some(guard)) = (
+        pattern,
+        conditions.into_iter().collect::<Option<Vec<_>>>(),
+        actions.into_iter().collect::<Option<Vec<_>>>(),
+        respond,
+        guard,
+    ) else {
+        return (located, None);
+    };
+    let route = Route {
+        name: Arc::from(spec.name.as_str()),
+        path: spec.path.clone(),
+        methods,
+        condition: match conditions.len() {
+            0 => None,
+            _ => Some(Condition::All(order_by_cost(conditions))),
+        },
+        actions,
+        continue_matching: spec.continue_matching,
+        respond,
+        guard,
+        delivery: spec.delivery.unwrap_or_default(),
+        dedup,
+    };
+    (located, Some((pattern, route)))
+}
+
 fn compile_methods(methods: Option<&[String]>, errors: &mut Vec<ConfigError>) -> Vec<Method> {
     let Some(methods) = methods else { return vec![Method::POST] };
     if methods.is_empty() {
@@ -277,4 +311,43 @@ pub fn snapshot_from_str(
 ) -> Result<Snapshot, ConfigErrors> {
     let config = config::load(name, text, env)?;
     Snapshot::compile(config, resources)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(routes: usize, last_path: &str) -> String {
+        let mut out = String::from("routes:\n");
+        for i in 0..routes {
+            let path = if i + 1 == routes { last_path.to_string() } else { format!("/hooks/{i}/{{provider}}") };
+            out.push_str(&format!("  - name: r{i}\n    path: {path}\n    actions: [{{log: {{}}}}]\n"));
+        }
+        out
+    }
+
+    /// Large enough for the parallel compile and the path index built
+    /// beside it: the index finds what it should, and a file whose last
+    /// route fails is refused whatever was built meanwhile.
+    #[test]
+    fn a_large_config_compiles_in_parallel_as_it_would_in_order() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let _guard = runtime.enter();
+        let resources = Resources::new().unwrap();
+        let env = |_: &str| None::<String>;
+        let snapshot = snapshot_from_str("r.yaml", &config(500, "/{*rest}"), &env, &resources).unwrap();
+        assert_eq!(snapshot.routes.len(), 500);
+        assert_eq!(snapshot.routes[321].name.as_ref(), "r321");
+        let Lookup::Candidates(found) = snapshot.lookup("/hooks/321/github", &Method::POST) else { panic!() };
+        let found: Vec<usize> = found.iter().map(|c| c.route).collect();
+        assert_eq!(found, vec![321, 499]);
+        let Err(errors) = snapshot_from_str("r.yaml", &config(500, "/{bad name}"), &env, &resources) else {
+            panic!("a bad path compiles")
+        };
+        assert_eq!(errors.errors.len(), 1, "{errors}");
+        assert!(
+            errors.to_string().starts_with("r.yaml:1500:11: route \"r499\": path: invalid parameter name"),
+            "{errors}"
+        );
+    }
 }
