@@ -186,7 +186,7 @@ pub fn load_file(path: &Path, env: &dyn Environment) -> Result<Config, ConfigErr
 /// Fails outright only when the text is not YAML at all; every other problem
 /// is collected, located, in `Config::problems`.
 pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Config, ConfigErrors> {
-    let (mut root, mut errors, streamed) = parse(source_name, text, env)?;
+    let (mut root, mut errors, decoded) = parse(source_name, text, env)?;
     let positions = LazyPositions::new(text);
 
     let route_values = match root.as_mapping_mut().map(|m| m.remove("routes")) {
@@ -203,7 +203,7 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
     };
     // Routes decode independently of each other: either already done while
     // the file was parsed, or spread over the cores now.
-    let loaded = match streamed {
+    let loaded = match decoded {
         Some(loaded) => loaded,
         None => crate::par::map(route_values, |_, value| LoadedRoute::decode(value)),
     };
