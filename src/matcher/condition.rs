@@ -134,15 +134,6 @@ impl Condition {
         }
     }
 
-    /// True when evaluating needs the JSON document.
-    pub fn needs_document(&self) -> bool {
-        match self {
-            Condition::All(items) | Condition::Any(items) => items.iter().any(Condition::needs_document),
-            Condition::Not(inner) => inner.needs_document(),
-            Condition::Leaf(leaf) => matches!(leaf.subject, Subject::Json(_)),
-        }
-    }
-
     /// Calls `f` with every JSONPath this condition reads.
     pub fn for_each_json_path(&self, f: &mut impl FnMut(&JsonPathExpr)) {
         match self {

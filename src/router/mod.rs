@@ -165,11 +165,6 @@ impl Snapshot {
         Lookup::Candidates(allowed)
     }
 
-    /// True when any candidate's conditions need the JSON document.
-    pub fn needs_document(&self, candidates: &[Candidate]) -> bool {
-        candidates.iter().any(|c| self.routes[c.route].condition.as_ref().is_some_and(Condition::needs_document))
-    }
-
     /// The routes taken for an event: candidates in file order, stopping
     /// after the first whose conditions hold unless it says `continue`.
     pub fn select(&self, candidates: Vec<Candidate>, event: &Event) -> Vec<Matched> {
