@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use http::header::{HeaderValue, ALLOW, CONTENT_LENGTH};
 use http::{HeaderMap, Method, StatusCode};
@@ -170,12 +170,7 @@ where
             buf.reserve(declared.unwrap_or(0).max(piece.len() + chunk.remaining()));
             buf.extend_from_slice(&piece);
         }
-        while chunk.has_remaining() {
-            let part = chunk.chunk();
-            let n = part.len();
-            buf.extend_from_slice(part);
-            chunk.advance(n);
-        }
+        buf.put(chunk);
     }
     Ok(first.unwrap_or_else(|| buf.freeze()))
 }
