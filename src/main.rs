@@ -10,6 +10,7 @@ use cli::{Cli, Command, LogFormat};
 use hookroute::actions::Resources;
 use hookroute::app::{self, ServeOptions, StartError};
 use hookroute::config::interpolate::ProcessEnv;
+use hookroute::observe::log_writer::{FlushGuard, LogWriter};
 use hookroute::router::load_snapshot;
 
 /// mimalloc instead of glibc's malloc. Decoding a webhook's JSON allocates a
@@ -23,7 +24,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Dropped last, when main returns: flushes the log lines still queued.
-    let _log_flush = init_logging(&cli);
+    let _log_flush = match init_logging(&cli) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: cannot start the log writer thread: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -160,7 +167,7 @@ async fn shutdown_signal() {
     }
 }
 
-fn init_logging(cli: &Cli) -> tracing_appender::non_blocking::WorkerGuard {
+fn init_logging(cli: &Cli) -> std::io::Result<FlushGuard> {
     use tracing_subscriber::EnvFilter;
     let filter = match &cli.log_level {
         Some(level) => EnvFilter::new(level),
@@ -171,39 +178,25 @@ fn init_logging(cli: &Cli) -> tracing_appender::non_blocking::WorkerGuard {
         Some(LogFormat::Pretty) => false,
         None => !std::io::stdout().is_terminal(),
     };
-    let (writer, guard) = log_writer();
+    let (writer, guard) = stdout_log_writer()?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     if json {
         builder.json().flatten_event(true).init();
     } else {
         builder.init();
     }
-    guard
+    Ok(guard)
 }
 
-/// Log lines go to stdout through a writer thread. A line is formatted by
-/// the task that logs it, but the write(2) is not made on an async worker,
-/// and lines that queue up while the thread writes go out together. With a
-/// write per access-log line, logging cost more CPU per forwarded request
-/// than everything else together (bench/PROFILE.md). Not lossy: when the
-/// queue is full a logging task waits rather than a line being lost.
-/// Lines the log queue holds. The queue is allocated whole at start, so the
-/// library's default (128k lines) would add 4 MiB to idle memory; the writer
-/// thread drains thousands of lines per millisecond, so this is plenty.
-const LOG_QUEUE_LINES: usize = 8192;
-
-fn log_writer() -> (tracing_appender::non_blocking::NonBlocking, tracing_appender::non_blocking::WorkerGuard) {
+/// Log lines go to stdout in batches from a writer thread; see
+/// [`hookroute::observe::log_writer`] for why. The thread writes to its own
+/// handle on stdout, so its batches do not pass through std's line buffer.
+fn stdout_log_writer() -> std::io::Result<(LogWriter, FlushGuard)> {
     use std::io::Write;
     use std::os::fd::AsFd;
-    // std's Stdout flushes at every newline; the thread's own buffer is
-    // flushed each time the queue runs empty, so nothing waits long.
     let stdout: Box<dyn Write + Send> = match std::io::stdout().as_fd().try_clone_to_owned() {
-        Ok(fd) => Box::new(std::io::BufWriter::with_capacity(64 * 1024, std::fs::File::from(fd))),
+        Ok(fd) => Box::new(std::fs::File::from(fd)),
         Err(_) => Box::new(std::io::stdout()),
     };
-    tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(LOG_QUEUE_LINES)
-        .thread_name("hookroute-log")
-        .finish(stdout)
+    LogWriter::spawn("hookroute-log", stdout)
 }

@@ -11,6 +11,7 @@
 pub mod access;
 pub mod catalog;
 pub mod exporter;
+pub mod log_writer;
 pub mod route_stats;
 
 use std::sync::Arc;
