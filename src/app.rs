@@ -143,7 +143,7 @@ pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot create the HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
+    Client(#[from] crate::upstream::SetupError),
     #[error("{0}")]
     InsecureAdmin(String),
     #[error("{0}")]

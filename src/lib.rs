@@ -29,4 +29,5 @@ pub mod routetest;
 pub mod schema;
 pub mod server;
 pub mod template;
+pub mod upstream;
 pub mod verify;

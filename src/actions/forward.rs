@@ -22,12 +22,15 @@ use crate::config::spec::ForwardSpec;
 use crate::config::ConfigError;
 use crate::event::Event;
 use crate::template::{self, Body, Escape, RenderError, Scope, Text, UrlTemplate};
+use crate::upstream::{ReadBody, SendError, Upstream, UpstreamUrl};
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub struct Forward {
     pub url: reqwest::Url,
+    /// `url` parsed for the client, once; used when `url:` has no templates.
+    pub upstream: UpstreamUrl,
     pub method: Method,
     pub headers: HeaderMap,
     pub timeout: Duration,
@@ -163,10 +166,18 @@ impl Forward {
             compiled.ok()
         });
         let body = spec.body.as_ref().and_then(|b| Body::compile(b, &format!("{path}.body"), errors));
+        let url = url?;
+        let upstream = match UpstreamUrl::from_url(&url) {
+            Ok(upstream) => upstream,
+            Err(e) => {
+                errors.push(ConfigError::new(format!("{path}.url"), e.to_string()));
+                return None;
+            }
+        };
         if errors.len() > before {
             return None;
         }
-        Some(Forward { url: url?, method, headers, timeout, retry, ordering_key, url_template, header_templates, body })
+        Some(Forward { url, upstream, method, headers, timeout, retry, ordering_key, url_template, header_templates, body })
     }
 
     /// True when some part of the request is a template.
@@ -258,38 +269,32 @@ impl Forward {
     }
 
     /// Sends the event once and reads the whole answer.
-    pub async fn send(
-        &self,
-        client: &reqwest::Client,
-        event: &Event,
-        route: &str,
-    ) -> Result<ForwardResponse, ForwardError> {
+    pub async fn send(&self, client: &Upstream, event: &Event, route: &str) -> Result<ForwardResponse, ForwardError> {
         self.send_in(client, &Scope::new(event, route, &[])).await
     }
 
     /// [`Forward::send`] with the route's path parameters for templates.
-    pub async fn send_in(&self, client: &reqwest::Client, scope: &Scope<'_>) -> Result<ForwardResponse, ForwardError> {
+    pub async fn send_in(&self, client: &Upstream, scope: &Scope<'_>) -> Result<ForwardResponse, ForwardError> {
         let outgoing = self.render(scope).map_err(|e| ForwardError::Render(e.to_string()))?;
-        let request = client
-            .request(self.method.clone(), outgoing.url)
-            .headers(outgoing.headers)
-            .body(outgoing.body.unwrap_or_else(|| scope.event.body.clone()))
-            .timeout(self.timeout);
-        // reqwest's message names the URL; the text goes to logs and to the sender.
-        let classify = |e: reqwest::Error| {
-            if e.is_timeout() {
-                ForwardError::Timeout(self.timeout)
-            } else if e.is_connect() {
-                ForwardError::Connect(crate::error_text::chain(&crate::redact::error(e)))
-            } else {
-                ForwardError::Other(crate::error_text::chain(&crate::redact::error(e)))
+        let rendered;
+        let upstream = match &self.url_template {
+            None => &self.upstream,
+            Some(_) => {
+                rendered = UpstreamUrl::from_url(&outgoing.url).map_err(|e| ForwardError::Render(e.to_string()))?;
+                &rendered
             }
         };
-        let response = request.send().await.map_err(classify)?;
-        let status = response.status();
-        let content_type = response.headers().get(http::header::CONTENT_TYPE).cloned();
-        let body = response.bytes().await.map_err(classify)?;
-        Ok(ForwardResponse { status, content_type, body })
+        let body = outgoing.body.unwrap_or_else(|| scope.event.body.clone());
+        let answer = client
+            .exchange(self.method.clone(), upstream, outgoing.headers, body, self.timeout, ReadBody::Whole)
+            .await
+            .map_err(|e| match e {
+                SendError::Timeout(t) => ForwardError::Timeout(t),
+                SendError::Connect(text) => ForwardError::Connect(text),
+                SendError::Other(text) => ForwardError::Other(text),
+            })?;
+        let content_type = answer.headers.get(http::header::CONTENT_TYPE).cloned();
+        Ok(ForwardResponse { status: answer.status, content_type, body: answer.body })
     }
 }
 

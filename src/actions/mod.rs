@@ -49,7 +49,7 @@ impl Action {
 #[derive(Debug)]
 pub struct Resources {
     /// One pooled client for every forward.
-    pub http: reqwest::Client,
+    pub http: crate::upstream::Upstream,
     pub files: FileWriters,
     /// Per-route match and action counts for `GET /-/routes`, kept by route
     /// name across reloads.
@@ -57,14 +57,8 @@ pub struct Resources {
 }
 
 impl Resources {
-    pub fn new() -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(64)
-            .pool_idle_timeout(std::time::Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("hookroute/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+    pub fn new() -> Result<Self, crate::upstream::SetupError> {
+        let http = crate::upstream::Upstream::new()?;
         Ok(Resources { http, files: FileWriters::default(), stats: Default::default() })
     }
 }

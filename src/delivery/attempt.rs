@@ -8,12 +8,13 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::Method;
 
 use super::destination::Health;
 use super::job::Target;
 use super::retry::{parse_retry_after, AttemptResult};
+use crate::upstream::{ReadBody, SendError, Upstream, UpstreamUrl};
 
 /// Answer bytes read before the connection is dropped instead of reused.
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;
@@ -51,68 +52,41 @@ impl Outcome {
 }
 
 /// Sends attempt number `number` of a job.
-pub async fn send(client: &reqwest::Client, target: &Target, body: Bytes, number: u32) -> Outcome {
+pub async fn send(client: &Upstream, target: &Target, body: Bytes, number: u32) -> Outcome {
     let started = Instant::now();
+    let transport = |e: SendError| Outcome {
+        result: AttemptResult::Transport { timeout: matches!(e, SendError::Timeout(_)) },
+        status: None,
+        error: Some(e.to_string()),
+        latency: started.elapsed(),
+    };
+    let url = match UpstreamUrl::parse(&target.url) {
+        Ok(url) => url,
+        Err(e) => return transport(e),
+    };
     let method = Method::from_bytes(target.method.as_bytes()).unwrap_or(Method::POST);
-    let mut request = client.request(method, &target.url).timeout(target.timeout()).body(body);
+    let mut headers = HeaderMap::with_capacity(target.headers.len() + 1);
     for (name, value) in &target.headers {
         if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
-            request = request.header(n, v);
+            headers.append(n, v);
         }
     }
-    request = request.header("x-hookroute-attempt", number.to_string());
-    let timeout = target.timeout();
-    let transport = |e: reqwest::Error, started: Instant| {
-        let timed_out = e.is_timeout();
-        // reqwest's message names the URL; the text goes to logs and the job's history.
-        let e = crate::redact::error(e);
-        let error = if timed_out {
-            format!("timed out after {}", humantime::format_duration(timeout))
-        } else if e.is_connect() {
-            format!("cannot connect: {}", crate::error_text::chain(&e))
-        } else {
-            format!("request failed: {}", crate::error_text::chain(&e))
+    headers.insert("x-hookroute-attempt", HeaderValue::from(number));
+    let answer =
+        match client.exchange(method, &url, headers, body, target.timeout(), ReadBody::AtMost(MAX_ANSWER_BYTES)).await {
+            Ok(answer) => answer,
+            Err(e) => return transport(e),
         };
-        Outcome {
-            result: AttemptResult::Transport { timeout: timed_out },
-            status: None,
-            error: Some(error),
-            latency: started.elapsed(),
-        }
-    };
-    let mut response = match request.send().await {
-        Ok(r) => r,
-        Err(e) => return transport(e, started),
-    };
-    let code = response.status().as_u16();
-    let retry_after = response
-        .headers()
+    let code = answer.status.as_u16();
+    let retry_after = answer
+        .headers
         .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, SystemTime::now()));
-    let mut snippet = Vec::new();
-    let mut read = 0usize;
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                read += chunk.len();
-                if snippet.len() < SNIPPET_BYTES {
-                    let take = (SNIPPET_BYTES - snippet.len()).min(chunk.len());
-                    snippet.extend_from_slice(&chunk[..take]);
-                }
-                if read > MAX_ANSWER_BYTES {
-                    break;
-                }
-            }
-            Ok(None) => break,
-            // The status already arrived; a broken answer body after it
-            // does not change what the status says.
-            Err(_) => break,
-        }
-    }
+    let snippet = &answer.body[..answer.body.len().min(SNIPPET_BYTES)];
     let latency = started.elapsed();
     let error = (!(200..300).contains(&code)).then(|| {
-        let text = String::from_utf8_lossy(&snippet);
+        let text = String::from_utf8_lossy(snippet);
         let text = text.trim();
         let reason = http::StatusCode::from_u16(code).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
         match text.is_empty() {

@@ -21,7 +21,7 @@ use crate::metrics as m;
 
 /// What attempts need: shared by every attempt task.
 pub struct Ctx {
-    pub client: reqwest::Client,
+    pub client: crate::upstream::Upstream,
     pub store: StoreSlot,
 }
 

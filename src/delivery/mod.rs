@@ -58,7 +58,7 @@ pub struct Delivery {
 }
 
 struct Inner {
-    client: reqwest::Client,
+    client: crate::upstream::Upstream,
     /// Set by [`Delivery::start`].
     running: OnceLock<Running>,
     store: StoreSlot,
@@ -107,7 +107,7 @@ pub struct Accepted {
 
 impl Delivery {
     /// An engine that is not started yet: see [`Delivery::start`].
-    pub fn new(client: reqwest::Client) -> Self {
+    pub fn new(client: crate::upstream::Upstream) -> Self {
         Delivery {
             inner: Arc::new(Inner {
                 client,

@@ -83,7 +83,7 @@ impl Scheduler {
     /// `memory` counts the `delivery: memory` jobs held; the scheduler
     /// releases each as it finishes.
     pub fn spawn(
-        client: reqwest::Client,
+        client: crate::upstream::Upstream,
         store: StoreSlot,
         memory: Arc<MemoryBacklog>,
         settings: SchedulerSettings,
