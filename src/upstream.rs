@@ -94,7 +94,8 @@ impl UpstreamUrl {
                 let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
                 let credentials = format!("{}:{}", decode(user), password.map(decode).unwrap_or_default());
                 let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials));
-                let mut value = HeaderValue::from_str(&value).map_err(|_| SendError::Other("invalid credentials".into()))?;
+                let mut value =
+                    HeaderValue::from_str(&value).map_err(|_| SendError::Other("invalid credentials".into()))?;
                 value.set_sensitive(true);
                 Some(value)
             }
@@ -126,7 +127,8 @@ impl Upstream {
         let provider = rustls::crypto::CryptoProvider::get_default()
             .cloned()
             .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
-        let verifier = rustls_platform_verifier::Verifier::new(provider.clone()).map_err(|e| SetupError(e.to_string()))?;
+        let verifier =
+            rustls_platform_verifier::Verifier::new(provider.clone()).map_err(|e| SetupError(e.to_string()))?;
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| SetupError(e.to_string()))?

@@ -177,7 +177,18 @@ impl Forward {
         if errors.len() > before {
             return None;
         }
-        Some(Forward { url, upstream, method, headers, timeout, retry, ordering_key, url_template, header_templates, body })
+        Some(Forward {
+            url,
+            upstream,
+            method,
+            headers,
+            timeout,
+            retry,
+            ordering_key,
+            url_template,
+            header_templates,
+            body,
+        })
     }
 
     /// True when some part of the request is a template.

@@ -72,11 +72,13 @@ pub async fn send(client: &Upstream, target: &Target, body: Bytes, number: u32) 
         }
     }
     headers.insert("x-hookroute-attempt", HeaderValue::from(number));
-    let answer =
-        match client.exchange(method, &url, headers, body, target.timeout(), ReadBody::AtMost(MAX_ANSWER_BYTES)).await {
-            Ok(answer) => answer,
-            Err(e) => return transport(e),
-        };
+    let answer = match client
+        .exchange(method, &url, headers, body, target.timeout(), ReadBody::AtMost(MAX_ANSWER_BYTES))
+        .await
+    {
+        Ok(answer) => answer,
+        Err(e) => return transport(e),
+    };
     let code = answer.status.as_u16();
     let retry_after = answer
         .headers

@@ -20,7 +20,7 @@
 
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -135,7 +135,7 @@ impl<'de> Visitor<'de> for Pruned<'_> {
                     out.insert(key, value);
                 }
                 None => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Skip>()?;
                 }
             }
         }
@@ -183,6 +183,66 @@ impl<'de> Visitor<'de> for Pruned<'_> {
 
     fn visit_none<E>(self) -> Result<Value, E> {
         Ok(Value::Null)
+    }
+}
+
+/// A value that is checked as a full decode would check it, and dropped.
+///
+/// Not serde's `IgnoredAny`: serde_json skips an ignored value with a fast
+/// scanner that does not count nesting depth, check `\u` escapes or the
+/// range of numbers, so a body a full decode rejects (200 levels deep,
+/// `"\ud800"`, `1e400`) would pass when the bad part sat outside the
+/// projected chains — routed as JSON, with no document for templates.
+/// Through `deserialize_any` serde_json applies its usual checks and
+/// recursion limit, and still builds nothing: strings without escapes are
+/// borrowed from the body, numbers are parsed into registers.
+struct Skip;
+
+impl<'de> serde::Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Skip, D::Error> {
+        deserializer.deserialize_any(Skip)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = Skip;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_unit<E>(self) -> Result<Skip, E> {
+        Ok(Skip)
     }
 }
 
@@ -255,6 +315,26 @@ mod tests {
             assert!(decode(bad, &p).is_err(), "{bad}");
             assert!(serde_json::from_str::<Value>(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn skipped_parts_are_checked_as_strictly_as_a_full_decode() {
+        let deep = format!(r#"{{"ref":"x","other":{}1{}}}"#, "[".repeat(200), "]".repeat(200));
+        let p = projection(&[&["ref"]]);
+        for bad in [
+            deep.as_str(),
+            r#"{"ref":"x","other":"\ud800"}"#,
+            r#"{"ref":"x","other":"\udc00"}"#,
+            r#"{"ref":"x","other":1e400}"#,
+            r#"{"ref":"x","other":{"\ud800":1}}"#,
+        ] {
+            let full = serde_json::from_str::<Value>(bad).unwrap_err().to_string();
+            let projected = decode(bad, &p).unwrap_err().to_string();
+            assert_eq!(projected, full, "{bad}");
+        }
+        // Depth inside the limit is fine, as in a full decode.
+        let nested = format!(r#"{{"ref":"x","other":{}1{}}}"#, "[".repeat(100), "]".repeat(100));
+        assert_eq!(decode(&nested, &p).unwrap(), json!({"ref": "x"}));
     }
 
     #[test]
