@@ -181,7 +181,7 @@ fn init_logging(cli: &Cli) -> std::io::Result<FlushGuard> {
     let (writer, guard) = stdout_log_writer()?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     if json {
-        builder.json().flatten_event(true).init();
+        builder.event_format(hookroute::observe::json_lines::JsonLines).init();
     } else {
         builder.init();
     }

@@ -11,6 +11,7 @@
 pub mod access;
 pub mod catalog;
 pub mod exporter;
+pub mod json_lines;
 pub mod log_writer;
 pub mod route_stats;
 
