@@ -726,6 +726,22 @@ routes:
     let not_utf8 = post(&url(&server, "/push"), "application/json", b"{\"sender\": \"\xff\"}".to_vec()).await;
     assert_eq!(not_utf8.status, 400);
     assert!(not_utf8.error().starts_with("invalid JSON body: not UTF-8 text"), "{}", not_utf8.error());
+    // What routing does not read is checked as strictly as a full decode
+    // checks it: nesting past serde_json's limit, a lone surrogate, a number
+    // out of range — each refused with the full decode's message.
+    let deep = format!(
+        r#"{{"repository": {{"full_name": "acme/api"}}, "commits": [{{"id": "c1"}}], "x": {}1{}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let lone_surrogate = r#"{"repository": {"full_name": "acme/api"}, "commits": [{"id": "c1"}], "x": "\ud800"}"#;
+    let huge = r#"{"repository": {"full_name": "acme/api"}, "commits": [{"id": "c1"}], "x": 1e400}"#;
+    for bad in [deep.as_str(), lone_surrogate, huge] {
+        let refused = post(&url(&server, "/push"), "application/json", bad.to_string()).await;
+        assert_eq!(refused.status, 400, "{bad}");
+        let full = serde_json::from_str::<Value>(bad).unwrap_err();
+        assert_eq!(refused.error(), format!("invalid JSON body: {full}"));
+    }
     assert_eq!(json_lines(&dir.path().join("events.jsonl")).len(), 1);
 }
 
