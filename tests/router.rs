@@ -8,6 +8,7 @@ mod common;
 
 use std::time::Duration;
 
+use base64::Engine;
 use common::*;
 use serde_json::{json, Value};
 
@@ -556,6 +557,36 @@ routes:
     // Configured headers win, replacing what the sender sent.
     assert_eq!(r.header_all("x-source"), ["hookroute"]);
     assert_eq!(r.header("authorization"), Some("Bearer internal"));
+}
+
+#[tokio::test]
+async fn credentials_in_a_forward_url_are_sent_as_basic_auth_not_in_the_request_line() {
+    let upstream = Upstream::start().await;
+    let with_credentials = upstream.url("/in").replace("http://", "http://ci%40bot:s3cret@");
+    let (server, _dir) = start(&format!(
+        r#"
+routes:
+  - name: relayed
+    path: /relayed
+    actions: [ {{ forward: {{ url: "{with_credentials}" }} }} ]
+    respond: {{ from: forward }}
+  - name: queued
+    path: /queued
+    actions: [ {{ forward: {{ url: "{with_credentials}" }} }} ]
+"#
+    ))
+    .await;
+    assert_eq!(post_json(&url(&server, "/relayed"), &json!({"n": 1})).await.status, 200);
+    assert_eq!(post_json(&url(&server, "/queued"), &json!({"n": 2})).await.status, 202);
+    let got = upstream.wait_for(2).await;
+    // "ci@bot:s3cret", percent-decoded as a browser would.
+    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ci@bot:s3cret"));
+    for r in &got {
+        assert_eq!(r.path, "/in");
+        assert_eq!(r.header("authorization"), Some(expected.as_str()));
+        assert_eq!(r.header("host"), Some(upstream.addr.to_string().as_str()), "no credentials in Host");
+        assert_eq!(r.header("accept"), Some("*/*"));
+    }
 }
 
 #[tokio::test]
