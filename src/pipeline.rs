@@ -124,7 +124,7 @@ pub async fn run(
     // The 202 below promises delivery: durable jobs are on disk first.
     let plan = intake::plan(snapshot, &event, matched, sync_forward.as_ref());
     let queued = observe::queued_routes(&plan);
-    match delivery.accept(&event.id, &event.body, plan, snapshot.delivery.memory_queue_limit).await {
+    match delivery.accept(&event.id, &event.body, plan, &snapshot.delivery).await {
         Ok(accepted) => {
             observe::forwards_queued(&resources.stats, &queued, &accepted.duplicates);
             if let Some((_, original)) = accepted.duplicates.iter().find(|(route, _)| **route == *primary.name) {

@@ -332,6 +332,21 @@ async fn a_dead_destination_does_not_delay_a_healthy_one() {
 }
 
 #[tokio::test]
+async fn with_no_body_memory_a_first_attempt_reads_the_exact_body_from_the_store() {
+    let up = Upstream::start().await;
+    let routes = route("lean", &forward(&up.url("/in"), ""));
+    let (server, _dir) = start(&format!("queued_body_memory: 0\n{}", config(&routes))).await;
+    // Odd spacing and non-ASCII text: the bytes must come back from the
+    // store exactly as received.
+    let body = "{\"text\": \"caf\u{e9} \u{1F680}\",\n \"n\":  1.0e0 }";
+    let answer = post(&url(&server, "/hooks/lean"), "application/json", body.to_string()).await;
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    let got = up.wait_for(1).await;
+    assert_eq!(got[0].body, body.as_bytes());
+    assert_eq!(attempt_of(&got[0]), 1);
+}
+
+#[tokio::test]
 async fn memory_delivery_is_queued_but_not_stored() {
     let up = Upstream::start().await;
     let routes = format!("{}    delivery: memory\n", route("fast", &forward(&up.url("/"), "")));

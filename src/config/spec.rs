@@ -62,6 +62,10 @@ pub struct ConfigSpec {
     /// Most `delivery: memory` jobs held in memory, not yet delivered; past it such events get 503 with Retry-After. Default 10000.
     #[schemars(range(min = 1))]
     pub memory_queue_limit: Option<usize>,
+    /// Bodies of durable jobs kept in memory for their first attempt, in all; past it, an attempt reads the body from the store. `0` keeps none. Default `64 MiB`.
+    #[serde(default, deserialize_with = "byte_size")]
+    #[schemars(schema_with = "size_schema")]
+    pub queued_body_memory: Option<bytesize::ByteSize>,
     /// Route tests, run by `hookroute test` (the server ignores them).
     #[serde(default)]
     pub tests: Vec<crate::routetest::TestSpec>,

@@ -42,7 +42,7 @@ pub async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health) {
         return finish_without_attempt(ctx, entry, Verdict::Dead { reason }).await;
     }
     let rendered = entry.job.request.body.clone().map(bytes::Bytes::from);
-    let body = match rendered.or_else(|| entry.body.clone()) {
+    let body = match rendered.or_else(|| entry.body.as_ref().map(|b| b.bytes().clone())) {
         Some(body) => body,
         None => match load_body(ctx, &entry.job).await {
             Ok(body) => body,

@@ -18,6 +18,7 @@
 //! accepted, which carry everything they need (see [`job`]).
 
 pub mod attempt;
+pub mod body_budget;
 pub mod command;
 pub mod dedup;
 pub mod destination;
@@ -42,6 +43,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
+use body_budget::{BodyBudget, QueuedBody};
 pub use dedup::Dedup;
 use intake::Plan;
 pub use job::{JobRecord, Status};
@@ -64,6 +66,8 @@ struct Inner {
     store: StoreSlot,
     /// `delivery: memory` jobs held, against `memory_queue_limit`.
     memory: Arc<MemoryBacklog>,
+    /// Durable jobs' bodies held, against `queued_body_memory`.
+    bodies: Arc<BodyBudget>,
     /// Serializes opening the store.
     opening: tokio::sync::Mutex<()>,
     pruner: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -114,6 +118,7 @@ impl Delivery {
                 running: OnceLock::new(),
                 store: Arc::new(OnceLock::new()),
                 memory: Arc::new(MemoryBacklog::default()),
+                bodies: Arc::new(BodyBudget::default()),
                 opening: tokio::sync::Mutex::new(()),
                 pruner: Mutex::new(None),
                 closed: AtomicBool::new(false),
@@ -138,6 +143,7 @@ impl Delivery {
                 self.inner.client.clone(),
                 self.inner.store.clone(),
                 self.inner.memory.clone(),
+                self.inner.bodies.clone(),
                 SchedulerSettings { concurrency: settings.concurrency, breaker: settings.breaker },
             ),
             data_dir: data_dir.unwrap_or_else(|| settings.data_dir.clone()),
@@ -210,16 +216,20 @@ impl Delivery {
     }
 
     /// Records an event's jobs and dedup claims, then queues the jobs. Durable
-    /// jobs are on disk when this returns `Ok`; `delivery: memory` jobs are
-    /// only queued, and refused (with nothing of the event kept) when they
-    /// would take the jobs held in memory past `memory_limit`.
+    /// jobs are on disk when this returns `Ok`, and keep the body in memory
+    /// while `settings.queued_body_memory` allows; `delivery: memory` jobs
+    /// are only queued, and refused (with nothing of the event kept) when
+    /// they would take the jobs held in memory past
+    /// `settings.memory_queue_limit`. The settings are the snapshot's the
+    /// event was routed by, so a reload changes both limits at once.
     pub async fn accept(
         &self,
         event_id: &str,
         body: &Bytes,
         plan: Plan,
-        memory_limit: usize,
+        settings: &DeliverySettings,
     ) -> Result<Accepted, AcceptError> {
+        let memory_limit = settings.memory_queue_limit;
         if plan.durable.is_empty() && plan.memory.is_empty() && plan.dedup.is_empty() {
             return Ok(Accepted::default());
         }
@@ -253,14 +263,17 @@ impl Delivery {
                     .stored
                     .into_iter()
                     .filter(|job| job.status == Status::Pending)
-                    .map(|job| Entry { job, body: Some(body.clone()) }),
+                    .map(|job| Entry { job, body: self.inner.bodies.hold(body, settings.queued_body_memory) }),
             );
             accepted.duplicates = outcome.duplicates;
         }
         let duplicate = |route: &str| accepted.duplicates.iter().any(|(r, _)| r == route);
         let before = entries.len();
         entries.extend(
-            plan.memory.into_iter().filter(|j| !duplicate(&j.route)).map(|job| Entry { job, body: Some(body.clone()) }),
+            plan.memory
+                .into_iter()
+                .filter(|j| !duplicate(&j.route))
+                .map(|job| Entry { job, body: Some(QueuedBody::uncounted(body)) }),
         );
         if let Some(room) = room {
             room.keep(entries.len() - before);

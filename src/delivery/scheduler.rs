@@ -13,6 +13,7 @@
 //! slow or open-circuited only ever holds its own jobs.
 //!
 //! The in-memory queue holds job records but not bodies (except for fresh
+//! jobs, up to `queued_body_memory` in all — see [`super::body_budget`] —
 //! and `delivery: memory` jobs), so a long outage costs memory per job, not
 //! per byte received. Durable jobs are also in the store; at shutdown the
 //! in-memory queue is simply dropped and the store resumes them on start.
@@ -21,11 +22,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
+use super::body_budget::{BodyBudget, QueuedBody};
 use super::destination::{BreakerSettings, Destination, Health, Permit};
 use super::execute::{self, Ctx};
 use super::job::{JobRecord, Timestamp};
@@ -40,7 +41,7 @@ use crate::metrics as m;
 pub struct Entry {
     pub job: JobRecord,
     /// The body while it is at hand; read from the store otherwise.
-    pub body: Option<Bytes>,
+    pub body: Option<QueuedBody>,
 }
 
 /// Settings the scheduler starts with.
@@ -86,6 +87,7 @@ impl Scheduler {
         client: crate::upstream::Upstream,
         store: StoreSlot,
         memory: Arc<MemoryBacklog>,
+        bodies: Arc<BodyBudget>,
         settings: SchedulerSettings,
     ) -> Scheduler {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -102,6 +104,7 @@ impl Scheduler {
             keys: KeyQueues::default(),
             queued: BTreeSet::new(),
             memory,
+            bodies,
             in_flight: 0,
             draining: false,
         };
@@ -152,6 +155,8 @@ struct State {
     /// Ids of every job admitted and not finished: queue depth and age.
     queued: BTreeSet<String>,
     memory: Arc<MemoryBacklog>,
+    /// Durable jobs' bodies held (for the gauge; acceptance does the counting).
+    bodies: Arc<BodyBudget>,
     in_flight: usize,
     draining: bool,
 }
@@ -350,6 +355,7 @@ impl State {
     fn report(&self) {
         metrics::gauge!(m::QUEUE_DEPTH).set(self.queued.len() as f64);
         metrics::gauge!(m::QUEUE_MEMORY_DEPTH).set(self.memory.depth() as f64);
+        metrics::gauge!(m::QUEUE_BODY_BYTES).set(self.bodies.held() as f64);
         let oldest = self
             .queued
             .first()

@@ -59,6 +59,9 @@ pub struct DeliverySettings {
     pub breaker: BreakerSettings,
     /// Most `delivery: memory` jobs held at once; past it, 503.
     pub memory_queue_limit: usize,
+    /// Bytes of durable jobs' bodies kept in memory (see
+    /// [`super::body_budget`]).
+    pub queued_body_memory: usize,
 }
 
 impl Default for DeliverySettings {
@@ -72,6 +75,7 @@ impl Default for DeliverySettings {
             concurrency: DEFAULT_CONCURRENCY,
             breaker: BreakerSettings::default(),
             memory_queue_limit: DEFAULT_MEMORY_QUEUE_LIMIT,
+            queued_body_memory: super::body_budget::DEFAULT_QUEUED_BODY_MEMORY,
         }
     }
 }
@@ -144,6 +148,9 @@ impl DeliverySettings {
             )),
             Some(n) => out.memory_queue_limit = n,
             None => {}
+        }
+        if let Some(size) = spec.queued_body_memory {
+            out.queued_body_memory = usize::try_from(size.as_u64()).unwrap_or(usize::MAX);
         }
         out
     }

@@ -81,6 +81,12 @@ pub const CATALOG: &[Described] = &[
         &[],
         "delivery: memory jobs held in memory; at memory_queue_limit such events are answered 503.",
     ),
+    d(
+        m::QUEUE_BODY_BYTES,
+        Kind::Gauge,
+        &[],
+        "Bytes of durable jobs' bodies kept in memory for their first attempt (at most queued_body_memory).",
+    ),
     d(m::QUEUE_OLDEST_AGE, Kind::Gauge, &[], "Age in seconds of the oldest pending delivery job."),
     d(m::DEAD_LETTERS, Kind::Counter, &["route"], "Delivery jobs moved to dead letters, by route."),
     d(m::CONFIG_RELOADS, Kind::Counter, &["outcome"], "Config reloads by outcome: success, failure."),
