@@ -19,6 +19,7 @@ use crate::event::Event;
 use crate::observe::{self, ActionKind, ActionOutcome};
 use crate::router::{Matched, Snapshot};
 use crate::template::{RenderError, Scope};
+use crate::upstream::SendError;
 
 /// An HTTP answer, independent of the server framework.
 #[derive(Debug, Clone)]
@@ -148,7 +149,7 @@ pub async fn run(
                 let url = crate::redact::display(forward.url.as_str());
                 tracing::warn!(route = &*primary.name, event_id = %event.id, url = %url, "forward failed: {e}");
                 let status = match e {
-                    ForwardError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+                    ForwardError::Send(SendError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
                     ForwardError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
                     _ => StatusCode::BAD_GATEWAY,
                 };

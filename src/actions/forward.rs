@@ -67,12 +67,9 @@ pub struct ForwardResponse {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
-    #[error("timed out after {}", humantime::format_duration(*.0))]
-    Timeout(Duration),
-    #[error("cannot connect: {0}")]
-    Connect(String),
-    #[error("request failed: {0}")]
-    Other(String),
+    /// Sent, or tried to be, without an answer.
+    #[error(transparent)]
+    Send(#[from] SendError),
     /// A template could not be rendered for this event; nothing was sent.
     #[error("the request could not be built: {0}")]
     Render(String),
@@ -298,12 +295,7 @@ impl Forward {
         let body = outgoing.body.unwrap_or_else(|| scope.event.body.clone());
         let answer = client
             .exchange(self.method.clone(), upstream, outgoing.headers, body, self.timeout, ReadBody::Whole)
-            .await
-            .map_err(|e| match e {
-                SendError::Timeout(t) => ForwardError::Timeout(t),
-                SendError::Connect(text) => ForwardError::Connect(text),
-                SendError::Other(text) => ForwardError::Other(text),
-            })?;
+            .await?;
         let content_type = answer.headers.get(http::header::CONTENT_TYPE).cloned();
         Ok(ForwardResponse { status: answer.status, content_type, body: answer.body })
     }
