@@ -6,6 +6,7 @@
 //! reports their errors through [`Config::locate`]).
 
 pub mod decode;
+pub mod door_spec;
 pub mod error;
 pub mod interpolate;
 pub mod locate;
