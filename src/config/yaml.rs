@@ -23,6 +23,13 @@
 //! several documents, deep nesting, integers past 64 bits, tabs, a byte
 //! order mark — and the caller then loads the file with serde_yaml as
 //! before, so those keep serde_yaml's exact meaning and error messages.
+//!
+//! yaml-rust2 is more lenient than libyaml in corners routes files do not
+//! use. A mutation fuzz (yaml/tests.rs: random edits of the shipped configs,
+//! 100,000 cases run clean) found them, and each now answers None: a plain
+//! scalar that begins with an indicator, a flow collection over several
+//! lines, `:` glued to `,?[]{}` or to a key inside a flow collection, an
+//! empty key, and `...` before the first document.
 
 use serde_yaml::mapping::Entry;
 use serde_yaml::{Mapping, Value};
@@ -174,8 +181,18 @@ fn build(text: &str, env: &dyn Environment, piece: Option<usize>, on_route: &mut
         // A piece is read as what it is: items of the root's `routes:`.
         builder.built.stack.push(Frame::Mapping { map: Mapping::new(), key: Some(Value::String("routes".into())) });
     }
+    // A document end marker (`...`) before any document: yaml-rust2 takes
+    // it, libyaml refuses it (mutation fuzz).
+    let first_content = text.lines().map(str::trim_start).find(|l| !l.is_empty() && !l.starts_with('#'));
+    if first_content.is_some_and(|l| l.starts_with("...")) {
+        return None;
+    }
+    let mut source = Source::new(text);
+    // The line each open collection starts on when it is a flow one (`{`,
+    // `[`), None for block ones.
+    let mut flows: Vec<Option<usize>> = Vec::new();
     loop {
-        let (event, _) = parser.next_token().ok()?;
+        let (event, mark) = parser.next_token().ok()?;
         match event {
             Event::StreamEnd => return Some(builder.built),
             Event::StreamStart | Event::DocumentEnd | Event::Nothing => {}
@@ -183,12 +200,110 @@ fn build(text: &str, env: &dyn Environment, piece: Option<usize>, on_route: &mut
                 builder.documents += 1;
                 (builder.documents == 1).then_some(())?;
             }
-            Event::Scalar(text, style, 0, None) => builder.scalar(text, style)?,
-            Event::SequenceStart(0, None) => builder.open(Frame::Sequence { items: Vec::new(), streamed: None })?,
-            Event::MappingStart(0, None) => builder.open(Frame::Mapping { map: Mapping::new(), key: None })?,
-            Event::SequenceEnd | Event::MappingEnd => builder.close()?,
+            Event::Scalar(text, style, 0, None) => {
+                if style == TScalarStyle::Plain && !plain_reads_alike(&text, source.at(mark.index()), &flows, &builder)
+                {
+                    return None;
+                }
+                builder.scalar(text, style)?
+            }
+            Event::SequenceStart(0, None) => {
+                let flow = in_flow(&flows) || source.at(mark.index()).starts_with('[');
+                flows.push(flow.then_some(mark.line()));
+                builder.open(Frame::Sequence { items: Vec::new(), streamed: None })?
+            }
+            Event::MappingStart(0, None) => {
+                // Flow context is inherited: `[a: 1]` holds a flow mapping
+                // with no `{`.
+                let flow = in_flow(&flows) || source.at(mark.index()).starts_with('{');
+                flows.push(flow.then_some(mark.line()));
+                builder.open(Frame::Mapping { map: Mapping::new(), key: None })?
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                // Inside a flow collection (`{…}`, `[…]`) that runs over
+                // several lines, yaml-rust2 accepts indentation libyaml
+                // refuses (found by the mutation fuzz in yaml/tests.rs):
+                // such a file is left to serde_yaml.
+                if flows.pop().flatten().is_some_and(|line| line != mark.line()) {
+                    return None;
+                }
+                builder.close()?
+            }
             Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..) | Event::Alias(_) => return None,
         }
+    }
+}
+
+/// Whether libyaml reads a plain scalar where yaml-rust2 read `text`
+/// (starting at `at` in the source) the same way. Each `false` is a case the
+/// mutation fuzz in yaml/tests.rs found the two parsers disagree on; the
+/// file then goes to serde_yaml, which either reads it or says what is
+/// wrong with it.
+fn plain_reads_alike(text: &str, at: &str, flows: &[Option<usize>], builder: &Builder) -> bool {
+    // An empty key (yaml-rust2 gives an empty node as an empty plain
+    // scalar): its reading of a stray `: x`.
+    let empty = text.is_empty();
+    if empty && builder.expects_key() {
+        return false;
+    }
+    // Inside `{…}`/`[…]`, libyaml refuses a `:` followed by one of
+    // `,?[]{}` in a plain scalar (`{a:?b}`, which yaml-rust2 reads as the
+    // key `a:?b`), and a plain key glued to its `:` (`{a:[1]}`), which
+    // yaml-rust2 splits.
+    if in_flow(flows) && !empty {
+        let glued_colon = |s: &str| s.as_bytes().windows(2).any(|w| w[0] == b':' && b",?[]{}".contains(&w[1]));
+        // The scalar as written and the character after it (`[a:]`).
+        let written = match at.starts_with(text) {
+            true => at.get(..text.len() + 1).unwrap_or(at),
+            false => text,
+        };
+        if glued_colon(written) {
+            return false;
+        }
+        if let Some(rest) = at.strip_prefix(text) {
+            if rest.starts_with(':') && !rest[1..].starts_with([' ', '\t', '\n', '\r']) && rest.len() > 1 {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// True inside a flow collection.
+fn in_flow(flows: &[Option<usize>]) -> bool {
+    flows.last().is_some_and(Option::is_some)
+}
+
+/// The text the parser reads, addressed by its markers, which count
+/// characters, not bytes.
+struct Source<'a> {
+    text: &'a str,
+    ascii: bool,
+    /// A character index and its byte offset: markers mostly move forward,
+    /// so finding the next one starts here.
+    chars: usize,
+    bytes: usize,
+}
+
+impl<'a> Source<'a> {
+    fn new(text: &'a str) -> Self {
+        Source { text, ascii: text.is_ascii(), chars: 0, bytes: 0 }
+    }
+
+    /// The text from character `index` on.
+    fn at(&mut self, index: usize) -> &'a str {
+        if self.ascii {
+            return self.text.get(index..).unwrap_or("");
+        }
+        if index < self.chars {
+            (self.chars, self.bytes) = (0, 0);
+        }
+        while self.chars < index {
+            let Some(c) = self.text[self.bytes..].chars().next() else { break };
+            self.bytes += c.len_utf8();
+            self.chars += 1;
+        }
+        &self.text[self.bytes..]
     }
 }
 
@@ -241,11 +356,24 @@ impl Built {
     }
 }
 
+/// Characters a plain scalar cannot begin with, or that libyaml reads as
+/// an indicator where yaml-rust2 reads a plain scalar: YAML's indicators
+/// (`ns-plain-first`), plus `?` and `:`, which libyaml takes as a key or
+/// value indicator inside flow collections even with no space after them
+/// (`[?-a]` is a mapping there, a string to yaml-rust2).
+const INDICATORS: &[char] =
+    &['[', ']', '{', '}', ',', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`', '?', ':'];
+
 impl Builder<'_> {
     /// A scalar, typed as serde_yaml types it; strings in value position are
     /// interpolated (keys never are).
     fn scalar(&mut self, text: String, style: TScalarStyle) -> Option<()> {
         let value = match style {
+            // yaml-rust2 reads plain scalars that begin with an indicator
+            // (`{a: 1,|b: 2}`, `[?-a]`) where libyaml reports a syntax
+            // error or reads something else: such texts are left to
+            // serde_yaml (found by the mutation fuzz in yaml/tests.rs).
+            TScalarStyle::Plain if text.starts_with(INDICATORS) => return None,
             TScalarStyle::Plain => plain_scalar(text)?,
             TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted | TScalarStyle::Literal | TScalarStyle::Folded => {
                 Value::String(text)
@@ -263,6 +391,11 @@ impl Builder<'_> {
             other => other,
         };
         self.push(value)
+    }
+
+    /// True when the next scalar is a mapping key.
+    fn expects_key(&self) -> bool {
+        matches!(self.built.stack.last(), Some(Frame::Mapping { key: None, .. }))
     }
 
     fn open(&mut self, mut frame: Frame) -> Option<()> {
@@ -345,105 +478,8 @@ impl Builder<'_> {
     }
 }
 
-/// A plain (unquoted) scalar as serde_yaml 0.9 reads it into a `Value`
-/// (`de.rs`, `visit_untagged_scalar`): empty or a null word is null, the
-/// true/false words are booleans, then decimal/`0x`/`0o`/`0b` integers,
-/// then floats (with `.inf` and `.nan`), and anything else is a string.
-/// None for an integer past 64 bits, which serde_yaml refuses.
-pub fn plain_scalar(text: String) -> Option<Value> {
-    // Every non-string reading starts with one of these; most scalars in a
-    // config (names, paths, URLs) do not and are settled here.
-    let first = text.bytes().next();
-    if first.is_some_and(|b| {
-        !matches!(b, b'0'..=b'9' | b'+' | b'-' | b'.' | b'~' | b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'i' | b'I')
-    }) {
-        return Some(Value::String(text));
-    }
-    match text.as_str() {
-        "" | "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
-        "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
-        "false" | "False" | "FALSE" => return Some(Value::Bool(false)),
-        _ => {}
-    }
-    if let Some(n) = parse_unsigned_int(&text, u64::from_str_radix) {
-        return Some(Value::Number(n.into()));
-    }
-    if let Some(n) = parse_negative_int(&text, i64::from_str_radix) {
-        return Some(Value::Number(n.into()));
-    }
-    if parse_unsigned_int(&text, u128::from_str_radix).is_some()
-        || parse_negative_int(&text, i128::from_str_radix).is_some()
-    {
-        return None;
-    }
-    if !digits_but_not_number(&text) {
-        if let Some(f) = parse_f64(&text) {
-            return Some(Value::Number(f.into()));
-        }
-    }
-    Some(Value::String(text))
-}
-
-// The rest is serde_yaml 0.9.34's scalar resolution (`de.rs`), kept to the
-// letter: a plain scalar must mean here what it meant there.
-
-type FromStrRadix<T> = fn(&str, u32) -> Result<T, std::num::ParseIntError>;
-
-fn parse_unsigned_int<T>(scalar: &str, from_str_radix: FromStrRadix<T>) -> Option<T> {
-    let unpositive = scalar.strip_prefix('+').unwrap_or(scalar);
-    for (prefix, radix) in [("0x", 16), ("0o", 8), ("0b", 2)] {
-        if let Some(rest) = unpositive.strip_prefix(prefix) {
-            if rest.starts_with(['+', '-']) {
-                return None;
-            }
-            if let Ok(int) = from_str_radix(rest, radix) {
-                return Some(int);
-            }
-        }
-    }
-    if unpositive.starts_with(['+', '-']) || digits_but_not_number(scalar) {
-        return None;
-    }
-    from_str_radix(unpositive, 10).ok()
-}
-
-fn parse_negative_int<T>(scalar: &str, from_str_radix: FromStrRadix<T>) -> Option<T> {
-    for (prefix, radix) in [("-0x", 16), ("-0o", 8), ("-0b", 2)] {
-        if let Some(rest) = scalar.strip_prefix(prefix) {
-            if let Ok(int) = from_str_radix(&format!("-{rest}"), radix) {
-                return Some(int);
-            }
-        }
-    }
-    if digits_but_not_number(scalar) {
-        return None;
-    }
-    from_str_radix(scalar, 10).ok()
-}
-
-fn parse_f64(scalar: &str) -> Option<f64> {
-    let unpositive = match scalar.strip_prefix('+') {
-        Some(rest) if rest.starts_with(['+', '-']) => return None,
-        Some(rest) => rest,
-        None => scalar,
-    };
-    if let ".inf" | ".Inf" | ".INF" = unpositive {
-        return Some(f64::INFINITY);
-    }
-    if let "-.inf" | "-.Inf" | "-.INF" = scalar {
-        return Some(f64::NEG_INFINITY);
-    }
-    if let ".nan" | ".NaN" | ".NAN" = scalar {
-        return Some(f64::NAN.copysign(1.0));
-    }
-    unpositive.parse::<f64>().ok().filter(|f| f.is_finite())
-}
-
-/// Leading zeros followed by digits are a string in YAML 1.2.
-fn digits_but_not_number(scalar: &str) -> bool {
-    let scalar = scalar.strip_prefix(['-', '+']).unwrap_or(scalar);
-    scalar.len() > 1 && scalar.starts_with('0') && scalar[1..].bytes().all(|b| b.is_ascii_digit())
-}
+mod scalars;
+pub use scalars::plain_scalar;
 
 #[cfg(test)]
 mod tests;
