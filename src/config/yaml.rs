@@ -261,7 +261,7 @@ fn plain_reads_alike(text: &str, at: &str, flows: &[Option<usize>], builder: &Bu
             return false;
         }
         if let Some(rest) = at.strip_prefix(text) {
-            if rest.starts_with(':') && !rest[1..].starts_with([' ', '\t', '\n', '\r']) && rest.len() > 1 {
+            if rest.len() > 1 && rest.starts_with(':') && !rest[1..].starts_with([' ', '\t', '\n', '\r']) {
                 return false;
             }
         }
