@@ -151,7 +151,9 @@ fn wrap(kind: &str, body: &str) -> String {
 /// reference tests (`whsec_` and base64), which every scheme accepts.
 fn placeholders(config: &str) -> Vec<(String, String)> {
     let var = regex::Regex::new(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}").unwrap();
-    var.captures_iter(config).map(|c| (c[1].to_string(), "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string())).collect()
+    var.captures_iter(config)
+        .map(|c| (c[1].to_string(), "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string()))
+        .collect()
 }
 
 fn run(dir: &Path, args: &[String], env: &[(String, String)]) -> Output {
@@ -165,7 +167,12 @@ fn text(output: &Output) -> String {
 /// Runs one yaml block; returns a problem, if any.
 fn check_yaml(dir: &Path, block: &Block, d: &Directive) -> Option<String> {
     let pieces: Vec<String> = if d.per_line {
-        block.body.lines().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).map(String::from).collect()
+        block
+            .body
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .map(String::from)
+            .collect()
     } else {
         vec![block.body.clone()]
     };
@@ -250,11 +257,8 @@ fn check_console(dir: &Path, block: &Block) -> Option<String> {
         if rest.first().map(|w| w.as_str()) != Some("hookroute") {
             return Some(format!("`{command}`: only `hookroute` commands are run"));
         }
-        let env: Vec<(String, String)> = env
-            .iter()
-            .filter_map(|w| w.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let env: Vec<(String, String)> =
+            env.iter().filter_map(|w| w.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let args: Vec<String> = rest[1..].iter().map(|w| w.to_string()).collect();
         let out = text(&run(dir, &args, &env));
         if !matches_shown(&shown, &out) {
@@ -346,4 +350,59 @@ fn a_broken_snippet_is_reported_with_its_file_and_line() {
     assert!(problems[0].contains("\"ci.internal/x\""), "{}", problems[0]);
     assert!(problems[1].starts_with("docs/x.md:16: `tpyo`: unknown kind"), "{}", problems[1]);
     assert!(problems[2].starts_with("docs/x.md:10: `hookroute test -c routes.yaml` printed:"), "{}", problems[2]);
+}
+
+/// GitHub's anchor for a heading: lower case, punctuation dropped, spaces
+/// to dashes.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '-' || *c == ' ' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+fn anchors(text: &str) -> Vec<String> {
+    let mut fence = false;
+    let mut found = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fence = !fence;
+        } else if !fence && line.starts_with('#') {
+            found.push(anchor(line.trim_start_matches('#')));
+        }
+    }
+    found
+}
+
+/// The docs link into each other by file and heading; a moved section or a
+/// renamed heading must not leave a dead link behind.
+#[test]
+fn links_between_the_docs_point_at_files_and_headings_that_exist() {
+    let link = regex::Regex::new(r"\]\(([^)\s]+)\)").unwrap();
+    let mut dead = Vec::new();
+    for doc in documents() {
+        let text = std::fs::read_to_string(repo(&doc)).unwrap();
+        let base = Path::new(&doc).parent().unwrap_or(Path::new(""));
+        for (n, line) in text.lines().enumerate() {
+            for target in link.captures_iter(line).map(|c| c[1].to_string()) {
+                if target.contains("://") || target.starts_with("mailto:") {
+                    continue;
+                }
+                let (file, fragment) = target.split_once('#').unwrap_or((&target, ""));
+                let path = if file.is_empty() { repo(&doc) } else { repo(&base.join(file).to_string_lossy()) };
+                if !path.exists() {
+                    dead.push(format!("{doc}:{}: {target}: no such file", n + 1));
+                } else if !fragment.is_empty() {
+                    let heads = anchors(&std::fs::read_to_string(&path).unwrap_or_default());
+                    if !heads.iter().any(|a| a == fragment) {
+                        dead.push(format!("{doc}:{}: {target}: no heading with anchor `{fragment}`", n + 1));
+                    }
+                }
+            }
+        }
+    }
+    assert!(dead.is_empty(), "dead links:\n{}", dead.join("\n"));
 }
