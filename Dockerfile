@@ -6,7 +6,7 @@
 #   docker run -p 8080:8080 -v "$PWD/config:/etc/hookroute:ro" -v hookroute-data:/var/lib/hookroute hookroute
 #
 # Mount the config *directory* at /etc/hookroute (not the file) so hot reload
-# sees edits; README.md explains why. The build and install steps are
+# sees edits; docs/operating.md explains why. The build and install steps are
 # docker/build-native.sh, which CI also runs natively (no container engine
 # there), so what this file depends on is tested on every run.
 

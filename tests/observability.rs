@@ -707,7 +707,7 @@ fn metric_names_in_source() -> Vec<String> {
 fn operating_doc_has_every_metric_with_its_type_and_labels() {
     let names = metric_names_in_source();
     assert!(names.len() >= 14, "{names:?}");
-    let doc = std::fs::read_to_string(repo("README.md")).unwrap();
+    let doc = std::fs::read_to_string(repo("docs/operating.md")).unwrap();
     // | `name` | type | `a`, `b` | meaning |
     let row = regex::Regex::new(r"(?m)^\| `(hookroute_[a-z_]+)` \| (\w+) \| ([^|]*) \|").unwrap();
     let table: BTreeMap<String, (String, Vec<String>)> = row
@@ -724,14 +724,14 @@ fn operating_doc_has_every_metric_with_its_type_and_labels() {
             .find(|d| d.name == name)
             .unwrap_or_else(|| panic!("{name} is in src/metrics.rs but not in observe::catalog::CATALOG"));
         let (kind, labels) =
-            table.get(name).unwrap_or_else(|| panic!("{name} is not in the metrics table of README.md"));
-        assert_eq!(kind, described.kind.as_str(), "type of {name} in README.md");
-        assert_eq!(labels, &described.labels.to_vec(), "labels of {name} in README.md");
+            table.get(name).unwrap_or_else(|| panic!("{name} is not in the metrics table of docs/operating.md"));
+        assert_eq!(kind, described.kind.as_str(), "type of {name} in docs/operating.md");
+        assert_eq!(labels, &described.labels.to_vec(), "labels of {name} in docs/operating.md");
     }
-    assert_eq!(table.len(), names.len(), "README.md lists metrics that do not exist");
+    assert_eq!(table.len(), names.len(), "docs/operating.md lists metrics that do not exist");
     assert_eq!(catalog.len(), names.len(), "the catalog describes metrics that do not exist");
     for path in ["/-/healthz", "/-/readyz", "/-/metrics", "/-/config", "/-/reload", "/-/routes", "/-/openapi.json"] {
-        assert!(doc.contains(&format!(" {path}`")), "README.md's endpoint table lacks {path}");
+        assert!(doc.contains(&format!(" {path}`")), "docs/operating.md's endpoint table lacks {path}");
     }
 }
 

@@ -1,7 +1,7 @@
 //! What each metric in [`crate::metrics`] is: its type, labels and a
 //! one-line meaning.
 //!
-//! The exporter writes these as `# HELP` lines, and `README.md`'s
+//! The exporter writes these as `# HELP` lines, and `docs/operating.md`'s
 //! metrics table is checked against them by a test (which also checks that
 //! every name in `src/metrics.rs` has an entry here), so the scrape, the
 //! docs and the code cannot drift apart.
