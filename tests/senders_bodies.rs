@@ -205,8 +205,7 @@ async fn serve_explain_and_test_agree_on_what_senders_send() {
     // JSON is YAML, so the tests file is written as JSON.
     let tests_file = dir.path().join("bodies.test.yaml");
     std::fs::write(&tests_file, json!({ "tests": route_tests }).to_string()).unwrap();
-    let (code, out, err) =
-        run_binary(&["test", "-c", "routes.yaml", "--tests", "bodies.test.yaml"], dir.path());
+    let (code, out, err) = run_binary(&["test", "-c", "routes.yaml", "--tests", "bodies.test.yaml"], dir.path());
     assert_eq!(code, 0, "hookroute test disagrees with serve:\n{out}{err}");
     assert!(out.contains(&format!("{} passed, 0 failed", route_tests.len())), "{out}");
 }

@@ -142,7 +142,7 @@ pub(super) fn decode(headers: &HeaderMap, body: &Bytes, limit: usize) -> Result<
     // An empty body has nothing to decode, whatever its headers say.
     if !content.is_empty() {
         for coding in codings.iter().rev() {
-            content = Bytes::from(inflate(*coding, &content, limit)?);
+            content = Bytes::from(inflate(coding, &content, limit)?);
         }
     }
     let bom_removed = content.starts_with(BOM);
@@ -298,8 +298,9 @@ mod tests {
     #[test]
     fn stacked_codings_are_undone_in_reverse_order() {
         let twice = Bytes::from(gzip(&gzip(b"{}")));
-        let d = decode(&headers(&[("content-encoding", "gzip, identity"), ("content-encoding", "x-gzip")]), &twice, 100)
-            .unwrap();
+        let d =
+            decode(&headers(&[("content-encoding", "gzip, identity"), ("content-encoding", "x-gzip")]), &twice, 100)
+                .unwrap();
         assert_eq!(&d.content[..], b"{}");
         assert_eq!(d.content_encoding, ["gzip", "gzip"]);
         let err = decode(&headers(&[("content-encoding", "gzip, gzip, gzip, gzip")]), &twice, 100).err().unwrap();

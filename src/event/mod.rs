@@ -226,26 +226,28 @@ fn read_body(headers: &HeaderMap, received: &Bytes, how: &Decode) -> Result<Read
             // JSON is UTF-8 (RFC 8259 §8.1) and has no charset parameter
             // (§11), but some clients label (and encode) it ISO-8859-1: a
             // body that is not UTF-8 is decoded with its declared charset.
-            if std::str::from_utf8(&content).is_err() {
-                let encoding = match declared()? {
-                    Some(encoding) => encoding,
-                    None => {
-                        let e = std::str::from_utf8(&content).err().map(|e| e.to_string()).unwrap_or_default();
-                        return Err(BodyError::Json(format!("not UTF-8 text: {e}")));
-                    }
-                };
-                content = body::transcode(&content, encoding).ok_or_else(|| {
-                    BodyError::Json(format!("not valid text in its declared charset {}", encoding.name()))
-                })?;
-                charset = Some(encoding.name());
-            }
-            let text = std::str::from_utf8(&content).map_err(|e| BodyError::Json(e.to_string()))?;
-            if text.trim_ascii().is_empty() {
+            let mut transcoded: Option<String> = None;
+            let text = match std::str::from_utf8(&content) {
+                Ok(text) => text,
+                Err(e) => {
+                    let encoding = declared()?.ok_or_else(|| BodyError::Json(format!("not UTF-8 text: {e}")))?;
+                    let text =
+                        encoding.decode_without_bom_handling_and_without_replacement(&content).ok_or_else(|| {
+                            BodyError::Json(format!("not valid text in its declared charset {}", encoding.name()))
+                        })?;
+                    charset = Some(encoding.name());
+                    transcoded.insert(text.into_owned())
+                }
+            };
+            let read = match text.trim_ascii().is_empty() {
                 // A provider's test ping: an event without a document.
-                (ReadAs::Empty, Document::whole(None))
-            } else {
-                (ReadAs::Json, json(text).map_err(|e| BodyError::Json(e.to_string()))?)
+                true => (ReadAs::Empty, Document::whole(None)),
+                false => (ReadAs::Json, json(text).map_err(|e| BodyError::Json(e.to_string()))?),
+            };
+            if let Some(text) = transcoded {
+                content = Bytes::from(text);
             }
+            read
         }
         Some("application/x-www-form-urlencoded") => {
             let encoding = declared()?;

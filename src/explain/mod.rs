@@ -166,16 +166,16 @@ pub fn explain(snapshot: &Snapshot, request: Request) -> Explanation {
     // The body is decoded under the same limit as `serve` decodes it (the
     // largest of the candidates'), so a gzip bomb is a 413 here too.
     let how = Decode { projection: &crate::event::Projection::full(), max_bytes: snapshot.body_limit(&candidates) };
-    let event = match Event::projected(request.method, request.path, request.query, request.headers, request.body, None, how)
-    {
-        Ok(e) => e,
-        Err(e) => {
-            out.outcome = "bad_body";
-            out.problem = Some(e.to_string());
-            out.status = Some(e.status().as_u16());
-            return out;
-        }
-    };
+    let event =
+        match Event::projected(request.method, request.path, request.query, request.headers, request.body, None, how) {
+            Ok(e) => e,
+            Err(e) => {
+                out.outcome = "bad_body";
+                out.problem = Some(e.to_string());
+                out.status = Some(e.status().as_u16());
+                return out;
+            }
+        };
     out.body = Some(event.reading.clone());
     // The real selection decides what is taken; the traces say why.
     let matched = snapshot.select(candidates.clone(), &event);
