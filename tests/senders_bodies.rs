@@ -317,3 +317,27 @@ async fn corrupt_compressed_data_is_a_400_naming_the_coding() {
     assert_eq!(answer.status, 400);
     assert!(answer.error().contains("not valid gzip data"), "{}", answer.error());
 }
+
+#[tokio::test]
+async fn a_file_records_the_body_as_read() {
+    let yaml = r#"
+routes:
+  - name: rec
+    path: /rec
+    actions: [ { file: { path: "@DIR@/events.jsonl" } } ]
+"#;
+    let (server, dir) = start(yaml).await;
+    let gzipped = client()
+        .post(url(&server, "/rec"))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(gzip(br#"{"event_type":"zipped"}"#));
+    assert_eq!(send(gzipped).await.status, 202);
+    let latin1 = post(&url(&server, "/rec"), "text/plain; charset=windows-1252", &b"caf\xE9 cr\xE8me"[..]).await;
+    assert_eq!(latin1.status, 202);
+    // The line is written before the sender is answered.
+    let lines = json_lines(&dir.path().join("events.jsonl"));
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["body"], json!({"event_type": "zipped"}));
+    assert_eq!(lines[1]["body_text"], json!("café crème"), "{}", lines[1]);
+}
