@@ -232,11 +232,12 @@ pub fn event_record(event: &Event, route: &str) -> Value {
     });
     let (key, body) = match (&event.body_kind, event.document()) {
         (BodyKind::Json | BodyKind::Form, Some(doc)) => ("body", doc.clone()),
-        _ => match std::str::from_utf8(&event.body) {
+        // The body as read: codings undone, text in UTF-8.
+        _ => match std::str::from_utf8(event.content()) {
             Ok(text) => ("body_text", Value::String(text.to_string())),
             Err(_) => {
                 use base64::Engine;
-                ("body_base64", Value::String(base64::engine::general_purpose::STANDARD.encode(&event.body)))
+                ("body_base64", Value::String(base64::engine::general_purpose::STANDARD.encode(event.content())))
             }
         },
     };

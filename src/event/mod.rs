@@ -7,8 +7,10 @@
 //! unchanged for downstream signature checks; the decoded document sits beside
 //! it. A JSON body is validated when the event is made, but only the parts
 //! routing reads are built then (see [`projection`]); the whole document is
-//! built on first use by an action that wants it.
+//! built on first use by an action that wants it. What is undone to read
+//! the body (content codings, a BOM, a charset) is in [`body`].
 
+pub mod body;
 pub mod projection;
 
 use std::net::SocketAddr;
@@ -16,8 +18,11 @@ use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use encoding_rs::Encoding;
 use http::{HeaderMap, Method};
 use serde_json::{Map, Value};
+
+pub use body::{BodyError, ReadAs, Reading};
 
 /// How the body was understood.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +43,15 @@ pub struct Event {
     /// The raw query string, without `?`.
     pub query: Option<String>,
     pub headers: HeaderMap,
+    /// The bytes received: what signatures were checked on and what a
+    /// forward without `body:` sends.
     pub body: Bytes,
     pub body_kind: BodyKind,
+    /// How the body was read (codings, BOM, charset), for `explain`.
+    pub reading: Reading,
+    /// The body as read: content codings undone, BOM dropped, text in
+    /// UTF-8. The same buffer as `body` when nothing needed undoing.
+    content: Bytes,
     document: Document,
     pub client_addr: Option<SocketAddr>,
 }
@@ -57,10 +69,14 @@ struct Document {
 
 pub use projection::Projection;
 
-/// A body that claims to be JSON but is not.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("invalid JSON body: {0}")]
-pub struct BodyError(pub String);
+/// How to decode a body: what to build of a JSON document, and the
+/// largest body (after content codings are undone) to accept.
+#[derive(Debug, Clone, Copy)]
+pub struct Decode<'a> {
+    pub projection: &'a Projection,
+    /// Bytes; the route's `max_body_bytes`.
+    pub max_bytes: usize,
+}
 
 impl Event {
     /// Builds an event from request parts, decoding the whole body by
@@ -73,11 +89,13 @@ impl Event {
         body: Bytes,
         client_addr: Option<SocketAddr>,
     ) -> Result<Self, BodyError> {
-        Event::projected(method, path, query, headers, body, client_addr, &Projection::full())
+        let how = Decode { projection: &Projection::full(), max_bytes: crate::config::DEFAULT_MAX_BODY_BYTES };
+        Event::projected(method, path, query, headers, body, client_addr, how)
     }
 
-    /// [`Event::new`], building of a JSON body only what `projection` names
-    /// (the rest is validated, not built).
+    /// [`Event::new`], building of a JSON body only what `how.projection`
+    /// names (the rest is validated, not built), and refusing a body that
+    /// decodes to more than `how.max_bytes`.
     pub fn projected(
         method: Method,
         path: String,
@@ -85,9 +103,9 @@ impl Event {
         headers: HeaderMap,
         body: Bytes,
         client_addr: Option<SocketAddr>,
-        projection: &Projection,
+        how: Decode,
     ) -> Result<Self, BodyError> {
-        let (body_kind, document) = decode_body(&headers, &body, projection)?;
+        let Read { kind: body_kind, document, content, reading } = read_body(&headers, &body, &how)?;
         Ok(Event {
             id: new_event_id(),
             received_at: SystemTime::now(),
@@ -97,6 +115,8 @@ impl Event {
             headers,
             body,
             body_kind,
+            reading,
+            content,
             document,
             client_addr,
         })
@@ -109,11 +129,20 @@ impl Event {
             .whole
             .get_or_init(|| match self.body_kind {
                 // Validated when the event was made, so this parse succeeds.
-                BodyKind::Json => std::str::from_utf8(&self.body).ok().and_then(|t| serde_json::from_str(t).ok()),
-                BodyKind::Form => Some(form_document(&self.body)),
+                BodyKind::Json => std::str::from_utf8(&self.content).ok().and_then(|t| serde_json::from_str(t).ok()),
+                BodyKind::Form => {
+                    let encoding = self.reading.charset.and_then(|name| Encoding::for_label(name.as_bytes()));
+                    Some(form_document(&self.content, encoding))
+                }
                 BodyKind::Other => None,
             })
             .as_ref()
+    }
+
+    /// The body as read: content codings undone, BOM dropped, a declared
+    /// charset decoded to UTF-8 (see [`body`]).
+    pub fn content(&self) -> &Bytes {
+        &self.content
     }
 
     /// The document conditions read: built along the paths the routes'
@@ -167,30 +196,123 @@ pub fn is_json_media_type(media: &str) -> bool {
     media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
 }
 
-fn decode_body(headers: &HeaderMap, body: &Bytes, projection: &Projection) -> Result<(BodyKind, Document), BodyError> {
+/// What decoding a body produced.
+struct Read {
+    kind: BodyKind,
+    document: Document,
+    content: Bytes,
+    reading: Reading,
+}
+
+/// Reads the body (see [`body`] for the rules, in order).
+fn read_body(headers: &HeaderMap, received: &Bytes, how: &Decode) -> Result<Read, BodyError> {
+    let body::Decoded { mut content, content_encoding, bom_removed } = body::decode(headers, received, how.max_bytes)?;
+    let projection = how.projection;
     let json = |text: &str| match projection.is_full() {
         true => serde_json::from_str(text).map(|whole| Document::whole(Some(whole))),
         false => projection::decode(text, projection)
             .map(|projected| Document { projected: Some(projected), whole: OnceLock::new() }),
     };
-    match media_type(headers).as_deref() {
+    // A BOM says UTF-8 whatever the label says (as the Encoding Standard
+    // decides), so a charset is looked at only without one.
+    let declared = || match bom_removed {
+        true => Ok(None),
+        false => body::declared_encoding(headers),
+    };
+    let mut charset = None;
+    let media = media_type(headers);
+    let (read_as, document) = match media.as_deref() {
         Some(m) if is_json_media_type(m) => {
-            // JSON is UTF-8 (RFC 8259); checking it first lets the parser
-            // read the text without checking it again.
-            let text = std::str::from_utf8(body).map_err(|e| BodyError(format!("not UTF-8 text: {e}")))?;
-            let document = json(text).map_err(|e| BodyError(e.to_string()))?;
-            Ok((BodyKind::Json, document))
+            // JSON is UTF-8 (RFC 8259 §8.1) and has no charset parameter
+            // (§11), but some clients label (and encode) it ISO-8859-1: a
+            // body that is not UTF-8 is decoded with its declared charset.
+            let mut transcoded: Option<String> = None;
+            let text = match std::str::from_utf8(&content) {
+                Ok(text) => text,
+                Err(e) => {
+                    let encoding = declared()?.ok_or_else(|| BodyError::Json(format!("not UTF-8 text: {e}")))?;
+                    let text =
+                        encoding.decode_without_bom_handling_and_without_replacement(&content).ok_or_else(|| {
+                            BodyError::Json(format!("not valid text in its declared charset {}", encoding.name()))
+                        })?;
+                    charset = Some(encoding.name());
+                    transcoded.insert(text.into_owned())
+                }
+            };
+            let read = match text.trim_ascii().is_empty() {
+                // A provider's test ping: an event without a document.
+                true => (ReadAs::Empty, Document::whole(None)),
+                false => (ReadAs::Json, json(text).map_err(|e| BodyError::Json(e.to_string()))?),
+            };
+            if let Some(text) = transcoded {
+                content = Bytes::from(text);
+            }
+            read
         }
-        Some("application/x-www-form-urlencoded") => Ok((BodyKind::Form, Document::whole(Some(form_document(body))))),
-        // Senders that omit the content type often still send JSON; take it
-        // if it parses, without failing the request if it does not.
-        None if body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b == b'{' || *b == b'[') => {
-            match std::str::from_utf8(body).ok().map(json) {
-                Some(Ok(document)) => Ok((BodyKind::Json, document)),
-                _ => Ok((BodyKind::Other, Document::whole(None))),
+        Some("application/x-www-form-urlencoded") => {
+            let encoding = declared()?;
+            charset = encoding.map(Encoding::name);
+            // `curl -d '{...}'` labels JSON as a form: a body that is, whole,
+            // a JSON object or array is read as JSON. A real form never
+            // starts with `{` or `[` (its first field name would be JSON).
+            let as_json = match body::looks_like_json(&content) {
+                true => text_of(&content, encoding)
+                    .and_then(|text| Some((json(std::str::from_utf8(&text).ok()?).ok()?, text))),
+                false => None,
+            };
+            match as_json {
+                Some((document, text)) => {
+                    content = text;
+                    (ReadAs::JsonInForm, document)
+                }
+                None => (ReadAs::Form, Document::whole(Some(form_document(&content, encoding)))),
             }
         }
-        _ => Ok((BodyKind::Other, Document::whole(None))),
+        Some(m) if m.starts_with("text/") => {
+            let encoding = declared()?;
+            if let Some(text) = encoding.and_then(|e| body::transcode(&content, e)) {
+                content = text;
+                charset = encoding.map(Encoding::name);
+            }
+            // AWS SNS posts JSON as `text/plain; charset=UTF-8`.
+            let as_json = match m == "text/plain" && body::looks_like_json(&content) {
+                true => std::str::from_utf8(&content).ok().and_then(|text| json(text).ok()),
+                false => None,
+            };
+            match as_json {
+                Some(document) => (ReadAs::JsonInText, document),
+                None => (ReadAs::Other, Document::whole(None)),
+            }
+        }
+        // Senders that omit the content type often still send JSON; take it
+        // if it parses, without failing the request if it does not.
+        None if body::looks_like_json(&content) => match std::str::from_utf8(&content).ok().map(json) {
+            Some(Ok(document)) => (ReadAs::JsonUndeclared, document),
+            _ => (ReadAs::Other, Document::whole(None)),
+        },
+        _ => (ReadAs::Other, Document::whole(None)),
+    };
+    let kind = match read_as {
+        ReadAs::Form => BodyKind::Form,
+        r if r.is_json() => BodyKind::Json,
+        _ => BodyKind::Other,
+    };
+    let reading = Reading {
+        read_as,
+        content_encoding,
+        bom_removed,
+        charset,
+        received_bytes: received.len(),
+        content_bytes: content.len(),
+    };
+    Ok(Read { kind, document, content, reading })
+}
+
+/// `content` as UTF-8 text: itself, or decoded from `encoding`.
+fn text_of(content: &Bytes, encoding: Option<&'static Encoding>) -> Option<Bytes> {
+    match encoding {
+        None => Some(content.clone()),
+        Some(encoding) => body::transcode(content, encoding),
     }
 }
 
@@ -202,8 +324,11 @@ impl Document {
 
 /// Form fields as an object. A `payload` field holding JSON (GitHub's and
 /// Slack's form mode) is parsed, so `$.payload.action` works.
-fn form_document(body: &[u8]) -> Value {
-    let mut doc = fields_to_object(form_urlencoded::parse(body));
+fn form_document(body: &[u8], encoding: Option<&'static Encoding>) -> Value {
+    let mut doc = match encoding {
+        None => fields_to_object(form_urlencoded::parse(body)),
+        Some(encoding) => fields_to_object(body::form_pairs(body, encoding)),
+    };
     if let Some(payload) = doc.get_mut("payload") {
         if let Some(parsed) = payload.as_str().and_then(|s| serde_json::from_str::<Value>(s).ok()) {
             *payload = parsed;
@@ -252,10 +377,66 @@ mod tests {
         let mut projection = Projection::nothing();
         projection.add(Some(&["ref"]));
         let event =
-            Event::projected(Method::POST, "/".into(), None, headers("application/json"), body, None, &projection)
+            Event::projected(Method::POST, "/".into(), None, headers("application/json"), body, None, how(&projection))
                 .unwrap();
         assert_eq!(event.condition_document(), Some(&json!({"ref": "main"})));
         assert_eq!(event.document(), Some(&json!({"ref": "main", "big": {"x": [1, 2]}})));
+    }
+
+    fn how(projection: &Projection) -> Decode<'_> {
+        Decode { projection, max_bytes: 1 << 20 }
+    }
+
+    fn read(ct: &str, body: &'static [u8]) -> Event {
+        Event::new(Method::POST, "/".into(), None, headers(ct), Bytes::from_static(body), None).unwrap()
+    }
+
+    #[test]
+    fn json_in_forms_and_text_but_real_forms_stay_forms() {
+        let e = read("application/x-www-form-urlencoded", b" {\"event_type\":\"data_deleted\"}\n");
+        assert_eq!(e.reading.read_as, ReadAs::JsonInForm);
+        assert_eq!(e.document(), Some(&json!({"event_type": "data_deleted"})));
+        let e = read("application/x-www-form-urlencoded", b"{not json}=1&b=2");
+        assert_eq!((e.reading.read_as, e.document()), (ReadAs::Form, Some(&json!({"{not json}": "1", "b": "2"}))));
+        let e = read("text/plain; charset=UTF-8", b"[1,2]");
+        assert_eq!((e.reading.read_as, e.document()), (ReadAs::JsonInText, Some(&json!([1, 2]))));
+        let e = read("text/plain", b"\"just a string\"");
+        assert_eq!((e.reading.read_as, e.document()), (ReadAs::Other, None));
+    }
+
+    #[test]
+    fn empty_json_has_no_document() {
+        for body in [&b""[..], b"  \r\n\t", b"\xEF\xBB\xBF"] {
+            let e = Event::new(Method::POST, "/".into(), None, headers("application/json"), body.into(), None).unwrap();
+            assert_eq!((e.reading.read_as, e.document()), (ReadAs::Empty, None), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn charsets_are_decoded_before_reading() {
+        let e = read("application/x-www-form-urlencoded; charset=iso-8859-1", b"name=Jos%E9&raw=\xE9t\xE9");
+        assert_eq!(e.document(), Some(&json!({"name": "José", "raw": "été"})));
+        assert_eq!(e.reading.charset, Some("windows-1252"));
+        let e = read("text/plain; charset=windows-1252", b"{\"name\":\"Jos\xE9\"}");
+        assert_eq!(e.document(), Some(&json!({"name": "José"})));
+        assert_eq!(&e.content()[..], "{\"name\":\"José\"}".as_bytes());
+        // A JSON body labelled ISO-8859-1: UTF-8 bytes stay UTF-8, others
+        // are decoded as the label says.
+        let e = read("application/json; charset=iso-8859-1", "{\"n\":\"José\"}".as_bytes());
+        assert_eq!((e.document(), e.reading.charset), (Some(&json!({"n": "José"})), None));
+        let e = read("application/json; charset=iso-8859-1", b"{\"n\":\"Jos\xE9\"}");
+        assert_eq!((e.document(), e.reading.charset), (Some(&json!({"n": "José"})), Some("windows-1252")));
+        let err = Event::new(
+            Method::POST,
+            "/".into(),
+            None,
+            headers("application/x-www-form-urlencoded; charset=x-unknown"),
+            Bytes::from_static(b"a=1"),
+            None,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(err.status(), http::StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
 
     #[test]
@@ -273,6 +454,8 @@ mod tests {
         let err = decode(&headers("application/json"), b"{\"a\":\"\xff\"}").unwrap_err();
         assert!(err.to_string().contains("not UTF-8"), "{err}");
         let (k, d) = decode(&headers("text/plain"), b"{\"a\":1}").unwrap();
+        assert_eq!((k, d), (BodyKind::Json, Some(json!({"a": 1}))));
+        let (k, d) = decode(&headers("text/csv"), b"{\"a\":1}").unwrap();
         assert_eq!((k, d), (BodyKind::Other, None));
     }
 

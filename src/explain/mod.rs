@@ -20,7 +20,7 @@ use http::{HeaderMap, Method};
 use serde::Serialize;
 
 use crate::actions::{Action, Respond};
-use crate::event::Event;
+use crate::event::{Decode, Event, Reading};
 use crate::matcher::explain::Trace;
 use crate::matcher::EvalContext;
 use crate::router::{Lookup, Snapshot};
@@ -51,6 +51,11 @@ pub struct Explanation {
     /// Why the request did not reach the routes, when it did not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// How the body was read (`read_as`: `json`, `json_in_form`,
+    /// `json_in_text`, `json_undeclared`, `form`, `empty`, `other`) and
+    /// what was undone to read it; absent when it was not read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<Reading>,
     /// The routes on this path and method, in file order.
     pub candidates: Vec<CandidateTrace>,
     /// The routes taken, in order.
@@ -136,6 +141,7 @@ pub fn explain(snapshot: &Snapshot, request: Request) -> Explanation {
         query: request.query.clone(),
         outcome: "routed",
         problem: None,
+        body: None,
         candidates: Vec::new(),
         taken: Vec::new(),
         status: None,
@@ -157,15 +163,20 @@ pub fn explain(snapshot: &Snapshot, request: Request) -> Explanation {
         }
         Lookup::Candidates(c) => c,
     };
-    let event = match Event::new(request.method, request.path, request.query, request.headers, request.body, None) {
-        Ok(e) => e,
-        Err(e) => {
-            out.outcome = "bad_body";
-            out.problem = Some(e.to_string());
-            out.status = Some(400);
-            return out;
-        }
-    };
+    // The body is decoded under the same limit as `serve` decodes it (the
+    // largest of the candidates'), so a gzip bomb is a 413 here too.
+    let how = Decode { projection: &crate::event::Projection::full(), max_bytes: snapshot.body_limit(&candidates) };
+    let event =
+        match Event::projected(request.method, request.path, request.query, request.headers, request.body, None, how) {
+            Ok(e) => e,
+            Err(e) => {
+                out.outcome = "bad_body";
+                out.problem = Some(e.to_string());
+                out.status = Some(e.status().as_u16());
+                return out;
+            }
+        };
+    out.body = Some(event.reading.clone());
     // The real selection decides what is taken; the traces say why.
     let matched = snapshot.select(candidates.clone(), &event);
     let mut stopped_by: Option<String> = None;
@@ -250,7 +261,9 @@ fn preview_actions(
                         url: Some(o.url.to_string()),
                         headers: header_list(&o.headers),
                         original_body: o.body.is_none(),
-                        body: Some(String::from_utf8_lossy(o.body.as_ref().unwrap_or(&event.body)).into_owned()),
+                        // The request's body as read (decoded): the forward
+                        // sends the received bytes, with their Content-Encoding.
+                        body: Some(String::from_utf8_lossy(o.body.as_ref().unwrap_or(event.content())).into_owned()),
                         relayed,
                         error: None,
                     },

@@ -12,6 +12,9 @@ pub fn render_text(e: &Explanation) -> String {
     if let Some(problem) = &e.problem {
         out.push_str(&format!("  {problem}\n"));
     }
+    if let Some(reading) = &e.body {
+        out.push_str(&format!("  body: {}\n", describe_reading(reading)));
+    }
     for c in &e.candidates {
         out.push_str(&format!("\nroute {}  ({})\n", c.route, c.path));
         if !c.path_params.is_empty() {
@@ -87,5 +90,35 @@ fn render_action(a: &ActionPreview, out: &mut String) {
                 out.push_str(&format!("      body: {body}\n"));
             }
         },
+    }
+}
+
+/// One line on how the body was read: `json (gzip decoded, BOM removed;
+/// 2048 bytes received, 9120 read)`.
+fn describe_reading(r: &crate::event::Reading) -> String {
+    use crate::event::ReadAs;
+    let how = match r.read_as {
+        ReadAs::Json => "read as JSON",
+        ReadAs::JsonInForm => "read as JSON (declared a form, but the whole body is JSON)",
+        ReadAs::JsonInText => "read as JSON (declared text/plain, but the whole body is JSON)",
+        ReadAs::JsonUndeclared => "read as JSON (no Content-Type; the body is JSON)",
+        ReadAs::Form => "read as form fields",
+        ReadAs::Empty => "empty: no JSON document (`json` conditions are false)",
+        ReadAs::Other => "not JSON or a form: no document (`json` conditions are false)",
+    };
+    let mut undone: Vec<String> = r.content_encoding.iter().map(|c| format!("{c} decoded")).collect();
+    if r.bom_removed {
+        undone.push("BOM removed".to_string());
+    }
+    if let Some(charset) = r.charset {
+        undone.push(format!("decoded from {charset}"));
+    }
+    let sizes = match r.received_bytes == r.content_bytes {
+        true => format!("{} bytes", r.received_bytes),
+        false => format!("{} bytes received, {} read", r.received_bytes, r.content_bytes),
+    };
+    match undone.is_empty() {
+        true => format!("{how}; {sizes}"),
+        false => format!("{how}; {}; {sizes}", undone.join(", ")),
     }
 }

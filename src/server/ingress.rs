@@ -3,7 +3,7 @@
 //! Thin on purpose: it resolves the path and method first (so a 404 or 405
 //! never reads a body), passes the door ([`crate::guard`]: allowlist, size,
 //! read timeout, signature — on the raw bytes), decodes the body into an
-//! event and hands over to the router and the pipeline. Every error is a
+//! event (content codings, BOM and charset: [`crate::event::body`]) and hands over to the router and the pipeline. Every error is a
 //! JSON `{"error": ...}` with the status a sender can act on. The access
 //! log, request id and request metrics wrap `handle` from outside
 //! ([`crate::observe::access`]); `handle` only notes what it decided.
@@ -19,7 +19,7 @@ use warp::Filter;
 
 use super::listener::ClientAddr;
 use crate::app::App;
-use crate::event::Event;
+use crate::event::{Decode, Event};
 use crate::guard;
 use crate::observe::{Access, Note};
 use crate::pipeline::{self, Reply};
@@ -121,13 +121,20 @@ where
             return refusal.reply();
         }
     };
-    let event = match Event::projected(method, path, query, headers, body, client.map(|c| c.0), &snapshot.projection) {
+    // Decoding comes after the signature check: an unauthenticated sender
+    // cannot make the server inflate anything. The decoded size is bounded
+    // by the largest limit of the routes still in the running, and routes
+    // with a smaller one are dropped as for the received size.
+    let how = Decode { projection: &snapshot.projection, max_bytes: snapshot.body_limit(&candidates) };
+    let event = match Event::projected(method, path, query, headers, body, client.map(|c| c.0), how) {
         Ok(e) => Arc::new(e),
         Err(e) => {
-            note.refuse("body");
-            return Reply::error(StatusCode::BAD_REQUEST, e);
+            let status = e.status();
+            note.refuse(if status == StatusCode::PAYLOAD_TOO_LARGE { "size" } else { "body" });
+            return Reply::error(status, e);
         }
     };
+    let candidates = guard::fits_body(&snapshot, candidates, event.content().len());
     note.event_id = Some(event.id.clone());
     let matched = snapshot.select(candidates, &event);
     if let Err(refusal) = guard::rate(&snapshot, &matched, &who) {

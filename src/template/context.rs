@@ -1,7 +1,7 @@
 //! What a template sees: the event, the route and its path parameters.
 //!
 //! ```text
-//! json          the decoded body (JSON, or form fields), none otherwise
+//! json          the decoded body (JSON, or form fields); undefined without one
 //! headers       request headers by lower-case name; repeated ones joined with ", "
 //! query         query parameters (a repeated one is a list)
 //! path_params   the route's `{name}` path parameters
@@ -48,7 +48,9 @@ fn build(event: &Event, route: &str, params: &[(String, String)]) -> Value {
     let path_params: BTreeMap<&str, &str> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let json = match event.document() {
         Some(doc) => Value::from(Serde(doc)),
-        None => Value::from(()),
+        // Undefined, not none: `{% if json is defined %}` is how a template
+        // tells an empty test ping from a delivery.
+        None => Value::UNDEFINED,
     };
     minijinja::context! {
         json => json,
