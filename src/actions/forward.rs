@@ -162,7 +162,8 @@ impl Forward {
             }
             compiled.ok()
         });
-        let body = spec.body.as_ref().and_then(|b| Body::compile(b, &format!("{path}.body"), errors));
+        let declared = template::body::declared_content_type(&spec.headers);
+        let body = spec.body.as_ref().and_then(|b| Body::compile(b, declared, &format!("{path}.body"), errors));
         let url = url?;
         let upstream = match UpstreamUrl::from_url(&url) {
             Ok(upstream) => upstream,
