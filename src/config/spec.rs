@@ -79,9 +79,6 @@ pub struct RouteSpec {
     pub name: String,
     /// Request path; `{name}` captures one segment as a path parameter, `{*rest}` the remainder.
     pub path: String,
-    /// Match a trailing slash exactly as written in `path`. Default false: `/hooks/x/` and `/hooks/x` both reach the route.
-    #[serde(default)]
-    pub strict_slash: bool,
     /// HTTP methods accepted. Default `[POST]`.
     pub methods: Option<Vec<String>>,
     /// Conditions that must all hold: one condition or a list of them. None: always.
@@ -109,6 +106,9 @@ pub struct RouteSpec {
     pub delivery: Option<crate::delivery::spec::DeliveryModeSpec>,
     /// Answer a provider's redelivery with the original event id.
     pub dedup: Option<crate::delivery::spec::DedupSpec>,
+    /// Match a trailing slash exactly as written in `path`. Default false: `/hooks/x/` and `/hooks/x` both reach the route.
+    #[serde(default)]
+    pub strict_slash: bool,
 }
 
 /// A condition: either a leaf (one subject, one operator) or a combinator.
@@ -147,13 +147,13 @@ pub struct ConditionSpec {
     /// Operator: a list containing this value, or a string containing this text.
     #[serde(default, deserialize_with = "null_is_a_value")]
     pub contains: Option<serde_json::Value>,
-    /// Operator: a number greater than this. Integers compare exactly, at any size.
+    /// Operator: a number greater than this. Integers of up to 64 bits compare exactly.
     pub gt: Option<serde_json::Number>,
-    /// Operator: a number greater than or equal to this. Integers compare exactly, at any size.
+    /// Operator: a number greater than or equal to this. Integers of up to 64 bits compare exactly.
     pub gte: Option<serde_json::Number>,
-    /// Operator: a number less than this. Integers compare exactly, at any size.
+    /// Operator: a number less than this. Integers of up to 64 bits compare exactly.
     pub lt: Option<serde_json::Number>,
-    /// Operator: a number less than or equal to this. Integers compare exactly, at any size.
+    /// Operator: a number less than or equal to this. Integers of up to 64 bits compare exactly.
     pub lte: Option<serde_json::Number>,
     // Combinators.
     /// Combinator: every condition in the list holds.

@@ -18,6 +18,7 @@ use std::cmp::Ordering;
 use serde_json::{Number, Value};
 
 use super::jsonpath::JsonPathExpr;
+use super::number::{compare_numbers, Exact};
 use crate::config::spec::ConditionSpec;
 use crate::config::ConfigError;
 use crate::event::Event;
@@ -250,76 +251,6 @@ impl Operator {
             Operator::Lte(n) => compare_node(node, n).is_some_and(Ordering::is_le),
         }
     }
-}
-
-/// A number in a form that compares exactly: integers as integers (never
-/// through an f64, which holds only 53 bits and would make
-/// 7615917337495251231 equal 7615917337495251230), fractions as f64.
-#[derive(Debug, Clone, Copy)]
-enum Exact {
-    Int(i128),
-    Float(f64),
-}
-
-impl Exact {
-    fn of(n: &Number) -> Option<Exact> {
-        if let Some(u) = n.as_u64() {
-            return Some(Exact::Int(i128::from(u)));
-        }
-        if let Some(i) = n.as_i64() {
-            return Some(Exact::Int(i128::from(i)));
-        }
-        n.as_f64().map(Exact::Float)
-    }
-
-    /// A header, query or path value read as a number (`42`, `-7`, `1.5`,
-    /// `1e3`); surrounding spaces are ignored.
-    fn parse(text: &str) -> Option<Exact> {
-        let text = text.trim();
-        match text.parse::<i128>() {
-            Ok(i) => Some(Exact::Int(i)),
-            Err(_) => text.parse::<f64>().ok().filter(|f| !f.is_nan()).map(Exact::Float),
-        }
-    }
-
-    fn cmp(self, other: Exact) -> Option<Ordering> {
-        match (self, other) {
-            (Exact::Int(a), Exact::Int(b)) => Some(a.cmp(&b)),
-            (Exact::Float(a), Exact::Float(b)) => a.partial_cmp(&b),
-            (Exact::Int(a), Exact::Float(b)) => int_vs_float(a, b),
-            (Exact::Float(a), Exact::Int(b)) => int_vs_float(b, a).map(Ordering::reverse),
-        }
-    }
-}
-
-/// Compares an integer with a float exactly, without rounding the integer
-/// to the float's 53 bits: the float's integer part is exact as an i128
-/// whenever it is in range, and its fraction breaks a tie.
-fn int_vs_float(int: i128, float: f64) -> Option<Ordering> {
-    // 2^127, exactly representable as an f64.
-    const LIMIT: f64 = 170_141_183_460_469_231_731_687_303_715_884_105_728.0;
-    if float.is_nan() {
-        return None;
-    }
-    if float >= LIMIT {
-        return Some(Ordering::Less);
-    }
-    if float < -LIMIT {
-        return Some(Ordering::Greater);
-    }
-    let whole = float.trunc();
-    // In range and integral, so the cast is exact.
-    match int.cmp(&(whole as i128)) {
-        Ordering::Equal => 0.0_f64.partial_cmp(&(float - whole)),
-        other => Some(other),
-    }
-}
-
-/// Orders two JSON numbers by value, exactly: integers of any size JSON
-/// gives us compare as integers, and an integer against a fraction compares
-/// without rounding. None only when a number is not comparable (NaN).
-pub fn compare_numbers(a: &Number, b: &Number) -> Option<Ordering> {
-    Exact::of(a)?.cmp(Exact::of(b)?)
 }
 
 /// A subject value against a numeric bound: JSON numbers by value, text

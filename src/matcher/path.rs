@@ -58,7 +58,7 @@ impl PathPattern {
 
     /// Parses a route's `path:`; `strict_slash` makes a trailing slash part
     /// of the path (`/a/` then never matches `/a`, nor `/a` `/a/`).
-    pub fn with_slash_rule(pattern: &str, strict_slash: bool) -> Result<Self, String> {
+    pub(crate) fn with_slash_rule(pattern: &str, strict_slash: bool) -> Result<Self, String> {
         let mut parsed = Self::parse_segments(pattern)?;
         if !strict_slash && parsed.segments.last() == Some(&Segment::Literal(String::new())) {
             parsed.segments.pop();

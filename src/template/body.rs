@@ -52,14 +52,14 @@ pub enum Node {
 
 /// True when `content_type` (a `Content-Type` value, parameters allowed)
 /// names JSON: `application/json` or `application/<anything>+json`.
-pub fn declares_json(content_type: &str) -> bool {
+pub(crate) fn declares_json(content_type: &str) -> bool {
     let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     crate::event::is_json_media_type(&media)
 }
 
 /// The `Content-Type` value in an action's `headers:`, if the author
 /// declared one (header names are case-insensitive).
-pub fn declared_content_type<'a, V: AsRef<str> + 'a>(
+pub(crate) fn declared_content_type<'a, V: AsRef<str> + 'a>(
     headers: impl IntoIterator<Item = (&'a String, &'a V)>,
 ) -> Option<&'a str> {
     headers.into_iter().find(|(name, _)| name.eq_ignore_ascii_case("content-type")).map(|(_, v)| v.as_ref())
@@ -138,7 +138,7 @@ impl Body {
 /// whose literal text can never be JSON whatever the values (every render
 /// would fail), or one that is not JSON at all; and a body written as JSON
 /// but sent as text because no JSON `Content-Type` is declared.
-pub fn static_warning(value: &Value, content_type: Option<&str>) -> Option<String> {
+pub(crate) fn static_warning(value: &Value, content_type: Option<&str>) -> Option<String> {
     let Value::String(s) = value else { return None };
     match content_type {
         Some(declared) if declares_json(declared) => {

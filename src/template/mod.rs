@@ -108,7 +108,7 @@ pub fn literal_prefix(text: &str) -> &str {
 
 /// The part of `text` after its last `}}` or `%}`: what is literal at the
 /// end whatever the event.
-pub fn literal_suffix(text: &str) -> &str {
+pub(crate) fn literal_suffix(text: &str) -> &str {
     let at = [text.rfind("}}"), text.rfind("%}")].into_iter().flatten().max().map_or(0, |i| i + 2);
     text.get(at..).unwrap_or("")
 }
