@@ -5,12 +5,20 @@
 //! are only warnings); they point at routes that routing can never take:
 //! - a route after an unconditional route on the same path and method that
 //!   does not `continue` (the earlier one takes every request);
-//! - a route with the same path and the same conditions as an earlier one.
+//! - a route with the same path and the same conditions as an earlier one;
+//! - a body template that can only fail (see [`body_warnings`]).
+//!
+//! "The same path" follows the router's trailing-slash rule: `/hooks/x/`
+//! and `/hooks/x` are one path unless a route says `strict_slash: true`.
 //!
 //! A forward URL without a scheme is not a warning: it is already an error
 //! (see [`crate::actions::forward`]), because it cannot be sent at all.
 
+use std::collections::BTreeMap;
+
+use crate::config::spec::ActionSpec;
 use crate::config::{Config, ConfigError, RouteSpec};
+use crate::template;
 
 /// Every warning, located like an error (route, line, column).
 pub fn warnings(config: &Config) -> Vec<ConfigError> {
@@ -18,7 +26,7 @@ pub fn warnings(config: &Config) -> Vec<ConfigError> {
     let routes = &config.routes;
     for (i, later) in routes.iter().enumerate() {
         for (j, earlier) in routes.iter().enumerate().take(i) {
-            if earlier.path != later.path {
+            if !path_covers(earlier, later) {
                 continue;
             }
             let shared: Vec<String> = methods(later).into_iter().filter(|m| methods(earlier).contains(m)).collect();
@@ -53,7 +61,47 @@ pub fn warnings(config: &Config) -> Vec<ConfigError> {
             break;
         }
     }
+    for (i, route) in routes.iter().enumerate() {
+        out.extend(body_warnings(route).into_iter().map(|w| config.locate(i, w)));
+    }
     out
+}
+
+/// Bodies that cannot do what their author meant: a template that can
+/// only fail, or JSON written as a string body without a JSON
+/// `Content-Type` (sent as text). See [`template::body::static_warning`].
+fn body_warnings(route: &RouteSpec) -> Vec<ConfigError> {
+    let mut out = Vec::new();
+    let mut check = |key: String, body: Option<&serde_json::Value>, headers: &BTreeMap<String, String>| {
+        let declared = template::body::declared_content_type(headers);
+        if let Some(message) = body.and_then(|b| template::body::static_warning(b, declared)) {
+            out.push(ConfigError::new(key.clone(), format!("{key}: {message}")));
+        }
+    };
+    for (j, action) in route.actions.iter().enumerate() {
+        if let ActionSpec::Forward(f) = action {
+            check(format!("actions[{j}].forward.body"), f.body.as_ref(), &f.headers);
+        }
+    }
+    if let Some(respond) = &route.respond {
+        check("respond.body".to_string(), respond.body.as_ref(), &respond.headers);
+    }
+    out
+}
+
+/// True when every request path `later` accepts reaches `earlier` too,
+/// under the router's trailing-slash rule: a lenient route takes its path
+/// with and without a trailing slash, a `strict_slash` one only as written.
+fn path_covers(earlier: &RouteSpec, later: &RouteSpec) -> bool {
+    fn trimmed(path: &str) -> &str {
+        path.strip_suffix('/').filter(|t| !t.is_empty()).unwrap_or(path)
+    }
+    match (earlier.strict_slash, later.strict_slash) {
+        (false, _) => trimmed(&earlier.path) == trimmed(&later.path),
+        (true, true) => earlier.path == later.path,
+        // The later route also takes the spelling the earlier one refuses.
+        (true, false) => false,
+    }
 }
 
 /// Upper-case methods; POST when none are listed (as the router does).

@@ -81,6 +81,7 @@ routes:
     actions:
       - forward:
           url: {}
+          headers: {{ Content-Type: application/json }}
           body: '{{"text": "{{{{ json.title }}}}", "labels": {{{{ json.labels | tojson }}}}}}'
 "#,
         up.url("/slack")
@@ -293,7 +294,7 @@ fn explain_renders_a_taken_forward_and_says_what_follows_is_not_tried() {
         out.contains("  json $.ref = \"refs/heads/main\" matches '^refs/heads/(main|release/.+)$' → true\n"),
         "{out}"
     );
-    assert!(out.contains("  not → true\n    json $.deleted = (no value) equals true → false\n"), "{out}");
+    assert!(out.contains("  not → true\n    json $.deleted = (absent) equals true → false\n"), "{out}");
     assert!(out.contains("    forward POST http://127.0.0.1:8001/build\n"), "{out}");
     assert!(out.contains("      x-source: github\n"), "{out}");
     assert!(out.contains("    log info: build requested\n"), "{out}");

@@ -162,7 +162,8 @@ impl Forward {
             }
             compiled.ok()
         });
-        let body = spec.body.as_ref().and_then(|b| Body::compile(b, &format!("{path}.body"), errors));
+        let declared = template::body::declared_content_type(&spec.headers);
+        let body = spec.body.as_ref().and_then(|b| Body::compile(b, declared, &format!("{path}.body"), errors));
         let url = url?;
         let upstream = match UpstreamUrl::from_url(&url) {
             Ok(upstream) => upstream,
@@ -206,8 +207,14 @@ impl Forward {
         let body = match &self.body {
             None => None,
             Some(body) => {
+                // The request's, not the configured ones: a `Content-Type` in
+                // `headers:` is the author's declaration for this body.
                 for name in BODY_HEADERS {
-                    headers.remove(*name);
+                    if let Some(configured) = self.headers.get(*name) {
+                        headers.insert(*name, configured.clone());
+                    } else {
+                        headers.remove(*name);
+                    }
                 }
                 let signatures: Vec<HeaderName> =
                     headers.keys().filter(|n| is_signature(n) && !self.headers.contains_key(*n)).cloned().collect();

@@ -106,7 +106,8 @@ impl Respond {
                 _ => errors.push(ConfigError::new(key, "invalid header name or value")),
             }
         }
-        let compiled = spec.body.as_ref().and_then(|b| Body::compile(b, "respond.body", errors));
+        let declared = template::body::declared_content_type(&spec.headers);
+        let compiled = spec.body.as_ref().and_then(|b| Body::compile(b, declared, "respond.body", errors));
         let (body, body_template) = match compiled {
             None => (Bytes::new(), None),
             Some(b) => {

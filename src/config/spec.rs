@@ -106,6 +106,9 @@ pub struct RouteSpec {
     pub delivery: Option<crate::delivery::spec::DeliveryModeSpec>,
     /// Answer a provider's redelivery with the original event id.
     pub dedup: Option<crate::delivery::spec::DedupSpec>,
+    /// Match a trailing slash exactly as written in `path`. Default false: `/hooks/x/` and `/hooks/x` both reach the route.
+    #[serde(default)]
+    pub strict_slash: bool,
 }
 
 /// A condition: either a leaf (one subject, one operator) or a combinator.
@@ -144,14 +147,14 @@ pub struct ConditionSpec {
     /// Operator: a list containing this value, or a string containing this text.
     #[serde(default, deserialize_with = "null_is_a_value")]
     pub contains: Option<serde_json::Value>,
-    /// Operator: a number greater than this.
-    pub gt: Option<f64>,
-    /// Operator: a number greater than or equal to this.
-    pub gte: Option<f64>,
-    /// Operator: a number less than this.
-    pub lt: Option<f64>,
-    /// Operator: a number less than or equal to this.
-    pub lte: Option<f64>,
+    /// Operator: a number greater than this. Integers of up to 64 bits compare exactly.
+    pub gt: Option<serde_json::Number>,
+    /// Operator: a number greater than or equal to this. Integers of up to 64 bits compare exactly.
+    pub gte: Option<serde_json::Number>,
+    /// Operator: a number less than this. Integers of up to 64 bits compare exactly.
+    pub lt: Option<serde_json::Number>,
+    /// Operator: a number less than or equal to this. Integers of up to 64 bits compare exactly.
+    pub lte: Option<serde_json::Number>,
     // Combinators.
     /// Combinator: every condition in the list holds.
     pub all: Option<Vec<ConditionSpec>>,
@@ -216,8 +219,8 @@ pub struct ForwardSpec {
     /// JSONPath whose value orders deliveries: one at a time per value.
     pub ordering_key: Option<String>,
     /// Replaces the event's body. A mapping or list is sent as JSON (its
-    /// strings may be templates); a string is sent as text, or as JSON when
-    /// it starts with `{` or `[`.
+    /// strings may be templates); a string is text (`text/plain; charset=utf-8`)
+    /// unless `headers` declare a JSON `Content-Type`, which makes it JSON text.
     pub body: Option<serde_json::Value>,
 }
 
@@ -261,7 +264,8 @@ pub struct RespondSpec {
     /// Headers of the answer; values may be templates.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// A string is sent as is; any other YAML value is sent as JSON.
+    /// A mapping or list is sent as JSON; a string is text (`text/plain; charset=utf-8`)
+    /// unless `headers` declare a JSON `Content-Type`, which makes it JSON text.
     pub body: Option<serde_json::Value>,
 }
 

@@ -4,16 +4,21 @@
 //! parameter, the method) with one operator. A subject may yield several
 //! values (a multi-node JSONPath, a repeated header); a leaf holds when any of
 //! them satisfies the operator, and `exists: false` holds when there are
-//! none. JSON comparisons are typed (`"42"` is not `42`) but numbers compare
-//! by value across integer and float. Header, query and path values are
-//! strings; they compare to a configured number or boolean by its text or,
-//! for `gt`/`lt`, as a parsed number.
+//! none. A negative operator (`not_equals`) is exactly `not:` of its
+//! positive twin, so it holds when the subject is absent. JSON comparisons
+//! are typed (`"42"` is not `42`) but numbers compare by value across
+//! integer and float, and integers exactly (64-bit ids stay distinct).
+//! Header, query and path values are strings; they compare to a configured
+//! number or boolean by its text or, for `gt`/`lt`, as a parsed number.
 
 use http::header::HeaderName;
 use regex::Regex;
-use serde_json::Value;
+use std::cmp::Ordering;
+
+use serde_json::{Number, Value};
 
 use super::jsonpath::JsonPathExpr;
+use super::number::{compare_numbers, Exact};
 use crate::config::spec::ConditionSpec;
 use crate::config::ConfigError;
 use crate::event::Event;
@@ -51,10 +56,12 @@ pub enum Operator {
     /// match caches) instead of a copy each.
     Matches(std::sync::Arc<Regex>),
     Contains(Value),
-    Gt(f64),
-    Gte(f64),
-    Lt(f64),
-    Lte(f64),
+    /// Bounds keep the number as written: integers compare exactly at any
+    /// size (see [`compare_numbers`]).
+    Gt(Number),
+    Gte(Number),
+    Lt(Number),
+    Lte(Number),
 }
 
 /// What a condition is evaluated against: the event plus the path parameters
@@ -178,13 +185,20 @@ impl Leaf {
     /// [`Leaf::eval`], also calling `seen` with each subject value tried and
     /// whether it satisfied the operator. Routing and `explain` share this
     /// one evaluator, so an explanation cannot drift from what routing does.
+    ///
+    /// A negative operator is evaluated as its positive twin and the result
+    /// inverted (`not_equals: v` is exactly `not: {equals: v}`), so it holds
+    /// when the subject is absent, as MongoDB's `$ne` (and the Hookdeck and
+    /// Convoy filters built on it) do. Each value is still reported with
+    /// whether it satisfies the operator as written.
     pub fn eval_seen(&self, ctx: &EvalContext, mut seen: impl FnMut(Node, bool)) -> bool {
         let mut any = false;
+        let negated = self.op.is_negative();
         let mut test = |node: Node| {
             any = true;
-            let held = self.op.holds(node);
-            seen(node, held);
-            held
+            let hit = self.op.positive_holds(node);
+            seen(node, hit != negated);
+            hit
         };
         let held = match &self.subject {
             Subject::Json(path) => match ctx.event.condition_document() {
@@ -200,19 +214,25 @@ impl Leaf {
         };
         match self.op {
             Operator::Exists(want) => any == want,
-            _ => held,
+            _ => held != negated,
         }
     }
 }
 
 impl Operator {
-    /// Whether one subject value satisfies the operator. `Exists` is decided
-    /// by the caller from whether any value was seen.
-    pub fn holds(&self, node: Node) -> bool {
+    /// True for an operator that is the negation of another (`not_equals`):
+    /// the leaf holds when no value satisfies the positive twin.
+    pub fn is_negative(&self) -> bool {
+        matches!(self, Operator::NotEquals(_))
+    }
+
+    /// Whether one subject value satisfies the operator, or for a negative
+    /// operator its positive twin (`not_equals` → `equals`). `Exists` is
+    /// decided by the caller from whether any value was seen.
+    pub fn positive_holds(&self, node: Node) -> bool {
         match self {
             Operator::Exists(_) => true,
-            Operator::Equals(want) => node_equals(node, want),
-            Operator::NotEquals(want) => !node_equals(node, want),
+            Operator::Equals(want) | Operator::NotEquals(want) => node_equals(node, want),
             Operator::In(list) => list.iter().any(|want| node_equals(node, want)),
             Operator::Matches(re) => match node {
                 Node::Json(Value::String(s)) => re.is_match(s),
@@ -225,20 +245,24 @@ impl Operator {
                 Node::Text(s) => scalar_text(want).is_some_and(|w| s.contains(w.as_str())),
                 Node::Json(_) => false,
             },
-            Operator::Gt(n) => number(node).is_some_and(|v| v > *n),
-            Operator::Gte(n) => number(node).is_some_and(|v| v >= *n),
-            Operator::Lt(n) => number(node).is_some_and(|v| v < *n),
-            Operator::Lte(n) => number(node).is_some_and(|v| v <= *n),
+            Operator::Gt(n) => compare_node(node, n).is_some_and(Ordering::is_gt),
+            Operator::Gte(n) => compare_node(node, n).is_some_and(Ordering::is_ge),
+            Operator::Lt(n) => compare_node(node, n).is_some_and(Ordering::is_lt),
+            Operator::Lte(n) => compare_node(node, n).is_some_and(Ordering::is_le),
         }
     }
 }
 
-fn number(node: Node) -> Option<f64> {
-    match node {
-        Node::Json(Value::Number(n)) => n.as_f64(),
-        Node::Json(_) => None,
-        Node::Text(s) => s.trim().parse().ok(),
-    }
+/// A subject value against a numeric bound: JSON numbers by value, text
+/// parsed as a number; anything else (a JSON string, even `"11"`) is not a
+/// number and compares as nothing.
+fn compare_node(node: Node, bound: &Number) -> Option<Ordering> {
+    let value = match node {
+        Node::Json(Value::Number(n)) => Exact::of(n)?,
+        Node::Json(_) => return None,
+        Node::Text(s) => Exact::parse(s)?,
+    };
+    value.cmp(Exact::of(bound)?)
 }
 
 fn node_equals(node: Node, want: &Value) -> bool {
@@ -246,7 +270,7 @@ fn node_equals(node: Node, want: &Value) -> bool {
         Node::Json(v) => json_equals(v, want),
         Node::Text(s) => match want {
             Value::String(w) => s == w,
-            Value::Number(n) => s.trim().parse::<f64>().ok().zip(n.as_f64()).is_some_and(|(a, b)| a == b),
+            Value::Number(n) => compare_node(node, n) == Some(Ordering::Equal),
             Value::Bool(b) => s == if *b { "true" } else { "false" },
             _ => false,
         },
@@ -256,11 +280,7 @@ fn node_equals(node: Node, want: &Value) -> bool {
 /// Typed JSON equality, with numbers compared by value (1 == 1.0).
 pub fn json_equals(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
-            (Some(i), Some(j), _, _) => i == j,
-            (_, _, Some(i), Some(j)) => i == j,
-            _ => x.as_f64() == y.as_f64(),
-        },
+        (Value::Number(x), Value::Number(y)) => compare_numbers(x, y) == Some(Ordering::Equal),
         (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equals(a, b)),
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equals(v, w)))
@@ -398,12 +418,12 @@ fn compile_operator(
         ));
         return None;
     }
-    let (n, make): (Option<f64>, fn(f64) -> Operator) = match (spec.gt, spec.gte, spec.lt, spec.lte) {
+    let (n, make): (Option<&Number>, fn(Number) -> Operator) = match (&spec.gt, &spec.gte, &spec.lt, &spec.lte) {
         (Some(n), ..) => (Some(n), Operator::Gt),
         (_, Some(n), ..) => (Some(n), Operator::Gte),
         (_, _, Some(n), _) => (Some(n), Operator::Lt),
         (.., Some(n)) => (Some(n), Operator::Lte),
         _ => (None, Operator::Gt),
     };
-    n.map(make)
+    n.cloned().map(make)
 }

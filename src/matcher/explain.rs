@@ -31,6 +31,9 @@ pub struct LeafTrace {
     pub operator: String,
     /// Each value tried, as JSON, with whether it satisfied the operator.
     pub values: Vec<SeenValue>,
+    /// True when the subject had no value at all (a missing member, header
+    /// or query parameter): `exists: false` and negative operators hold.
+    pub absent: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,7 +82,8 @@ impl Leaf {
             };
             values.push(SeenValue { value, satisfied });
         });
-        LeafTrace { result, subject: subject_text(&self.subject), operator: operator_text(&self.op), values }
+        let absent = values.is_empty();
+        LeafTrace { result, subject: subject_text(&self.subject), operator: operator_text(&self.op), values, absent }
     }
 }
 
@@ -126,7 +130,7 @@ pub fn render_text(trace: &Trace, indent: usize, out: &mut String) {
         }
         Trace::Leaf(l) => {
             let seen = match l.values.len() {
-                0 => "(no value)".to_string(),
+                0 => "(absent)".to_string(),
                 _ => l.values.iter().map(|v| v.value.to_string()).collect::<Vec<_>>().join(", "),
             };
             out.push_str(&format!("{pad}{} = {seen} {} → {}\n", l.subject, l.operator, l.result));

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod condition;
 pub mod explain;
 pub mod jsonpath;
+pub(crate) mod number;
 pub mod path;
 
 pub use condition::{Condition, EvalContext};

@@ -12,6 +12,15 @@
 //! patterns with parameters can). Groups matchit refuses to hold side by side
 //! (a `{param}` and a `{*rest}` at the same position) are checked directly;
 //! that is rare and costs only those configs.
+//!
+//! Trailing slashes: providers' webhook URL fields are filled in by hand, so
+//! `/hooks/github/` and `/hooks/github` are the same route unless the route
+//! says `strict_slash: true`. A redirect is no answer (many senders do not
+//! follow one for a POST, and a 301 turns a POST into a GET), so both
+//! spellings are matched directly: a lenient pattern is stored without its
+//! trailing slash, and a request path ending in `/` is looked up without it
+//! for lenient routes and as sent for strict ones. A path without a trailing
+//! slash, the usual case, costs one lookup as before.
 
 use percent_encoding::percent_decode_str;
 
@@ -34,10 +43,31 @@ impl Segment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathPattern {
     segments: Vec<Segment>,
+    /// `strict_slash: true`: a trailing slash in the request must be as
+    /// written here. Otherwise the pattern holds no trailing slash and
+    /// matches the path with or without one.
+    strict_slash: bool,
 }
 
 impl PathPattern {
+    /// Parses a route's `path:` with the default rule: a trailing slash is
+    /// insignificant.
     pub fn parse(pattern: &str) -> Result<Self, String> {
+        Self::with_slash_rule(pattern, false)
+    }
+
+    /// Parses a route's `path:`; `strict_slash` makes a trailing slash part
+    /// of the path (`/a/` then never matches `/a`, nor `/a` `/a/`).
+    pub(crate) fn with_slash_rule(pattern: &str, strict_slash: bool) -> Result<Self, String> {
+        let mut parsed = Self::parse_segments(pattern)?;
+        if !strict_slash && parsed.segments.last() == Some(&Segment::Literal(String::new())) {
+            parsed.segments.pop();
+        }
+        parsed.strict_slash = strict_slash;
+        Ok(parsed)
+    }
+
+    fn parse_segments(pattern: &str) -> Result<Self, String> {
         let rest = pattern.strip_prefix('/').ok_or_else(|| format!("path {pattern:?} must start with `/`"))?;
         let mut segments = Vec::new();
         let parts: Vec<&str> = if rest.is_empty() { Vec::new() } else { rest.split('/').collect() };
@@ -72,7 +102,7 @@ impl PathPattern {
                 segments.push(Segment::Literal(part.to_string()));
             }
         }
-        Ok(PathPattern { segments })
+        Ok(PathPattern { segments, strict_slash: false })
     }
 
     /// Parameter names in order.
@@ -216,8 +246,9 @@ pub struct Candidate {
 
 struct Group {
     pattern: PathPattern,
-    /// (route index, that route's parameter names), in file order.
-    routes: Vec<(usize, Vec<String>)>,
+    /// (route index, that route's parameter names, its `strict_slash`), in
+    /// file order. Strict and lenient patterns of one shape share a group.
+    routes: Vec<(usize, Vec<String>, bool)>,
     /// Other groups that may match the same paths.
     overlaps: Vec<usize>,
 }
@@ -228,6 +259,27 @@ pub struct PathIndex {
     groups: Vec<Group>,
     /// Groups matchit would not hold; always checked directly.
     unindexed: Vec<usize>,
+    /// Some route has `strict_slash: true`: a path ending in `/` is then
+    /// also looked up as sent.
+    any_strict: bool,
+}
+
+/// Which routes a lookup keeps, by their trailing-slash rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    All,
+    Lenient,
+    Strict,
+}
+
+impl Keep {
+    fn keeps(self, strict: bool) -> bool {
+        match self {
+            Keep::All => true,
+            Keep::Lenient => !strict,
+            Keep::Strict => strict,
+        }
+    }
 }
 
 impl PathIndex {
@@ -242,13 +294,15 @@ impl PathIndex {
         let mut by_shape: std::collections::HashMap<String, usize> =
             std::collections::HashMap::with_capacity(patterns.len());
         let mut groups: Vec<Group> = Vec::new();
+        let any_strict = patterns.iter().any(|p| p.strict_slash);
         for (route, pattern) in patterns.into_iter().enumerate() {
             let names = pattern.param_names();
+            let strict = pattern.strict_slash;
             match by_shape.entry(pattern.shape()) {
-                std::collections::hash_map::Entry::Occupied(g) => groups[*g.get()].routes.push((route, names)),
+                std::collections::hash_map::Entry::Occupied(g) => groups[*g.get()].routes.push((route, names, strict)),
                 std::collections::hash_map::Entry::Vacant(slot) => {
                     slot.insert(groups.len());
-                    groups.push(Group { pattern, routes: vec![(route, names)], overlaps: Vec::new() });
+                    groups.push(Group { pattern, routes: vec![(route, names, strict)], overlaps: Vec::new() });
                 }
             }
         }
@@ -291,24 +345,38 @@ impl PathIndex {
                 unindexed.push(g);
             }
         }
-        PathIndex { tree, groups, unindexed }
+        PathIndex { tree, groups, unindexed, any_strict }
     }
 
-    /// All routes whose pattern matches `path`, in file order.
+    /// All routes whose pattern matches `path`, in file order. A trailing
+    /// slash is ignored for lenient routes and kept for strict ones (see
+    /// the module documentation); `/` itself is never trimmed.
     pub fn lookup(&self, path: &str) -> Vec<Candidate> {
+        let Some(trimmed) = path.strip_suffix('/').filter(|t| !t.is_empty()) else {
+            return self.lookup_keeping(path, Keep::All);
+        };
+        let mut out = self.lookup_keeping(trimmed, Keep::Lenient);
+        if self.any_strict {
+            out.extend(self.lookup_keeping(path, Keep::Strict));
+            out.sort_by_key(|c| c.route);
+        }
+        out
+    }
+
+    fn lookup_keeping(&self, path: &str, keep: Keep) -> Vec<Candidate> {
         let mut out = Vec::new();
         let mut seen_groups: Vec<usize> = Vec::new();
         if let Ok(m) = self.tree.at(path) {
             let g = *m.value;
             let values: Vec<&str> = m.params.iter().map(|(_, v)| v).collect();
-            self.push_group(g, &values, &mut out);
+            self.push_group(g, &values, keep, &mut out);
             seen_groups.push(g);
             for &o in &self.groups[g].overlaps {
-                self.try_group(o, path, &mut out, &mut seen_groups);
+                self.try_group(o, path, keep, &mut out, &mut seen_groups);
             }
         }
         for &g in &self.unindexed {
-            self.try_group(g, path, &mut out, &mut seen_groups);
+            self.try_group(g, path, keep, &mut out, &mut seen_groups);
         }
         if seen_groups.len() > 1 {
             out.sort_by_key(|c| c.route);
@@ -316,18 +384,18 @@ impl PathIndex {
         out
     }
 
-    fn try_group(&self, g: usize, path: &str, out: &mut Vec<Candidate>, seen: &mut Vec<usize>) {
+    fn try_group(&self, g: usize, path: &str, keep: Keep, out: &mut Vec<Candidate>, seen: &mut Vec<usize>) {
         if seen.contains(&g) {
             return;
         }
         if let Some(values) = self.groups[g].pattern.match_path(path) {
-            self.push_group(g, &values, out);
+            self.push_group(g, &values, keep, out);
             seen.push(g);
         }
     }
 
-    fn push_group(&self, g: usize, values: &[&str], out: &mut Vec<Candidate>) {
-        for (route, names) in &self.groups[g].routes {
+    fn push_group(&self, g: usize, values: &[&str], keep: Keep, out: &mut Vec<Candidate>) {
+        for (route, names, _) in self.groups[g].routes.iter().filter(|(_, _, strict)| keep.keeps(*strict)) {
             let params = names
                 .iter()
                 .zip(values)
@@ -408,10 +476,22 @@ mod tests {
     }
 
     #[test]
-    fn trailing_slash_is_distinct() {
-        let idx = index(&["/a", "/b/"]);
+    fn a_trailing_slash_is_insignificant_unless_strict() {
+        let idx = index(&["/a", "/b/", "/f/{*rest}", "/"]);
         assert_eq!(routes(&idx, "/a"), vec![0]);
-        assert_eq!(routes(&idx, "/a/"), Vec::<usize>::new());
+        assert_eq!(routes(&idx, "/a/"), vec![0]);
         assert_eq!(routes(&idx, "/b/"), vec![1]);
+        assert_eq!(routes(&idx, "/b"), vec![1]);
+        assert_eq!(routes(&idx, "/"), vec![3]);
+        assert_eq!(idx.lookup("/f/x/y/")[0].params, vec![("rest".to_string(), "x/y".to_string())]);
+
+        let strict = |p: &str| PathPattern::with_slash_rule(p, true).unwrap();
+        let lenient = |p: &str| PathPattern::parse(p).unwrap();
+        let idx = PathIndex::build(&[strict("/a"), strict("/b/"), lenient("/a"), strict("/f/{*rest}")]);
+        assert_eq!(routes(&idx, "/a"), vec![0, 2]);
+        assert_eq!(routes(&idx, "/a/"), vec![2]);
+        assert_eq!(routes(&idx, "/b/"), vec![1]);
+        assert_eq!(routes(&idx, "/b"), Vec::<usize>::new());
+        assert_eq!(idx.lookup("/f/x/")[0].params, vec![("rest".to_string(), "x/".to_string())]);
     }
 }

@@ -98,7 +98,13 @@ impl Snapshot {
             // others. It is kept only if every route compiles, and then it
             // is exactly the index of their patterns.
             let index = (problems.is_empty() && config.routes.len() >= INDEX_BESIDE_MIN_ROUTES)
-                .then(|| config.routes.iter().map(|spec| PathPattern::parse(&spec.path).ok()).collect())
+                .then(|| {
+                    config
+                        .routes
+                        .iter()
+                        .map(|spec| PathPattern::with_slash_rule(&spec.path, spec.strict_slash).ok())
+                        .collect()
+                })
                 .flatten()
                 .map(|patterns| scope.spawn(move || PathIndex::from_patterns(patterns)));
             let compiled = crate::par::map(work, |i, (spec, duplicate_of)| {
@@ -222,7 +228,9 @@ fn compile_route(
     {
         errors.push(ConfigError::new("name", format!("route name {:?} may use only a-z, 0-9, - and _", spec.name)));
     }
-    let pattern = PathPattern::parse(&spec.path).map_err(|e| errors.push(ConfigError::new("path", e))).ok();
+    let pattern = PathPattern::with_slash_rule(&spec.path, spec.strict_slash)
+        .map_err(|e| errors.push(ConfigError::new("path", e)))
+        .ok();
     let methods = compile_methods(spec.methods.as_deref(), &mut errors);
     let conditions: Vec<Option<Condition>> =
         spec.when.iter().enumerate().map(|(j, c)| Condition::compile(c, &format!("when[{j}]"), &mut errors)).collect();

@@ -106,6 +106,13 @@ pub fn literal_prefix(text: &str) -> &str {
     &text[..at]
 }
 
+/// The part of `text` after its last `}}` or `%}`: what is literal at the
+/// end whatever the event.
+pub(crate) fn literal_suffix(text: &str) -> &str {
+    let at = [text.rfind("}}"), text.rfind("%}")].into_iter().flatten().max().map_or(0, |i| i + 2);
+    text.get(at..).unwrap_or("")
+}
+
 impl Text {
     /// Compiles `source`; a syntax error is pushed at `key_path`.
     pub fn compile(source: &str, escape: Escape, key_path: &str, errors: &mut Vec<ConfigError>) -> Option<Text> {

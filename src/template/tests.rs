@@ -111,6 +111,7 @@ fn structured_bodies_keep_types() {
     let mut errors = Vec::new();
     let body = Body::compile(
         &json!({"count": "{{ json.commits | length }}", "text": "by {{ json.who }}", "who": "{{ json.who }}", "fixed": [1, true]}),
+        None,
         "body",
         &mut errors,
     )
@@ -127,7 +128,8 @@ fn structured_bodies_keep_types() {
 fn text_bodies_meant_as_json_must_render_json() {
     let ev = event(json!({"obj": {"a": 1}}));
     let mut errors = Vec::new();
-    let body = Body::compile(&json!("{\"o\": \"{{ json.obj }}\"}"), "body", &mut errors).unwrap();
+    let body =
+        Body::compile(&json!("{\"o\": \"{{ json.obj }}\"}"), Some("application/json"), "body", &mut errors).unwrap();
     let err = body.render(&Scope::new(&ev, "r", &[])).unwrap_err();
     assert!(err.0.contains("not valid JSON"), "{err}");
 }
@@ -179,4 +181,46 @@ fn undefined_errors_name_the_expression() {
     let ev = event(json!({"a": 1}));
     let err = render("x {{ json.pusher.name }}", Escape::None, &ev).unwrap_err();
     assert!(err.0.contains("`json.pusher.name`"), "{err}");
+}
+
+#[test]
+fn a_string_body_is_text_unless_json_is_declared() {
+    let ev = event(json!({"challenge": "3eZbrw1aB", "n": 5, "t": "a\"b"}));
+    let scope = Scope::new(&ev, "r", &[]);
+    let render = |body: serde_json::Value, ct: Option<&str>| {
+        let mut errors = Vec::new();
+        let b = Body::compile(&body, ct, "body", &mut errors).unwrap();
+        (b.render(&scope).map(|bytes| String::from_utf8(bytes.to_vec()).unwrap()), b.content_type())
+    };
+    // The echo that used to be a 500: a template starts with `{` too.
+    assert_eq!(render(json!("{{ json.challenge }}"), None), (Ok("3eZbrw1aB".into()), body::TEXT));
+    assert_eq!(render(json!("{{ json.challenge }}"), Some("text/plain")).0, Ok("3eZbrw1aB".into()));
+    // Declared JSON: one expression is the value as JSON; text around values
+    // escapes them as string content.
+    assert_eq!(render(json!("{{ json.challenge }}"), Some("application/json")).0, Ok("\"3eZbrw1aB\"".into()));
+    assert_eq!(
+        render(json!("{\"t\": \"{{ json.t }}\"}"), Some("application/json; charset=utf-8")).0,
+        Ok("{\"t\": \"a\\\"b\"}".into())
+    );
+    // Undeclared JSON-looking text is text, sent as rendered.
+    assert_eq!(render(json!("{\"n\": {{ json.n }}}"), None), (Ok("{\"n\": 5}".into()), body::TEXT));
+    assert_eq!(render(json!("{\"ok\": true}"), None).1, body::TEXT);
+    assert_eq!(render(json!("{\"ok\": true}"), Some("application/json")).1, body::JSON);
+}
+
+#[test]
+fn bodies_that_can_only_fail_are_found_at_load() {
+    use crate::template::body::static_warning;
+    let json = Some("application/json");
+    assert!(static_warning(&json!("challenge={{ json.c }}"), json).unwrap().contains("can only fail"));
+    assert!(static_warning(&json!("{\"a\": 1} {{ json.c }}!"), json).unwrap().contains("(`!`)"));
+    assert!(static_warning(&json!("{not json"), json).unwrap().contains("not valid JSON"));
+    assert_eq!(static_warning(&json!("{\"a\": \"{{ json.c }}\"}"), json), None);
+    assert_eq!(static_warning(&json!("{{ json.c }}"), json), None);
+    assert_eq!(static_warning(&json!("[{{ json.n }}, 2]"), json), None);
+    assert_eq!(static_warning(&json!("{{ json.challenge }}"), None), None);
+    assert_eq!(static_warning(&json!("{\"a\": \"{{ json.c }}\"}"), Some("text/plain")), None);
+    assert!(static_warning(&json!("{\"a\": \"{{ json.c }}\"}"), None).unwrap().contains("sent as `text/plain"));
+    assert!(static_warning(&json!("{\"ok\": true}"), None).is_some());
+    assert_eq!(static_warning(&json!({"a": "{{ json.c }}"}), json), None);
 }
