@@ -189,11 +189,11 @@ routes:
     .await;
     let url = url(&server, "/audit");
     accepted(&url, 1).await;
-    accepted(&url, 2).await;
+    // Only the lower bound matters: a slower machine waits longer, same result.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    accepted(&url, 3).await;
-    assert_eq!(seqs(&dir.path().join("audit.jsonl.1")), [1, 2]);
-    assert_eq!(seqs(&dir.path().join("audit.jsonl")), [3]);
+    accepted(&url, 2).await;
+    assert_eq!(seqs(&dir.path().join("audit.jsonl.1")), [1]);
+    assert_eq!(seqs(&dir.path().join("audit.jsonl")), [2]);
 }
 
 #[test]

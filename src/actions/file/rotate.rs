@@ -130,3 +130,41 @@ impl Compression {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rotation(max_size: Option<u64>, max_age: Option<Duration>) -> Rotation {
+        Rotation { max_size, max_age, keep: 2, compress: false }
+    }
+
+    #[test]
+    fn due_on_size_or_age_but_never_for_an_empty_file() {
+        let now = SystemTime::now();
+        let by_size = rotation(Some(100), None);
+        assert!(!by_size.due(60, 40, now), "exactly max_size still fits");
+        assert!(by_size.due(60, 41, now));
+        assert!(!by_size.due(0, 1000, now), "one line over max_size goes into an empty file");
+        let by_age = rotation(None, Some(Duration::from_secs(60)));
+        assert!(!by_age.due(10, 1, now));
+        assert!(by_age.due(10, 1, now - Duration::from_secs(61)));
+        assert!(!by_age.due(0, 1, now - Duration::from_secs(61)));
+    }
+
+    #[test]
+    fn rotate_shifts_names_and_drops_the_oldest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        let place = Place::Literal(path.clone());
+        let name = |s: &str| dir.path().join(format!("a.jsonl{s}"));
+        for round in ["1", "2", "3"] {
+            std::fs::write(&path, round).unwrap();
+            assert!(rotation(Some(1), None).rotate(&place).unwrap().is_none());
+        }
+        assert!(!path.exists());
+        assert_eq!(std::fs::read_to_string(name(".1")).unwrap(), "3");
+        assert_eq!(std::fs::read_to_string(name(".2")).unwrap(), "2");
+        assert!(!name(".3").exists(), "keep: 2");
+    }
+}
