@@ -303,3 +303,59 @@ routes:
     accepted(&url(&server, "/hooks/gh"), 3).await;
     assert_eq!(seqs(&events.join("github/events.jsonl")), [2, 3]);
 }
+
+/// Whether `program` can be run; when it cannot, the test is skipped with
+/// one line naming the Debian package, or fails under
+/// `HOOKROUTE_REQUIRE_SERVERS=1` (CI installs it).
+fn have(program: &str, package: &str) -> bool {
+    let found = std::process::Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var("HOOKROUTE_REQUIRE_SERVERS").as_deref() != Ok("1"),
+            "{program} is required (HOOKROUTE_REQUIRE_SERVERS=1): apt-get install {package}"
+        );
+        eprintln!("skipped: {program} not found (Debian package `{package}`)");
+    }
+    found
+}
+
+/// The real logrotate, default `create` mode with `compress` (which deletes
+/// the renamed file right after the rename) and a `postrotate` SIGHUP.
+#[tokio::test]
+async fn real_logrotate_with_compress_and_sighup() {
+    if !have("logrotate", "logrotate") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), AUDIT);
+    let server = BinaryServer::start(&config, dir.path(), &[]);
+    let url = server.url("/audit");
+    let file = dir.path().join("events/audit.jsonl");
+    accepted(&url, 1).await;
+    accepted(&url, 2).await;
+    let conf = dir.path().join("logrotate.conf");
+    let rules = format!(
+        "{} {{\n    rotate 3\n    compress\n    postrotate\n        kill -HUP {}\n    endscript\n}}\n",
+        file.display(),
+        server.child.id()
+    );
+    std::fs::write(&conf, rules).unwrap();
+    let out = std::process::Command::new("logrotate")
+        .arg("-f")
+        .arg("-s")
+        .arg(dir.path().join("logrotate.state"))
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "logrotate failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(!file.exists(), "logrotate moved the file away");
+    accepted(&url, 3).await;
+    accepted(&url, 4).await;
+    assert_eq!(seqs_of(&gunzip(&dir.path().join("events/audit.jsonl.1.gz"))), [1, 2]);
+    assert_eq!(seqs(&file), [3, 4], "events after the rotation are in a new file at the path");
+}
