@@ -1,9 +1,12 @@
 //! The pipeline: from a decoded event and the routes it matched to the reply.
 //!
 //! `log` and `file` actions run before the sender is answered, so a 2xx means
-//! they happened; a file that cannot be written fails the request with 500,
-//! and the provider will retry. Forwards are handed to delivery, except the
-//! one a `respond: {from: forward}` route waits for.
+//! they happened; a file that cannot be written at its path fails the request
+//! with 500, and the provider will retry. They run before the forwards are
+//! queued (and before dedup keys are claimed), so that retry queues each
+//! forward once: a failed write leaves nothing accepted behind to lose or to
+//! duplicate. Forwards are handed to delivery, except the one a
+//! `respond: {from: forward}` route waits for.
 
 use std::sync::Arc;
 

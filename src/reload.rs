@@ -144,6 +144,9 @@ impl Reloader {
             let current = app.snapshot();
             return Ok(ReloadSummary { routes: current.routes.len(), ..diff(&current, &current) });
         }
+        // A reload (SIGHUP above all: logrotate's `postrotate`) reopens every
+        // `file` action's output, whether or not the config changed.
+        app.resources().files.reopen_all();
         let resources = app.resources_handle();
         let name = path.display().to_string();
         // Compiling (10,000 routes of regexes and JSONPaths) is CPU-bound;

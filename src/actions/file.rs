@@ -14,102 +14,31 @@
 //! [`PathTemplate`]); its writers are found in the same registry, which
 //! lets go of those no action or write is using once it grows, so a path
 //! that changes per event cannot pile up open files.
+//!
+//! The writer keeps its path and its open file the same file through
+//! logrotate's renames and deletes ([`writer`]), opens rendered paths
+//! beneath their literal directory ([`place`]), and rotates by itself when
+//! the action asks ([`rotate`]).
+
+mod place;
+mod rotate;
+mod writer;
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value};
-use tokio::sync::{mpsc, oneshot};
 
 use crate::config::spec::FileSpec;
 use crate::config::ConfigError;
 use crate::event::{BodyKind, Event};
 use crate::template::{PathTemplate, RenderError, Scope};
-
-/// Lines queued per file before senders wait (backpressure, bounded memory).
-const QUEUE_DEPTH: usize = 1024;
-/// Most lines written in one batch.
-const BATCH: usize = 256;
-
-type Pending = (Vec<u8>, oneshot::Sender<Result<(), String>>);
-
-/// The writer of one file; the task starts on the first line.
-#[derive(Debug)]
-pub struct FileWriter {
-    path: PathBuf,
-    sender: tokio::sync::OnceCell<mpsc::Sender<Pending>>,
-}
-
-impl FileWriter {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Appends `line` (a newline is added) and waits until it is written.
-    pub async fn append(&self, mut line: Vec<u8>) -> Result<(), String> {
-        line.push(b'\n');
-        let sender = self
-            .sender
-            .get_or_init(|| async {
-                let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-                tokio::spawn(run_writer(self.path.clone(), rx));
-                tx
-            })
-            .await;
-        let (ack, done) = oneshot::channel();
-        sender.send((line, ack)).await.map_err(|_| "file writer stopped".to_string())?;
-        done.await.map_err(|_| "file writer stopped".to_string())?
-    }
-}
-
-async fn run_writer(path: PathBuf, mut rx: mpsc::Receiver<Pending>) {
-    let mut file: Option<Arc<std::fs::File>> = None;
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
-            }
-        }
-        let bytes: Vec<u8> = batch.iter().flat_map(|(line, _)| line.iter().copied()).collect();
-        let handle = file.clone();
-        let target = path.clone();
-        let result = tokio::task::spawn_blocking(move || -> Result<Arc<std::fs::File>, String> {
-            let f = match handle {
-                Some(f) => f,
-                None => Arc::new(open_append(&target).map_err(|e| format!("cannot open {}: {e}", target.display()))?),
-            };
-            (&*f).write_all(&bytes).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
-            Ok(f)
-        })
-        .await
-        .unwrap_or_else(|e| Err(format!("file writer task failed: {e}")));
-        let outcome = match result {
-            Ok(f) => {
-                file = Some(f);
-                Ok(())
-            }
-            Err(e) => {
-                // Reopen next time: the directory may have been fixed.
-                file = None;
-                Err(e)
-            }
-        };
-        for (_, ack) in batch {
-            let _ = ack.send(outcome.clone());
-        }
-    }
-}
-
-fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::OpenOptions::new().create(true).append(true).open(path)
-}
+use place::Place;
+use rotate::Rotation;
+pub use writer::FileWriter;
+use writer::Target;
 
 /// Writers kept before unused ones (of templated paths) are let go.
 const KEEP_WRITERS: usize = 256;
@@ -118,33 +47,42 @@ const KEEP_WRITERS: usize = 256;
 /// share the registry.
 #[derive(Debug, Default, Clone)]
 pub struct FileWriters {
-    writers: Arc<Mutex<HashMap<PathBuf, Arc<FileWriter>>>>,
+    writers: Arc<Mutex<HashMap<Target, Arc<FileWriter>>>>,
+    /// Bumped by [`FileWriters::reopen_all`]; each writer compares it with
+    /// the one its handle was opened in before writing.
+    generation: Arc<AtomicU64>,
 }
 
 impl FileWriters {
-    pub fn get(&self, path: &Path) -> Arc<FileWriter> {
+    fn get(&self, target: Target) -> Arc<FileWriter> {
         let mut map = self.writers.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= KEEP_WRITERS && !map.contains_key(path) {
+        if map.len() >= KEEP_WRITERS && !map.contains_key(&target) {
             // Held only here: no action owns it and no write is waiting on
             // it. Dropping it ends its task and closes its file.
             map.retain(|_, w| Arc::strong_count(w) > 1);
         }
-        map.entry(path.to_path_buf())
-            .or_insert_with(|| Arc::new(FileWriter { path: path.to_path_buf(), sender: Default::default() }))
-            .clone()
+        let generation = &self.generation;
+        map.entry(target.clone()).or_insert_with(|| Arc::new(FileWriter::new(target, generation.clone()))).clone()
+    }
+
+    /// Makes every writer close its file and open its path again before
+    /// its next line (within a second when idle): what SIGHUP and a reload
+    /// do, for a rotation tool that renamed files and then signals.
+    pub fn reopen_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 }
 
 #[derive(Debug)]
 pub struct FileAction {
-    pub target: FileTarget,
+    pub(crate) target: FileTarget,
 }
 
 #[derive(Debug)]
-pub enum FileTarget {
+pub(crate) enum FileTarget {
     Fixed(Arc<FileWriter>),
     /// Rendered per event; writers come from the shared registry.
-    Templated(PathTemplate, FileWriters),
+    Templated(PathTemplate, FileWriters, Option<Rotation>),
 }
 
 /// Why a file action did not write its line.
@@ -172,11 +110,16 @@ impl FileAction {
             errors.push(ConfigError::new(format!("{path}.path"), "file path contains a NUL byte"));
             return None;
         }
+        let rotation = match &spec.rotate {
+            Some(r) => Some(Rotation::compile(r, &format!("{path}.rotate"), errors)?),
+            None => None,
+        };
         if crate::template::is_template(&spec.path) {
             let template = PathTemplate::compile(&spec.path, &format!("{path}.path"), errors)?;
-            return Some(FileAction { target: FileTarget::Templated(template, writers.clone()) });
+            return Some(FileAction { target: FileTarget::Templated(template, writers.clone(), rotation) });
         }
-        Some(FileAction { target: FileTarget::Fixed(writers.get(Path::new(&spec.path))) })
+        let place = Place::Literal(PathBuf::from(&spec.path));
+        Some(FileAction { target: FileTarget::Fixed(writers.get(Target { place, rotation })) })
     }
 
     /// Appends the event's line (templates see no path parameters; see
@@ -190,21 +133,33 @@ impl FileAction {
         let writer = self.writer_for(scope).map_err(FileError::Render)?;
         let line =
             serde_json::to_vec(&event_record(scope.event, scope.route)).map_err(|e| FileError::Write(e.to_string()))?;
-        writer.append(line).await.map_err(FileError::Write)
+        writer.append(line).await.map_err(|e| FileError::Write(e.to_string()))
     }
 
     /// The file this event's line goes to.
     pub fn path_for(&self, scope: &Scope) -> Result<PathBuf, RenderError> {
         match &self.target {
             FileTarget::Fixed(writer) => Ok(writer.path().to_path_buf()),
-            FileTarget::Templated(template, _) => template.render(scope),
+            FileTarget::Templated(template, ..) => template.render(scope),
         }
     }
 
     fn writer_for(&self, scope: &Scope) -> Result<Arc<FileWriter>, RenderError> {
         match &self.target {
             FileTarget::Fixed(writer) => Ok(writer.clone()),
-            FileTarget::Templated(template, writers) => Ok(writers.get(&template.render(scope)?)),
+            FileTarget::Templated(template, writers, rotation) => {
+                let full = template.render(scope)?;
+                // render() has checked that it starts with the directory.
+                let rest = full.strip_prefix(template.dir()).map_err(|_| {
+                    RenderError(format!("rendered file path {} is not under {}", full.display(), template.dir()))
+                })?;
+                let place = Place::Beneath {
+                    base: PathBuf::from(template.dir()),
+                    rest: rest.to_path_buf(),
+                    full: full.clone(),
+                };
+                Ok(writers.get(Target { place, rotation: rotation.clone() }))
+            }
         }
     }
 }

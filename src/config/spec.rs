@@ -251,6 +251,24 @@ pub enum LogLevel {
 pub struct FileSpec {
     /// The file to append to. A template must start with a literal directory (`data/events/{{ route }}.jsonl`); rendered values cannot leave it.
     pub path: String,
+    /// Built-in rotation, for hosts without logrotate. With logrotate, leave it out: the file is reopened by itself when logrotate renames or deletes it.
+    pub rotate: Option<RotateSpec>,
+}
+
+/// When a `file` action starts a new file: `{ max_size: 100MiB, max_age: 24h, keep: 7, compress: true }`. Rotated files are `path.1` (newest) … `path.N`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSpec {
+    /// Rotate before a write would take the file past this size: bytes, or e.g. `100MiB`.
+    #[serde(default, deserialize_with = "byte_size")]
+    #[schemars(schema_with = "size_schema")]
+    pub max_size: Option<bytesize::ByteSize>,
+    /// Rotate before a write to a file begun longer ago than this, e.g. `24h`.
+    pub max_age: Option<HumanDuration>,
+    /// Rotated files kept; the oldest beyond this is deleted. Default 7, at least 1.
+    pub keep: Option<u32>,
+    /// Gzip rotated files (`path.1.gz`), in the background. Default false.
+    pub compress: Option<bool>,
 }
 
 /// The answer given to the sender.
