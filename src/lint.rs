@@ -5,16 +5,25 @@
 //! are only warnings); they point at routes that routing can never take:
 //! - a route after an unconditional route on the same path and method that
 //!   does not `continue` (the earlier one takes every request);
-//! - a route with the same path and the same conditions as an earlier one.
+//! - a route with the same path and the same conditions as an earlier one;
+//! - an explicit `routes: []`, which answers every webhook 404 (a file
+//!   without any `routes:` list is an error instead: see [`crate::config`]).
 //!
 //! A forward URL without a scheme is not a warning: it is already an error
 //! (see [`crate::actions::forward`]), because it cannot be sent at all.
 
 use crate::config::{Config, ConfigError, RouteSpec};
 
+/// Said by `check`, and logged by startup and reload, for `routes: []`.
+pub const NO_ROUTES: &str = "`routes: []` routes nothing: every webhook will be answered 404 \
+    (and senders such as GitHub do not redeliver after a 404)";
+
 /// Every warning, located like an error (route, line, column).
 pub fn warnings(config: &Config) -> Vec<ConfigError> {
     let mut out = Vec::new();
+    if config.routes.is_empty() && config.problems.is_empty() {
+        out.push(ConfigError { location: config.key_location("routes"), ..ConfigError::new("routes", NO_ROUTES) });
+    }
     let routes = &config.routes;
     for (i, later) in routes.iter().enumerate() {
         for (j, earlier) in routes.iter().enumerate().take(i) {
