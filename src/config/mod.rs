@@ -205,11 +205,14 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
     let route_values = match root.as_mapping_mut().map(|m| m.remove("routes")) {
         Some(Some(Value::Sequence(items))) => items,
         Some(Some(Value::Null)) => {
-            errors.push(ConfigError::new(
-                "routes",
-                "lists no routes, so every webhook would be answered 404; add routes under it \
-                 (write `routes: []` to run with none on purpose)",
-            ));
+            errors.push(ConfigError {
+                location: positions.key("routes"),
+                ..ConfigError::new(
+                    "routes",
+                    "lists no routes, so every webhook would be answered 404; add routes under it \
+                     (write `routes: []` to run with none on purpose)",
+                )
+            });
             Vec::new()
         }
         Some(None) => {
@@ -244,7 +247,7 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
     // later said about that value would repeat the same mistake.
     let mut reported: Vec<String> = errors.iter().map(|e| e.key_path.clone()).collect();
     for err in &mut errors {
-        err.location = positions.value(&err.key_path);
+        err.location = err.location.or_else(|| positions.value(&err.key_path));
         attribute_to_route(err, &loaded);
     }
     let (top, problems) = decode::decode_all::<ConfigSpec>(root);
