@@ -190,6 +190,44 @@ async fn a_saved_edit_is_applied_while_traffic_writes_into_the_config_directory(
 }
 
 #[tokio::test]
+async fn a_config_file_that_keeps_changing_is_still_applied() {
+    let (server, dir) = {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_config(dir.path(), &busy_version(1));
+        let options = ServeOptions { config_path: path, watch: true, ..serve_options() };
+        (start_with(options).await.unwrap(), dir)
+    };
+    // A generator rewriting routes.yaml every 100 ms (atomically, by
+    // rename), for longer than the deadline below: a debounce that waits
+    // for quiet would never reload.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (dir, stop) = (dir.path().to_path_buf(), stop.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(10) {
+                let tmp = dir.join(".routes.yaml.tmp");
+                std::fs::write(&tmp, busy_version(2)).unwrap();
+                std::fs::rename(&tmp, config_path(&dir)).unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(4);
+    loop {
+        if post(&url(&server, "/hooks/x"), "text/plain", "x").await.text() == "v2" {
+            break;
+        }
+        assert!(!writer.is_finished(), "the writer stopped first; the test proves nothing");
+        assert!(Instant::now() < deadline, "not applied within 4 s while the file kept changing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!writer.is_finished(), "applied only after the writes stopped");
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+}
+
+#[tokio::test]
 async fn a_sighup_without_a_change_logs_one_unchanged_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), ONE_ROUTE);

@@ -60,13 +60,13 @@ impl Shedder {
 
     /// A permit for one request, or None when the cap is reached.
     pub fn try_enter(&self) -> Option<Permit> {
-        let before = self.state.in_progress.fetch_add(1, Ordering::AcqRel);
-        let permit = if before < self.state.max.load(Ordering::Acquire) {
-            Some(Permit(self.state.clone()))
-        } else {
-            self.state.in_progress.fetch_sub(1, Ordering::AcqRel);
-            None
-        };
+        let max = self.state.max.load(Ordering::Acquire);
+        let permit = self
+            .state
+            .in_progress
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| Permit(self.state.clone()));
         if permit.is_none() {
             metrics::counter!(crate::metrics::REJECTED, "reason" => "overload").increment(1);
             // Answered here, before the ingress and its access wrapper
