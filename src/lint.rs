@@ -15,7 +15,7 @@
 use crate::config::{Config, ConfigError, RouteSpec};
 
 /// Said by `check`, and logged by startup and reload, for `routes: []`.
-pub const NO_ROUTES: &str = "`routes: []` routes nothing: every webhook will be answered 404 \
+pub(crate) const NO_ROUTES: &str = "`routes: []` routes nothing: every webhook will be answered 404 \
     (and senders such as GitHub do not redeliver after a 404)";
 
 /// Every warning, located like an error (route, line, column).

@@ -17,7 +17,7 @@
 mod diff;
 mod watch;
 
-pub use watch::{spawn_watcher, DEBOUNCE, MAX_DELAY};
+pub use watch::{spawn_watcher, DEBOUNCE};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

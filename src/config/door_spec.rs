@@ -28,7 +28,7 @@ pub enum VerifySpec {
 impl VerifySpec {
     /// Every secret the scheme is keyed with, in the order written (a
     /// reload compares them to say which route's secret was rotated).
-    pub fn secrets(&self) -> Vec<&Secret> {
+    pub(crate) fn secrets(&self) -> Vec<&Secret> {
         fn both<'a>(one: &'a Option<Secret>, many: &'a Option<Vec<Secret>>) -> Vec<&'a Secret> {
             one.iter().chain(many.iter().flatten()).collect()
         }

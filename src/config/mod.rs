@@ -49,7 +49,7 @@ pub struct Config {
     pub routes: Vec<RouteSpec>,
     /// Where each secret is used, with a digest of its value (see
     /// [`secret::SecretDigests`]).
-    pub secrets: secret::SecretDigests,
+    pub(crate) secrets: secret::SecretDigests,
     /// For each of `routes`, a hash of its interpolated YAML.
     pub fingerprints: Vec<u64>,
     /// For each of `routes`, its index in the file's `routes:` list (they
@@ -73,7 +73,7 @@ impl Config {
 
     /// Where a top-level key (`routes`, `listen`) is written, for warnings
     /// about the file as a whole.
-    pub fn key_location(&self, key_path: &str) -> Option<Location> {
+    pub(crate) fn key_location(&self, key_path: &str) -> Option<Location> {
         self.positions.key(key_path)
     }
 

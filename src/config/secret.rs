@@ -39,7 +39,7 @@ impl Secret {
 pub type SecretDigests = BTreeMap<String, [u8; 32]>;
 
 /// The digest of the secrets used in one place, in order.
-pub fn digest<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> [u8; 32] {
+pub(crate) fn digest<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> [u8; 32] {
     use sha2::Digest;
     let mut hasher = sha2::Sha256::new();
     for secret in secrets {

@@ -30,7 +30,7 @@ use crate::app::App;
 pub const DEBOUNCE: Duration = Duration::from_millis(250);
 
 /// Longest a change waits for quiet: after this, it is applied anyway.
-pub const MAX_DELAY: Duration = Duration::from_secs(1);
+pub(crate) const MAX_DELAY: Duration = Duration::from_secs(1);
 
 /// The name Kubernetes renames over to publish a ConfigMap's new contents
 /// (see `kubernetes/pkg/volume/util/atomic_writer.go`).

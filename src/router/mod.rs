@@ -57,7 +57,7 @@ pub struct Snapshot {
     pub routes: Vec<Route>,
     /// Where each secret is used, with a digest of its value: a reload
     /// names the secrets it rotates.
-    pub secrets: crate::config::secret::SecretDigests,
+    pub(crate) secrets: crate::config::secret::SecretDigests,
     /// Route name → fingerprint of its config, for reload summaries.
     pub fingerprints: std::collections::HashMap<Arc<str>, u64>,
     /// The parts of a JSON body any route's conditions read: what ingress

@@ -54,7 +54,7 @@ impl Shedder {
     }
 
     /// Changes the cap (a reload); requests in progress keep their permits.
-    pub fn set_max(&self, max: usize) {
+    pub(crate) fn set_max(&self, max: usize) {
         self.state.max.store(max.max(1), Ordering::Release);
     }
 
