@@ -37,6 +37,32 @@ pub struct App {
     /// them (then a changed `listen:` is not a restart warning).
     bound: Bound,
     delivery_start: DeliveryStart,
+    limits: Limits,
+}
+
+/// The listeners' limits: the command line's (`base`), and the channels
+/// through which each listener gets the file's over them, at start and at
+/// every reload.
+struct Limits {
+    base: ConnectionLimits,
+    public: tokio::sync::watch::Sender<ConnectionLimits>,
+    admin: tokio::sync::watch::Sender<ConnectionLimits>,
+}
+
+impl Limits {
+    fn new(base: ConnectionLimits, security: &crate::guard::SecuritySettings) -> Self {
+        let (public, admin) = Limits::of(&base, security);
+        Limits { base, public: tokio::sync::watch::Sender::new(public), admin: tokio::sync::watch::Sender::new(admin) }
+    }
+
+    /// The public and the admin listener's limits under `security`. The
+    /// admin listener has no request cap, so health checks answer under a
+    /// flood.
+    fn of(base: &ConnectionLimits, security: &crate::guard::SecuritySettings) -> (ConnectionLimits, ConnectionLimits) {
+        let public = security.connection_limits(base);
+        let admin = ConnectionLimits { max_concurrent_requests: None, ..public.clone() };
+        (public, admin)
+    }
 }
 
 /// The delivery settings read only at start, as applied, and what applied
@@ -63,9 +89,12 @@ impl App {
         reloader: Reloader,
         bound: Bound,
         delivery_start: DeliveryStart,
+        base_limits: ConnectionLimits,
     ) -> Self {
         let delivery = Delivery::new(resources.http.clone());
+        let limits = Limits::new(base_limits, &snapshot.security);
         App {
+            limits,
             snapshot: ArcSwap::from_pointee(snapshot),
             resources,
             delivery,
@@ -115,9 +144,13 @@ impl App {
         self.snapshot.load_full()
     }
 
-    /// Makes `next` the active snapshot. Requests already running keep the
-    /// one they hold.
+    /// Makes `next` the active snapshot, and its listener limits the
+    /// listeners'. Requests already running keep the snapshot they hold.
     pub fn swap(&self, next: Snapshot) -> Arc<Snapshot> {
+        let (public, admin) = Limits::of(&self.limits.base, &next.security);
+        // Sent only when different, so an unchanged reload rebuilds nothing.
+        self.limits.public.send_if_modified(|held| std::mem::replace(held, public.clone()) != public);
+        self.limits.admin.send_if_modified(|held| std::mem::replace(held, admin.clone()) != admin);
         self.snapshot.swap(Arc::new(next))
     }
 
@@ -204,15 +237,21 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     // Once per process; every later server shares the recorder.
     crate::observe::exporter::install();
     let resources = Arc::new(Resources::new()?);
-    let snapshot = load_snapshot(&options.config_path, &ProcessEnv, &resources)?;
+    // Compiling is CPU-bound (see reload): off the runtime's workers, as
+    // every reload does it.
+    let (path, loader_resources) = (options.config_path.clone(), resources.clone());
+    let snapshot = tokio::task::spawn_blocking(move || load_snapshot(&path, &ProcessEnv, &loader_resources))
+        .await
+        .unwrap_or_else(|e| Err(reload::join_failure(&options.config_path, e)))?;
+    if snapshot.routes.is_empty() {
+        tracing::warn!("{}", crate::lint::NO_ROUTES);
+    }
     let listen = options.listen.unwrap_or(snapshot.listen);
     let admin_listen = options.admin_listen.unwrap_or(snapshot.admin_listen);
     // `check` refuses this for the file's admin_listen; --admin-listen too.
     if let Some(message) = crate::guard::admin_exposure(admin_listen, snapshot.security.admin_token.as_ref()) {
         return Err(StartError::InsecureAdmin(message));
     }
-    let public_limits = snapshot.security.connection_limits(&options.limits);
-    let admin_limits = ConnectionLimits { max_concurrent_requests: None, ..public_limits.clone() };
     let route_count = snapshot.routes.len();
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
@@ -233,7 +272,7 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     };
     let grace = delivery_start.applied.shutdown_grace;
     let reloader = Reloader::new(options.config_path.clone());
-    let app = Arc::new(App::new(snapshot, resources, reloader, bound, delivery_start));
+    let app = Arc::new(App::new(snapshot, resources, reloader, bound, delivery_start, options.limits.clone()));
     // Open the queue (resuming pending jobs) before anything is accepted.
     let needs_store = crate::delivery::intake::needs_store(&app.snapshot());
     app.delivery().start(&delivery_settings, options.data_dir.clone(), needs_store).await?;
@@ -248,14 +287,14 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     let tasks = vec![tokio::spawn(server::listener::serve(
         public,
         server::ingress::filter(app.clone()),
-        public_limits,
+        app.limits.public.subscribe(),
         shutdown.clone(),
     ))];
     let admin_stop = CancellationToken::new();
     let admin_task = tokio::spawn(server::listener::serve(
         admin,
         server::admin_auth::protect(app.clone(), server::admin::filter(app.clone())),
-        admin_limits,
+        app.limits.admin.subscribe(),
         admin_stop.clone(),
     ));
     tracing::info!(routes = route_count, "listening on {addr} (admin on {admin_addr})");

@@ -6,7 +6,9 @@
 //! - a route after an unconditional route on the same path and method that
 //!   does not `continue` (the earlier one takes every request);
 //! - a route with the same path and the same conditions as an earlier one;
-//! - a body template that can only fail (see [`body_warnings`]).
+//! - a body template that can only fail (see [`body_warnings`]);
+//! - an explicit `routes: []`, which answers every webhook 404 (a file
+//!   without any `routes:` list is an error instead: see [`crate::config`]).
 //!
 //! "The same path" follows the router's trailing-slash rule: `/hooks/x/`
 //! and `/hooks/x` are one path unless a route says `strict_slash: true`.
@@ -20,9 +22,16 @@ use crate::config::spec::ActionSpec;
 use crate::config::{Config, ConfigError, RouteSpec};
 use crate::template;
 
+/// Said by `check`, and logged by startup and reload, for `routes: []`.
+pub(crate) const NO_ROUTES: &str = "`routes: []` routes nothing: every webhook will be answered 404 \
+    (and senders such as GitHub do not redeliver after a 404)";
+
 /// Every warning, located like an error (route, line, column).
 pub fn warnings(config: &Config) -> Vec<ConfigError> {
     let mut out = Vec::new();
+    if config.routes.is_empty() && config.problems.is_empty() {
+        out.push(ConfigError { location: config.key_location("routes"), ..ConfigError::new("routes", NO_ROUTES) });
+    }
     let routes = &config.routes;
     for (i, later) in routes.iter().enumerate() {
         for (j, earlier) in routes.iter().enumerate().take(i) {

@@ -1,36 +1,35 @@
 //! Hot reload: load, validate, swap — or keep serving the old config.
 //!
-//! Every trigger (the directory watcher, SIGHUP, `POST /-/reload`) ends in
+//! Every trigger (the file watcher, SIGHUP, `POST /-/reload`) ends in
 //! [`Reloader::reload`], which runs the very function startup uses
 //! ([`crate::router::load_snapshot`]), so a file that `check` accepts is a
-//! file reload accepts. A new snapshot is swapped in only when it compiled
-//! without a single problem; otherwise the old one keeps serving and the
-//! errors are kept for `GET /-/config`.
+//! file reload accepts. Each reload reads the file and every `${VAR}` and
+//! `${file:…}` it names afresh, and decides "unchanged" by comparing the
+//! compiled result with what serves ([`diff`]): a rotated secret behind an
+//! unchanged file is a change. A new snapshot is swapped in only when it
+//! compiled without a single problem; otherwise the old one keeps serving
+//! and the errors are kept for `GET /-/config`.
 //!
-//! The watcher watches the config's *directory*, not the file: editors save
-//! by writing a temporary file and renaming it over the old one, and
-//! Kubernetes swaps a `..data` symlink, and in both cases a watch on the
-//! file's inode would see nothing. Events are debounced, and a content hash
-//! turns a touch without change into a no-op.
+//! Settings the process reads only at start (the listen addresses, the
+//! delivery store's) are reported under `restart_required`; the listener
+//! limits are handed to the listeners with the snapshot ([`App::swap`]).
 
-use std::collections::HashSet;
+mod diff;
+mod watch;
+
+pub use watch::{spawn_watcher, DEBOUNCE};
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
-use notify::{RecursiveMode, Watcher};
 use serde::Serialize;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::config::interpolate::ProcessEnv;
 use crate::config::ConfigErrors;
 use crate::router::{snapshot_from_str, Snapshot};
-
-/// A burst of file events (an editor's save, a `git pull`) settles within
-/// this long; reload once after it.
-pub const DEBOUNCE: Duration = Duration::from_millis(250);
 
 /// What started a reload, for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,12 +52,19 @@ impl Trigger {
 /// The result of a reload that did not fail.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReloadSummary {
-    /// False when the file's content was unchanged (nothing swapped).
+    /// False when the compiled config equals the one serving (nothing swapped).
     pub changed: bool,
     pub routes: usize,
+    /// Route names, sorted.
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub modified: Vec<String>,
+    /// Top-level keys whose value changed (`max_headers`, `retention`);
+    /// applied by this reload unless also named in `restart_required`.
+    pub settings_changed: Vec<String>,
+    /// Where a changed secret is used (`admin_token`, `route "github":
+    /// verify`); never the values.
+    pub secrets_changed: Vec<String>,
     pub duration_ms: f64,
     /// Settings that changed but only take effect after a restart.
     pub restart_required: Vec<String>,
@@ -77,7 +83,14 @@ impl std::fmt::Display for ReloadSummary {
             self.removed.len(),
             self.modified.len(),
             self.duration_ms
-        )
+        )?;
+        if !self.settings_changed.is_empty() {
+            write!(f, "; settings changed: {}", self.settings_changed.join(", "))?;
+        }
+        if !self.secrets_changed.is_empty() {
+            write!(f, "; secrets changed: {}", self.secrets_changed.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -99,20 +112,11 @@ pub struct Reloader {
     /// One reload at a time; triggers that arrive meanwhile wait their turn.
     running: tokio::sync::Mutex<()>,
     last_failure: Mutex<Option<ReloadFailure>>,
-    /// Hash of the file text last loaded (successfully or not): the watcher
-    /// skips files it has already seen, so a bad file is reported once, not
-    /// on every unrelated event in its directory.
-    last_seen: Mutex<Option<String>>,
 }
 
 impl Reloader {
     pub fn new(config_path: PathBuf) -> Self {
-        Reloader {
-            config_path,
-            running: Default::default(),
-            last_failure: Mutex::new(None),
-            last_seen: Mutex::new(None),
-        }
+        Reloader { config_path, running: Default::default(), last_failure: Mutex::new(None) }
     }
 
     pub fn config_path(&self) -> &Path {
@@ -123,7 +127,8 @@ impl Reloader {
         self.last_failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Loads the file and, if it is valid and different, swaps it in.
+    /// Loads the file (re-reading every variable and secret file it names)
+    /// and, if it is valid and compiles to something different, swaps it in.
     pub async fn reload(&self, app: &Arc<App>, trigger: Trigger) -> Result<ReloadSummary, ConfigErrors> {
         let _turn = self.running.lock().await;
         let started = Instant::now();
@@ -138,12 +143,6 @@ impl Reloader {
                 return Err(self.failed(trigger, errors));
             }
         };
-        let text_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
-        let seen_before = self.last_seen.lock().unwrap_or_else(|p| p.into_inner()).replace(text_hash.clone());
-        if trigger == Trigger::Watch && seen_before.as_deref() == Some(text_hash.as_str()) {
-            let current = app.snapshot();
-            return Ok(ReloadSummary { routes: current.routes.len(), ..diff(&current, &current) });
-        }
         // A reload (SIGHUP above all: logrotate's `postrotate`) reopens every
         // `file` action's output, whether or not the config changed.
         app.resources().files.reopen_all();
@@ -159,18 +158,37 @@ impl Reloader {
             Err(errors) => return Err(self.failed(trigger, errors)),
         };
         let current = app.snapshot();
-        let mut summary = diff(&current, &next);
-        summary.restart_required = restart_required(app, &current, &next);
+        let changes = diff::changes(&current, &next);
+        let mut summary = ReloadSummary {
+            changed: !changes.is_empty(),
+            routes: next.routes.len(),
+            restart_required: restart_required(app, &current, &next),
+            added: changes.added,
+            removed: changes.removed,
+            modified: changes.modified,
+            settings_changed: changes.settings,
+            secrets_changed: changes.secrets,
+            duration_ms: 0.0,
+        };
         *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        if next.hash == current.hash && next.fingerprints == current.fingerprints {
+        if !summary.changed {
+            // Comments or layout changed, or nothing did: nothing to apply,
+            // but `GET /-/config` shows the hash of the file as it now is.
+            if next.hash != current.hash {
+                app.swap(next);
+            }
+            tracing::info!(trigger = trigger.as_str(), "{summary}; nothing to apply");
             return Ok(summary);
         }
+        let no_routes = next.routes.is_empty();
         app.swap(next);
-        summary.changed = true;
         summary.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         metrics::counter!(crate::metrics::CONFIG_RELOADS, "outcome" => "success").increment(1);
         metrics::gauge!(crate::metrics::CONFIG_LAST_SUCCESS).set(unix_now());
         tracing::info!(trigger = trigger.as_str(), "{summary}");
+        if no_routes {
+            tracing::warn!("{}", crate::lint::NO_ROUTES);
+        }
         for warning in &summary.restart_required {
             tracing::warn!("{warning}");
         }
@@ -193,7 +211,7 @@ impl Reloader {
     }
 }
 
-fn join_failure(path: &Path, e: tokio::task::JoinError) -> ConfigErrors {
+pub(crate) fn join_failure(path: &Path, e: tokio::task::JoinError) -> ConfigErrors {
     ConfigErrors {
         file: path.display().to_string(),
         errors: vec![crate::config::ConfigError::new("", format!("config loader failed: {e}"))],
@@ -202,31 +220,6 @@ fn join_failure(path: &Path, e: tokio::task::JoinError) -> ConfigErrors {
 
 pub fn unix_now() -> f64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
-}
-
-/// Which routes were added, removed or changed, by name.
-fn diff(current: &Snapshot, next: &Snapshot) -> ReloadSummary {
-    let old: HashSet<&str> = current.fingerprints.keys().map(|k| &**k).collect();
-    let new: HashSet<&str> = next.fingerprints.keys().map(|k| &**k).collect();
-    let mut added: Vec<String> = new.difference(&old).map(|s| s.to_string()).collect();
-    let mut removed: Vec<String> = old.difference(&new).map(|s| s.to_string()).collect();
-    let mut modified: Vec<String> = new
-        .intersection(&old)
-        .filter(|n| current.fingerprints.get(**n) != next.fingerprints.get(**n))
-        .map(|s| s.to_string())
-        .collect();
-    added.sort();
-    removed.sort();
-    modified.sort();
-    ReloadSummary {
-        changed: false,
-        routes: next.routes.len(),
-        added,
-        removed,
-        modified,
-        duration_ms: 0.0,
-        restart_required: Vec::new(),
-    }
 }
 
 /// Settings read only at start that `next` changes. The delivery ones are
@@ -251,50 +244,6 @@ fn restart_required(app: &App, current: &Snapshot, next: &Snapshot) -> Vec<Strin
     }
     out.extend(app.delivery_restart_required(&next.delivery));
     out
-}
-
-/// Watches the config's directory and reloads after each burst of changes,
-/// until `stop` is cancelled. Returns an error if the watch cannot be set up
-/// (the caller logs it; SIGHUP and the admin API still work).
-pub fn spawn_watcher(app: Arc<App>, stop: CancellationToken) -> Result<(), notify::Error> {
-    let path = app.reloader().config_path().to_path_buf();
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let (tx, mut rx) = mpsc::channel::<()>(1);
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        // Any event in the directory may be the one that matters (a rename
-        // of `..data`, a temp file moved over routes.yaml); the content hash
-        // decides. A full channel already means "reload pending".
-        // Reading the file ourselves produces access events; reacting to
-        // those would reload forever.
-        if event.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
-            let _ = tx.try_send(());
-        }
-    })?;
-    watcher.watch(&dir, RecursiveMode::NonRecursive)?;
-    tracing::info!("watching {} for config changes", dir.display());
-    tokio::spawn(async move {
-        // The watcher stops when dropped; keep it alive with the task.
-        let _watcher = watcher;
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                got = rx.recv() => if got.is_none() { break },
-            }
-            // Debounce: wait until the directory has been quiet for DEBOUNCE.
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(DEBOUNCE) => break,
-                    got = rx.recv() => if got.is_none() { return },
-                }
-            }
-            let _ = app.reloader().reload(&app, Trigger::Watch).await;
-        }
-    });
-    Ok(())
 }
 
 /// Reloads on every SIGHUP until `stop` is cancelled.

@@ -25,6 +25,26 @@ pub enum VerifySpec {
 }
 
 /// The written form of `verify:`; decoded by hand like [`ActionKeys`].
+impl VerifySpec {
+    /// Every secret the scheme is keyed with, in the order written (a
+    /// reload compares them to say which route's secret was rotated).
+    pub(crate) fn secrets(&self) -> Vec<&Secret> {
+        fn both<'a>(one: &'a Option<Secret>, many: &'a Option<Vec<Secret>>) -> Vec<&'a Secret> {
+            one.iter().chain(many.iter().flatten()).collect()
+        }
+        match self {
+            VerifySpec::Github(s) => both(&s.secret, &s.secrets),
+            VerifySpec::Stripe(s) => both(&s.secret, &s.secrets),
+            VerifySpec::Slack(s) => both(&s.signing_secret, &s.signing_secrets),
+            VerifySpec::StandardWebhooks(s) => both(&s.secret, &s.secrets),
+            VerifySpec::Shopify(s) => both(&s.secret, &s.secrets),
+            VerifySpec::Gitlab(s) | VerifySpec::Bearer(s) => both(&s.token, &s.tokens),
+            VerifySpec::Hmac(s) => both(&s.secret, &s.secrets),
+            VerifySpec::Basic(s) => s.password.iter().chain(s.users.iter().flatten().map(|u| &u.password)).collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
 #[serde(deny_unknown_fields)]

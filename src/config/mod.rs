@@ -47,6 +47,9 @@ pub struct Config {
     pub delivery: crate::delivery::DeliverySettings,
     /// The routes that decoded, in file order.
     pub routes: Vec<RouteSpec>,
+    /// Where each secret is used, with a digest of its value (see
+    /// [`secret::SecretDigests`]).
+    pub(crate) secrets: secret::SecretDigests,
     /// For each of `routes`, a hash of its interpolated YAML.
     pub fingerprints: Vec<u64>,
     /// For each of `routes`, its index in the file's `routes:` list (they
@@ -66,6 +69,12 @@ impl Config {
         err.location = self.positions.value(&full);
         err.route = self.routes.get(index).map(|r| r.name.clone());
         err
+    }
+
+    /// Where a top-level key (`routes`, `listen`) is written, for warnings
+    /// about the file as a whole.
+    pub(crate) fn key_location(&self, key_path: &str) -> Option<Location> {
+        self.positions.key(key_path)
     }
 
     /// True when an error at `key_path` in route `index` repeats a problem
@@ -137,7 +146,7 @@ impl LoadedRoute {
     }
 }
 
-/// The document (null read as an empty mapping) with its strings
+/// The document (null for an empty or comments-only file) with its strings
 /// interpolated, the interpolation errors, and — when the fast parser read
 /// it — its routes, decoded while it was parsed (the document's `routes:` is
 /// then an empty list). Fails only when the text is not YAML.
@@ -166,10 +175,6 @@ fn parse(source_name: &str, text: &str, env: &dyn Environment) -> Result<ParsedF
             (root, errors, None)
         }
     };
-    let root = match root {
-        Value::Null => Value::Mapping(Default::default()),
-        root => root,
-    };
     Ok((root, errors, loaded))
 }
 
@@ -187,12 +192,41 @@ pub fn load_file(path: &Path, env: &dyn Environment) -> Result<Config, ConfigErr
 /// Fails outright only when the text is not YAML at all; every other problem
 /// is collected, located, in `Config::problems`.
 pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Config, ConfigErrors> {
-    let (mut root, mut errors, decoded) = parse(source_name, text, env)?;
+    let (root, mut errors, decoded) = parse(source_name, text, env)?;
     let positions = LazyPositions::new(text);
+    let empty_file = root.is_null();
+    let mut root = if empty_file { Value::Mapping(Default::default()) } else { root };
 
+    // A file that routes nothing answers every webhook 404, and senders such
+    // as GitHub do not redeliver after a 404: an emptied file (`: >
+    // routes.yaml`, a failed generator), one left with only comments, or
+    // one without `routes:` is refused, so a reload keeps the old routes.
+    // Only an explicit `routes: []` runs with none (`check` warns).
     let route_values = match root.as_mapping_mut().map(|m| m.remove("routes")) {
         Some(Some(Value::Sequence(items))) => items,
-        Some(Some(Value::Null)) | Some(None) => Vec::new(),
+        Some(Some(Value::Null)) => {
+            errors.push(ConfigError {
+                location: positions.key("routes"),
+                ..ConfigError::new(
+                    "routes",
+                    "lists no routes, so every webhook would be answered 404; add routes under it \
+                     (write `routes: []` to run with none on purpose)",
+                )
+            });
+            Vec::new()
+        }
+        Some(None) => {
+            let message = if empty_file {
+                "the file is empty or holds only comments, so every webhook would be answered 404; \
+                 write a `routes:` list (`routes: []` runs with none on purpose)"
+            } else {
+                "there is no `routes:` list, so every webhook would be answered 404; \
+                 add one (`routes: []` runs with none on purpose)"
+            };
+            errors
+                .push(ConfigError { location: Some(Location { line: 1, column: 1 }), ..ConfigError::new("", message) });
+            Vec::new()
+        }
         Some(Some(_)) => {
             errors.push(ConfigError::new("routes", "must be a list of routes"));
             Vec::new()
@@ -213,7 +247,7 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
     // later said about that value would repeat the same mistake.
     let mut reported: Vec<String> = errors.iter().map(|e| e.key_path.clone()).collect();
     for err in &mut errors {
-        err.location = positions.value(&err.key_path);
+        err.location = err.location.or_else(|| positions.value(&err.key_path));
         attribute_to_route(err, &loaded);
     }
     let (top, problems) = decode::decode_all::<ConfigSpec>(root);
@@ -282,6 +316,15 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
         });
     }
     let security = crate::guard::SecuritySettings::compile(&top, &mut errors, &|key| positions.value(key));
+    let mut secrets = secret::SecretDigests::new();
+    if let Some(token) = &security.admin_token {
+        secrets.insert("admin_token".to_string(), secret::digest([token]));
+    }
+    for route in &routes {
+        if let Some(verify) = &route.verify {
+            secrets.insert(format!("route \"{}\": verify", route.name), secret::digest(verify.secrets()));
+        }
+    }
 
     Ok(Config {
         source_name: source_name.to_string(),
@@ -292,6 +335,7 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
         security,
         delivery,
         routes,
+        secrets,
         fingerprints,
         file_indices,
         problems: errors,

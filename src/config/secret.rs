@@ -7,6 +7,7 @@
 //! still a token) and, when the value has the wrong shape, says so without
 //! quoting it: serde's own "invalid type" messages would echo the value.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{self, Deserializer, Visitor};
@@ -29,6 +30,24 @@ impl Secret {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// Where each secret of a config is used (`admin_token`, `route "github":
+/// verify`), with a SHA-256 digest of the value(s) used there. A reload
+/// compares two of these to say which secrets were rotated, by place and
+/// never by value, without keeping a second copy of any secret.
+pub type SecretDigests = BTreeMap<String, [u8; 32]>;
+
+/// The digest of the secrets used in one place, in order.
+pub(crate) fn digest<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> [u8; 32] {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for secret in secrets {
+        // Length first, so ["ab", "c"] and ["a", "bc"] differ.
+        hasher.update((secret.0.len() as u64).to_le_bytes());
+        hasher.update(secret.0.as_bytes());
+    }
+    hasher.finalize().into()
 }
 
 impl schemars::JsonSchema for Secret {

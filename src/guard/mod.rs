@@ -93,7 +93,7 @@ impl RouteGuard {
 
 /// File-wide security settings: trusted proxies, the admin token and the
 /// connection limits.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SecuritySettings {
     pub trusted_proxies: Vec<IpNet>,
     /// Bearer token for the admin API; None leaves it open (loopback only).

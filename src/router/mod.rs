@@ -55,6 +55,9 @@ pub struct Snapshot {
     /// data_dir, retry defaults, retention, destination protection.
     pub delivery: Arc<crate::delivery::DeliverySettings>,
     pub routes: Vec<Route>,
+    /// Where each secret is used, with a digest of its value: a reload
+    /// names the secrets it rotates.
+    pub(crate) secrets: crate::config::secret::SecretDigests,
     /// Route name → fingerprint of its config, for reload summaries.
     pub fingerprints: std::collections::HashMap<Arc<str>, u64>,
     /// The parts of a JSON body any route's conditions read: what ingress
@@ -138,6 +141,7 @@ impl Snapshot {
             admin_listen: config.admin_listen,
             max_body_bytes: config.max_body_bytes,
             security: config.security,
+            secrets: config.secrets,
             delivery: Arc::new(config.delivery),
             paths: match index {
                 Some(index) if routes.len() == patterns.len() && patterns.len() == config.routes.len() => index,

@@ -4,6 +4,11 @@
 //! address to the filters, limits on header size and read time (a slow
 //! client cannot hold a connection open forever), and a graceful shutdown
 //! that stops accepting, then lets requests in progress finish.
+//!
+//! The limits come through a [`watch`] channel, so a reload applies new ones
+//! without a restart: the request cap at once, the header limits and the
+//! first-request deadline to every connection accepted after the change
+//! (hyper fixes them per connection; one already open keeps its own).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -15,6 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tower_service::Service;
 use warp::Filter;
@@ -24,7 +30,7 @@ use warp::Filter;
 pub struct ClientAddr(pub SocketAddr);
 
 /// Limits applied to every connection of a listener.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionLimits {
     /// Time allowed to send the request head.
     pub header_read_timeout: Duration,
@@ -50,13 +56,8 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// Serves `filter` on `listener` until `shutdown` is cancelled, then waits
-/// (up to the grace period) for open requests to finish.
-pub async fn serve<F>(listener: TcpListener, filter: F, limits: ConnectionLimits, shutdown: CancellationToken)
-where
-    F: Filter<Extract = (http::Response<bytes::Bytes>,), Error = Infallible> + Clone + Send + Sync + 'static,
-    F::Future: Send,
-{
+/// A connection builder that applies `limits`.
+fn builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -66,7 +67,26 @@ where
         // hyper refuses less than 8 KiB; the config enforces it too.
         .max_buf_size(limits.max_header_bytes.max(8192));
     builder.http2().max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
-    let shedder = limits.max_concurrent_requests.map(super::shed::Shedder::new);
+    builder
+}
+
+/// Serves `filter` on `listener` until `shutdown` is cancelled, then waits
+/// (up to the grace period) for open requests to finish. `limits` holds the
+/// limits in force; the caller sends new ones on reload.
+pub async fn serve<F>(
+    listener: TcpListener,
+    filter: F,
+    mut limits: watch::Receiver<ConnectionLimits>,
+    shutdown: CancellationToken,
+) where
+    F: Filter<Extract = (http::Response<bytes::Bytes>,), Error = Infallible> + Clone + Send + Sync + 'static,
+    F::Future: Send,
+{
+    let mut current = limits.borrow_and_update().clone();
+    let mut builder = builder(&current);
+    // A listener without a cap (the admin one) never gets one: it must
+    // answer health checks under a flood.
+    let shedder = current.max_concurrent_requests.map(super::shed::Shedder::new);
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -83,6 +103,13 @@ where
             },
         };
         let _ = stream.set_nodelay(true);
+        if limits.has_changed().unwrap_or(false) {
+            current = limits.borrow_and_update().clone();
+            builder = self::builder(&current);
+            if let (Some(shedder), Some(max)) = (&shedder, current.max_concurrent_requests) {
+                shedder.set_max(max);
+            }
+        }
         let svc = warp::service(filter.clone());
         let shedder = shedder.clone();
         let first_request = Arc::new(AtomicBool::new(false));
@@ -106,7 +133,7 @@ where
         });
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
         let conn = graceful.watch(conn);
-        let head_deadline = limits.header_read_timeout;
+        let head_deadline = current.header_read_timeout;
         tokio::spawn(async move {
             tokio::pin!(conn);
             // hyper times out a slow request head, but not a connection that
@@ -128,7 +155,7 @@ where
         });
     }
     drop(listener);
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(current.shutdown_grace, graceful.shutdown()).await.is_err() {
         tracing::warn!("shutdown grace period over; closing remaining connections");
     }
 }
