@@ -37,6 +37,9 @@ pub struct ConfigSpec {
     pub trusted_proxies: Vec<String>,
     /// Bearer token for the admin API (all but /-/healthz and /-/readyz).
     pub admin_token: Option<Secret>,
+    /// Host names (no port) the admin API answers to besides its own address and loopback names, e.g. the name a proxy in front of it uses. Other `Host`s get 403 (DNS rebinding).
+    #[serde(default)]
+    pub admin_allowed_hosts: Vec<String>,
     /// Requests in progress at once; past it, 503 with Retry-After. Default 256.
     pub max_concurrent_requests: Option<usize>,
     /// Most request headers; more is answered 431. Default 100.

@@ -55,12 +55,9 @@ impl Default for ConnectionLimits {
 /// 431 for a request with more header fields than `max_headers`, as hyper
 /// answers it over HTTP/1.1 (RFC 6585 §5).
 fn header_fields_too_large() -> http::Response<bytes::Bytes> {
-    let mut response =
-        http::Response::new(bytes::Bytes::from_static(br#"{"error":"too many request headers"}"#));
+    let mut response = http::Response::new(bytes::Bytes::from_static(br#"{"error":"too many request headers"}"#));
     *response.status_mut() = http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     response
 }
 
