@@ -415,3 +415,23 @@ async fn a_failed_background_forward_is_logged_not_lost() {
     let message = line["message"].as_str().unwrap();
     assert!(message.contains("cannot connect"), "{message}");
 }
+
+// ---------------------------------------------------------------------------
+// What `check` catches before it bites (issue 21, item 5).
+
+#[test]
+fn a_template_naming_an_unknown_variable_is_a_warning_with_a_suggestion() {
+    let yaml = "routes:\n  - name: gh\n    path: /gh\n    actions:\n      - log: { message: \"{{ jsn.event_type }} from {{ headers['x-source'] }}\" }\n      - forward:\n          url: http://127.0.0.1:9/x\n          body: { text: \"{% for c in json.commits %}{{ c.id }}{{ loop.index }}{% endfor %}{{ range(2) | length }}{{ payload }}\" }\n";
+    let (code, stdout, stderr) = check(yaml);
+    assert_eq!(code, 0, "a warning does not fail check:\n{stderr}");
+    assert_eq!(stdout, "ok: 1 route\n");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "routes.yaml:5:25: warning: route \"gh\": actions[0].log.message: template reads `jsn`, which no event has (did you mean `json`?); a template sees `json`, `headers`, `query`, `path_params`, `event`, `route`",
+            "routes.yaml:8:25: warning: route \"gh\": actions[1].forward.body.text: template reads `payload`, which no event has; a template sees `json`, `headers`, `query`, `path_params`, `event`, `route`",
+        ],
+        "{stderr}"
+    );
+}
