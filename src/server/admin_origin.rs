@@ -127,7 +127,7 @@ fn host_allowed(host: &str, listener: SocketAddr, allowed: &[String]) -> bool {
         let own = listener.ip().to_canonical();
         return ip.is_loopback() || ip == own || own.is_unspecified();
     }
-    allowed.iter().any(|a| *a == name)
+    allowed.contains(&name)
 }
 
 #[cfg(test)]
