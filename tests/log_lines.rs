@@ -63,6 +63,7 @@ async fn log_lines_carry_what_the_request_was_and_nothing_twice() {
         .collect();
     assert_eq!(warnings.len(), 1, "{warnings:#?}");
     assert_eq!(warnings[0]["level"], "WARN");
+    assert_eq!(warnings[0]["routes"], "signed-one,signed-two,signed-three");
     let reason = warnings[0]["reason"].as_str().unwrap();
     for route in ["signed-one", "signed-two", "signed-three"] {
         assert!(reason.contains(route), "{reason}");

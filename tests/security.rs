@@ -673,7 +673,9 @@ routes:
         .wait_for_log(|v| v["message"].as_str().is_some_and(|m| m.contains("signature verification failed")))
         .await;
     assert_eq!(line["level"], "WARN", "{line}");
-    assert_eq!(line["route"], "gh-logged", "{line}");
+    // One line per request, naming every route it failed (as the
+    // allow_ips refusal does): `routes`, comma-separated.
+    assert_eq!(line["routes"], "gh-logged", "{line}");
     assert_eq!(line["client"], "127.0.0.1", "{line}");
     assert!(line["reason"].as_str().is_some_and(|r| r.contains("no signature matches")), "{line}");
     for l in server.logs() {

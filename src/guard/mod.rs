@@ -331,6 +331,7 @@ pub fn verify(
     // One line per request, not per route: a path with three routes would
     // otherwise log every forged request three times.
     let mut failed = Vec::new();
+    let mut failed_routes = Vec::new();
     for c in candidates {
         let route = &snapshot.routes[c.route];
         let Some(verifier) = &route.guard.verify else {
@@ -339,12 +340,16 @@ pub fn verify(
         };
         match verifier.verify(headers, body, now) {
             Ok(()) => kept.push(c),
-            Err(e) => failed.push(format!("{} ({}): {e}", route.name, verifier.scheme())),
+            Err(e) => {
+                failed.push(format!("{} ({}): {e}", route.name, verifier.scheme()));
+                failed_routes.push(&*route.name);
+            }
         }
     }
     let failed = failed.join("; ");
     if kept.is_empty() {
         tracing::warn!(
+            routes = %failed_routes.join(","),
             client = %client.ip_text(),
             peer = %client.peer_text(),
             reason = %failed,
@@ -356,7 +361,12 @@ pub fn verify(
     if !failed.is_empty() {
         // Another route of the path verified it: routes told apart by their
         // secrets, as expected.
-        tracing::debug!(client = %client.ip_text(), reason = %failed, "signature not valid for some routes of this path");
+        tracing::debug!(
+            routes = %failed_routes.join(","),
+            client = %client.ip_text(),
+            reason = %failed,
+            "signature not valid for some routes of this path"
+        );
     }
     Ok(kept)
 }
