@@ -47,7 +47,7 @@ pub trait Environment: Sync {
 /// What a secret that cannot be read becomes when the environment asks for
 /// placeholders. Valid for every scheme (Standard Webhooks wants base64
 /// after `whsec_`; the others take any text).
-pub const SECRET_PLACEHOLDER: &str = "whsec_cGxhY2Vob2xkZXI=";
+pub(crate) const SECRET_PLACEHOLDER: &str = "whsec_cGxhY2Vob2xkZXI=";
 
 /// Keys whose values are secrets (the `verify:` schemes' keys and
 /// `admin_token`); a list's items (`secrets[0]`) are secrets too.
@@ -56,7 +56,7 @@ const SECRET_KEYS: [&str; 8] =
 
 /// True when the value at `path` (`routes[0].verify.github.secrets[1]`) is
 /// a secret.
-pub fn is_secret_path(path: &str) -> bool {
+pub(crate) fn is_secret_path(path: &str) -> bool {
     let last = path.rsplit('.').next().unwrap_or(path);
     let key = last.split('[').next().unwrap_or(last);
     SECRET_KEYS.contains(&key)

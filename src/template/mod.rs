@@ -100,14 +100,14 @@ pub fn is_template(text: &str) -> bool {
 }
 
 /// The top-level names a template can see (see [`context`]).
-pub const ROOTS: [&str; 6] = ["json", "headers", "query", "path_params", "event", "route"];
+pub(crate) const ROOTS: [&str; 6] = ["json", "headers", "query", "path_params", "event", "route"];
 
 /// The top-level names `source` reads that the context never has (`jsn` in
 /// `{{ jsn.event_type }}`), sorted: such a template fails for every event.
 /// Names the template sets itself (`{% set %}`, loop variables) and
 /// minijinja's global functions (`range`, `dict`, …) are not counted. A
 /// template that does not parse has none (its syntax error is reported).
-pub fn unknown_roots(source: &str) -> Vec<String> {
+pub(crate) fn unknown_roots(source: &str) -> Vec<String> {
     if !is_template(source) {
         return Vec::new();
     }
