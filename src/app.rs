@@ -173,8 +173,11 @@ impl App {
 pub enum StartError {
     #[error("{0}")]
     Config(#[from] ConfigErrors),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    /// The cause is in the message, not a `source`: printed with its
+    /// chain (`{:#}`), it would read "…: Address already in use: Address
+    /// already in use".
+    #[error("cannot listen on {addr}: {error}")]
+    Bind { addr: SocketAddr, error: std::io::Error },
     #[error("cannot create the HTTP client: {0}")]
     Client(#[from] crate::upstream::SetupError),
     #[error("{0}")]
@@ -254,12 +257,12 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     }
     let route_count = snapshot.routes.len();
     let bind = |addr: SocketAddr| async move {
-        TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+        TcpListener::bind(addr).await.map_err(|error| StartError::Bind { addr, error })
     };
     let public = bind(listen).await?;
     let admin = bind(admin_listen).await?;
-    let addr = public.local_addr().map_err(|source| StartError::Bind { addr: listen, source })?;
-    let admin_addr = admin.local_addr().map_err(|source| StartError::Bind { addr: admin_listen, source })?;
+    let addr = public.local_addr().map_err(|error| StartError::Bind { addr: listen, error })?;
+    let admin_addr = admin.local_addr().map_err(|error| StartError::Bind { addr: admin_listen, error })?;
 
     let bound =
         Bound { addr, admin_addr, listen_override: options.listen, admin_listen_override: options.admin_listen };

@@ -39,9 +39,13 @@ pub struct HealthArgs {
 pub enum HealthError {
     #[error("{0}")]
     Config(String),
-    #[error("not ready: cannot reach {url}: {message} (is hookroute running, with this admin address?)")]
+    #[error(
+        "not ready: cannot reach {}: {} (is hookroute running, with this admin address?)",
+        crate::redact::url(url),
+        crate::redact::text(message)
+    )]
     Unreachable { url: String, message: String },
-    #[error("not ready: {url} answered {status}{detail}")]
+    #[error("not ready: {} answered {status}{detail}", crate::redact::url(url))]
     NotReady { url: String, status: reqwest::StatusCode, detail: String },
 }
 
@@ -67,7 +71,7 @@ pub async fn run(args: &HealthArgs) -> Result<String, HealthError> {
         .map_err(|e| HealthError::Unreachable { url: url.clone(), message: crate::error_text::root_cause(&e) })?;
     let status = response.status();
     if status.is_success() {
-        return Ok(format!("ready: {url} answered {status}"));
+        return Ok(format!("ready: {} answered {status}", crate::redact::url(&url)));
     }
     let body = response.text().await.unwrap_or_default();
     let detail = serde_json::from_str::<serde_json::Value>(&body)

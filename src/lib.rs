@@ -31,3 +31,10 @@ pub mod server;
 pub mod template;
 pub mod upstream;
 pub mod verify;
+
+/// The header every state-changing admin request must carry (any non-empty
+/// value; the CLI sends `1`). A web page cannot send a custom header to
+/// another site without a CORS preflight, which the admin API never grants,
+/// so its presence shows the request was not forged by a browser. Shared
+/// here because the server checks it and the CLI sends it.
+pub const ADMIN_REQUEST_HEADER: &str = "x-hookroute-request";

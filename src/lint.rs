@@ -8,7 +8,9 @@
 //! - a route with the same path and the same conditions as an earlier one;
 //! - a body template that can only fail (see [`body_warnings`]);
 //! - an explicit `routes: []`, which answers every webhook 404 (a file
-//!   without any `routes:` list is an error instead: see [`crate::config`]).
+//!   without any `routes:` list is an error instead: see [`crate::config`]);
+//! - a template that reads a top-level name the context never has
+//!   (`{{ jsn.event_type }}`): it loads, then fails for every event.
 //!
 //! "The same path" follows the router's trailing-slash rule: `/hooks/x/`
 //! and `/hooks/x` are one path unless a route says `strict_slash: true`.
@@ -18,9 +20,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::error::closest;
 use crate::config::spec::ActionSpec;
 use crate::config::{Config, ConfigError, RouteSpec};
 use crate::template;
+use crate::template::{unknown_roots, ROOTS};
 
 /// Said by `check`, and logged by startup and reload, for `routes: []`.
 pub(crate) const NO_ROUTES: &str = "`routes: []` routes nothing: every webhook will be answered 404 \
@@ -76,6 +80,72 @@ pub fn warnings(config: &Config) -> Vec<ConfigError> {
     out
 }
 
+/// Templates in the routes of `root` (the file's YAML, as `check` read it)
+/// that name an unknown top-level variable, located in `config`. Every
+/// string with `{{`/`{%` is looked at, whichever key holds it. Skipped when
+/// some route did not decode (route indices would not line up; `check`
+/// reports the errors then).
+pub fn template_warnings(config: &Config, root: &serde_yaml::Value) -> Vec<ConfigError> {
+    let Some(routes) = root.get("routes").and_then(serde_yaml::Value::as_sequence) else { return Vec::new() };
+    if routes.len() != config.routes.len() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (i, route) in routes.iter().enumerate() {
+        let mut found = Vec::new();
+        strings(route, String::new(), &mut found);
+        for (key_path, source) in found {
+            for name in unknown_roots(&source) {
+                let hint = match closest(&name, &ROOTS) {
+                    Some(known) => format!(" (did you mean `{known}`?)"),
+                    None => String::new(),
+                };
+                let message = format!(
+                    "template reads `{name}`, which no event has{hint}; a template sees {}",
+                    ROOTS.map(|r| format!("`{r}`")).join(", ")
+                );
+                out.push(config.locate(i, ConfigError::new(key_path.clone(), message)));
+            }
+        }
+    }
+    out
+}
+
+/// Every string under `value` that looks like a template, with its key path.
+fn strings(value: &serde_yaml::Value, path: String, out: &mut Vec<(String, String)>) {
+    let join = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+    match value {
+        serde_yaml::Value::String(s) if crate::template::is_template(s) => out.push((path, s.clone())),
+        serde_yaml::Value::Sequence(items) => {
+            for (i, item) in items.iter().enumerate() {
+                strings(item, format!("{path}[{i}]"), out);
+            }
+        }
+        serde_yaml::Value::Mapping(map) => {
+            for (key, item) in map {
+                strings(item, join(key.as_str().unwrap_or("?")), out);
+            }
+        }
+        serde_yaml::Value::Tagged(tagged) => strings(&tagged.value, path, out),
+        _ => {}
+    }
+}
+
+/// Upper-case methods; POST when none are listed (as the router does).
+fn methods(route: &RouteSpec) -> Vec<String> {
+    match &route.methods {
+        None => vec!["POST".to_string()],
+        Some(list) => list.iter().map(|m| m.to_ascii_uppercase()).collect(),
+    }
+}
+
+/// The route's conditions in a comparable form, ignoring their order.
+fn conditions_key(route: &RouteSpec) -> Vec<String> {
+    let mut parts: Vec<String> = route.when.iter().map(|c| format!("{c:?}")).collect();
+    parts.sort();
+    parts
+}
+
 /// Bodies that cannot do what their author meant: a template that can
 /// only fail, or JSON written as a string body without a JSON
 /// `Content-Type` (sent as text). See [`template::body::static_warning`].
@@ -84,7 +154,7 @@ fn body_warnings(route: &RouteSpec) -> Vec<ConfigError> {
     let mut check = |key: String, body: Option<&serde_json::Value>, headers: &BTreeMap<String, String>| {
         let declared = template::body::declared_content_type(headers);
         if let Some(message) = body.and_then(|b| template::body::static_warning(b, declared)) {
-            out.push(ConfigError::new(key.clone(), format!("{key}: {message}")));
+            out.push(ConfigError::new(key, message));
         }
     };
     for (j, action) in route.actions.iter().enumerate() {
@@ -128,9 +198,10 @@ fn conditions_key(route: &RouteSpec) -> Vec<String> {
     parts
 }
 
-/// One warning as printed: `file:line:col: warning: route "name": message`.
+/// One warning as printed: `file:line:col: warning: route "name": key: message`.
 pub fn format(file: &str, w: &ConfigError) -> String {
     let at = w.location.map(|l| format!("{}:{}:", l.line, l.column)).unwrap_or_default();
     let route = w.route.as_ref().map(|r| format!("route \"{r}\": ")).unwrap_or_default();
-    format!("{file}:{at} warning: {route}{}", w.message)
+    let key = if w.key_path.is_empty() { String::new() } else { format!("{}: ", w.key_path) };
+    format!("{file}:{at} warning: {route}{key}{}", w.message)
 }

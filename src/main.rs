@@ -68,6 +68,12 @@ fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
         for w in hookroute::lint::warnings(&config) {
             eprintln!("{}", hookroute::lint::format(&config.source_name, &w));
         }
+        // The file as written, for the templates in it (the decoded routes
+        // keep them in many shapes); unreadable now means no warnings.
+        let root = std::fs::read_to_string(path).ok().and_then(|t| serde_yaml::from_str(&t).ok());
+        for w in root.map(|root| hookroute::lint::template_warnings(&config, &root)).unwrap_or_default() {
+            eprintln!("{}", hookroute::lint::format(&config.source_name, &w));
+        }
     }
     match load_snapshot(path, &ProcessEnv, &resources) {
         Ok(snapshot) => {

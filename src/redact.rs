@@ -85,6 +85,30 @@ pub fn url(raw: &str) -> String {
     out
 }
 
+/// `message` with [`url`] applied to every URL in it (a token containing
+/// `://`): for error texts and reasons that may quote a URL, such as a dead
+/// letter's "cannot connect to http://user:pw@host/". A URL ends at white
+/// space, a quote, `<`, `>` or `)`.
+pub fn text(message: &str) -> String {
+    let ends = |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>' | ')');
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("://") {
+        // The scheme: letters, digits, `+`, `-`, `.` before `://`.
+        let start = rest[..at]
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let end = rest[at..].find(ends).map_or(rest.len(), |i| at + i);
+        out.push_str(&rest[..start]);
+        out.push_str(&url(&rest[start..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// [`url`] for a log field: redacted only when the line is written, so a
 /// filtered-out line costs nothing.
 pub fn display(raw: &str) -> Redacted<'_> {
@@ -125,6 +149,18 @@ mod tests {
         for plain in ["http://127.0.0.1:8080/", "https://host/a@b/c", "http://host/x?debug&a=", "http://host"] {
             assert_eq!(url(plain), plain);
         }
+    }
+
+    #[test]
+    fn urls_inside_a_message_lose_their_secrets() {
+        use super::text;
+        assert_eq!(
+            text("error sending request for url (http://u:pw@h:9/x?api_key=k): refused; see \"https://t@gh/r\""),
+            "error sending request for url (http://u:***@h:9/x?api_key=***): refused; see \"https://***@gh/r\""
+        );
+        assert_eq!(text("no url here: a://"), "no url here: a://");
+        assert_eq!(text("plain"), "plain");
+        assert_eq!(text("é→http://u:p@h/ ü"), "é→http://u:***@h/ ü");
     }
 
     #[test]

@@ -112,7 +112,7 @@ fn bad_path_pattern() {
 fn duplicate_route_names() {
     assert_problems(
         &format!("routes:\n  - name: gh\n    path: /a\n{ACTIONS}  - name: gh\n    path: /b\n{ACTIONS}"),
-        &["routes.yaml:5:11: route \"gh\": name: duplicate route name (also used by route #1)"],
+        &["routes.yaml:5:11: route \"gh\": name: duplicate route name (also used by route #1, line 2)"],
     );
 }
 
@@ -144,7 +144,7 @@ fn bad_duration() {
 fn yaml_syntax_error() {
     assert_problems(
         "routes:\n  - name: gh\n   path: /gh\n",
-        &["routes.yaml:3:4: invalid YAML: did not find expected '-' indicator"],
+        &["routes.yaml:3:4: invalid YAML: did not find expected '-' indicator (check the indentation here and on the line above: keys of one mapping start in the same column, and YAML indents with spaces, not tabs)"],
     );
 }
 
@@ -218,7 +218,7 @@ routes:
             "routes.yaml:12:18: route \"github\": when[2].matches: invalid regex \"(unclosed\": unclosed group",
             "routes.yaml:14:25: route \"github\": actions[0].forward.url: environment variable HOOKROUTE_TEST_SURELY_UNSET is not set (write ${HOOKROUTE_TEST_SURELY_UNSET:-default} to give a default)",
             "routes.yaml:14:68: route \"github\": actions[0].forward.timeout: invalid duration \"soon\": expected number at 0 (write e.g. 500ms, 5s, 1m)",
-            "routes.yaml:15:11: route \"github\": name: duplicate route name (also used by route #1)",
+            "routes.yaml:15:11: route \"github\": name: duplicate route name (also used by route #1, line 4)",
             "routes.yaml:16:11: route \"github\": path: invalid parameter name \"bad name\" in path \"/hooks/{bad name}\" (use letters, digits and _)",
             "routes.yaml:18:25: route \"github\": actions[0].forward.url: URL \"ci.internal:8000/build\" has no scheme (write http://ci.internal:8000/build or https://...)",
         ],
@@ -414,4 +414,92 @@ async fn a_failed_background_forward_is_logged_not_lost() {
     assert_eq!(line["url"], down.as_str());
     let message = line["message"].as_str().unwrap();
     assert!(message.contains("cannot connect"), "{message}");
+}
+
+// ---------------------------------------------------------------------------
+// What `check` catches before it bites (issue 21, item 5).
+
+#[test]
+fn a_template_naming_an_unknown_variable_is_a_warning_with_a_suggestion() {
+    let yaml = "routes:\n  - name: gh\n    path: /gh\n    actions:\n      - log: { message: \"{{ jsn.event_type }} from {{ headers['x-source'] }}\" }\n      - forward:\n          url: http://127.0.0.1:9/x\n          body: { text: \"{% for c in json.commits %}{{ c.id }}{{ loop.index }}{% endfor %}{{ range(2) | length }}{{ payload }}\" }\n";
+    let (code, stdout, stderr) = check(yaml);
+    assert_eq!(code, 0, "a warning does not fail check:\n{stderr}");
+    assert_eq!(stdout, "ok: 1 route\n");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "routes.yaml:5:25: warning: route \"gh\": actions[0].log.message: template reads `jsn`, which no event has (did you mean `json`?); a template sees `json`, `headers`, `query`, `path_params`, `event`, `route`",
+            "routes.yaml:8:25: warning: route \"gh\": actions[1].forward.body.text: template reads `payload`, which no event has; a template sees `json`, `headers`, `query`, `path_params`, `event`, `route`",
+        ],
+        "{stderr}"
+    );
+}
+
+#[test]
+fn jsonpath_errors_say_how_to_write_the_path() {
+    assert_problems(
+        &format!("routes:\n  - name: gh\n    path: /gh\n    when: {{ json: event.type, equals: a }}\n{ACTIONS}"),
+        &["routes.yaml:4:19: route \"gh\": when[0].json: invalid JSONPath \"event.type\": expected jp_query at character 1 (a JSONPath starts with `$`: write `$.event.type`)"],
+    );
+    assert_problems(
+        &format!("routes:\n  - name: gh\n    path: /gh\n    when: {{ json: \"$.event-type\", equals: a }}\n{ACTIONS}"),
+        &["routes.yaml:4:19: route \"gh\": when[0].json: invalid JSONPath \"$.event-type\": expected EOI, segment, or ALPHA at character 8 (a key with `-`, a space or another symbol is written in brackets: `$['event-type']`; a key containing `.` likewise: `$['a.b']`)"],
+    );
+}
+
+#[test]
+fn yaml_mistakes_get_a_hint() {
+    // An unquoted template inside a flow mapping.
+    assert_problems(
+        "routes:\n  - name: gh\n    path: /gh\n    actions:\n      - log: { message: {{ json.a }} pushed }\n",
+        &["routes.yaml:5:38: invalid YAML: did not find expected ',' or '}' (a `{{ … }}` template inside `{ … }` or `[ … ]` must be quoted: `{ message: \"{{ json.a }} pushed\" }`)"],
+    );
+    assert_problems(
+        "routes:\n  - name: gh\n    path: /gh\n    actions:\n      - log: { message: {{ json.a }} }\n",
+        &["routes.yaml:5:26: route \"gh\": actions[0].log.message: invalid type: map, expected a string (if this is a `{{ … }}` template, put it in quotes: \"{{ json.a }}\")"],
+    );
+    // A key one column off.
+    assert_problems(
+        "routes:\n  - name: gh\n    path: /gh\n     actions:\n      - log: {}\n",
+        &["routes.yaml:4:13: invalid YAML: mapping values are not allowed in this context (check the indentation here and on the line above: keys of one mapping start in the same column, and YAML indents with spaces, not tabs)"],
+    );
+}
+
+#[test]
+fn a_duration_without_a_unit_says_what_to_write() {
+    assert_problems(
+        "routes:\n  - name: gh\n    path: /gh\n    actions:\n      - forward: { url: \"http://127.0.0.1:9/\", timeout: 5 }\n",
+        &["routes.yaml:5:57: route \"gh\": actions[0].forward.timeout: a duration needs a unit: write `5s` (or 5ms, 5m)"],
+    );
+}
+
+#[test]
+fn an_empty_secret_file_is_named_as_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gh-secret"), "\n").unwrap();
+    let yaml = format!(
+        "routes:\n  - name: gh\n    path: /gh\n    verify: {{ github: {{ secret: \"${{file:{}/gh-secret}}\" }} }}\n{ACTIONS}",
+        dir.path().display()
+    );
+    std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
+    let (code, _, err) = run_binary(&["check", "-c", "routes.yaml"], dir.path());
+    assert_eq!(code, 1);
+    assert!(err.trim_end().ends_with("/gh-secret is empty"), "{err}");
+    assert!(!err.contains("variable"), "{err}");
+}
+
+#[test]
+fn a_taken_port_is_reported_once() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "listen: {}\nadmin_listen: 127.0.0.1:0\ndata_dir: data\nroutes:\n  - name: a\n    path: /a\n{ACTIONS}",
+        taken.local_addr().unwrap()
+    );
+    std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
+    let (code, _, err) = run_binary(&["serve", "-c", "routes.yaml"], dir.path());
+    assert_eq!(code, 1, "{err}");
+    let line = err.lines().find(|l| l.contains("cannot listen on")).unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(line.matches("Address already in use").count(), 1, "{line}");
 }

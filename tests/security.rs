@@ -673,7 +673,9 @@ routes:
         .wait_for_log(|v| v["message"].as_str().is_some_and(|m| m.contains("signature verification failed")))
         .await;
     assert_eq!(line["level"], "WARN", "{line}");
-    assert_eq!(line["route"], "gh-logged", "{line}");
+    // One line per request, naming every route it failed (as the
+    // allow_ips refusal does): `routes`, comma-separated.
+    assert_eq!(line["routes"], "gh-logged", "{line}");
     assert_eq!(line["client"], "127.0.0.1", "{line}");
     assert!(line["reason"].as_str().is_some_and(|r| r.contains("no signature matches")), "{line}");
     for l in server.logs() {
@@ -894,6 +896,28 @@ async fn header_count_and_size_limits_answer_431() {
     .await;
     assert_eq!(a.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     door.accepts("ordinary headers", &[("X-GitHub-Event", "push")], b"{}").await;
+    door.only_accepted_ran_actions().await;
+}
+
+/// Cleartext HTTP/2 (prior knowledge, as `curl --http2-prior-knowledge`
+/// sends it) is held to the same header limits as HTTP/1.1: hyper counts
+/// header lines only for HTTP/1.
+#[tokio::test]
+async fn header_count_limit_holds_over_cleartext_http2() {
+    let _shared = MEMORY.read().await;
+    let mut door = Door::with_config("max_headers: 20", "").await;
+    let h2 = reqwest::Client::builder().no_proxy().http2_prior_knowledge().build().unwrap();
+    let mut many = h2.post(common::url(&door.server, "/hook")).body("{}");
+    for i in 0..300 {
+        many = many.header(format!("x-h{i}"), "v");
+    }
+    let a = many.send().await.unwrap();
+    assert_eq!(a.version(), reqwest::Version::HTTP_2);
+    assert_eq!(a.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    // An ordinary HTTP/2 request is still served.
+    let a = h2.post(common::url(&door.server, "/hook")).body("{}").send().await.unwrap();
+    assert_eq!((a.version(), a.status()), (reqwest::Version::HTTP_2, StatusCode::ACCEPTED));
+    door.accepted += 1;
     door.only_accepted_ran_actions().await;
 }
 

@@ -60,12 +60,15 @@ impl LogAction {
                 selected.insert(name.as_str().to_string(), Value::String(v.to_string()));
             }
         }
-        let headers = Value::Object(selected).to_string();
+        // `headers` is written only when asked for (an empty `{}` on every
+        // line said nothing), and JSON log lines write it as an object (see
+        // observe::json_lines::OBJECT_FIELDS).
+        let headers = (!self.headers.is_empty()).then(|| Value::Object(selected));
         let (id, method, path, message) = (&event.id, event.method.as_str(), &event.path, &*message);
         // tracing needs the level at compile time, hence one call per level.
         macro_rules! emit {
             ($lvl:expr) => {
-                tracing::event!(target: "hookroute::action::log", $lvl, route, event_id = %id, method, path = %path, headers = %headers, "{message}")
+                tracing::event!(target: "hookroute::action::log", $lvl, route, event_id = %id, method, path = %path, headers = headers.as_ref().map(tracing::field::display), "{message}")
             };
         }
         match self.level {

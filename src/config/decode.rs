@@ -105,6 +105,13 @@ fn phrase(raw: &str) -> (String, Option<String>) {
     }
     // serde_yaml appends its own (meaningless for a Value) position.
     let cleaned = raw.split(" at line ").next().unwrap_or(raw);
+    if cleaned.starts_with("invalid type: map, expected a string") {
+        // `message: {{ json.a }}` is a mapping inside a mapping to YAML.
+        return (
+            format!("{cleaned} (if this is a `{{{{ … }}}}` template, put it in quotes: \"{{{{ json.a }}}}\")"),
+            None,
+        );
+    }
     (cleaned.to_string(), None)
 }
 

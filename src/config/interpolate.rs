@@ -9,6 +9,13 @@
 //! its trailing newline: Docker and Kubernetes mount secrets as files, and
 //! `echo secret > file` adds the newline nobody meant to be part of a key.
 //! Errors name the file, never its contents.
+//!
+//! Secrets (the values of keys such as `secret`, `token`, `password`; see
+//! [`is_secret_path`]) get their own advice: a secret must never have a
+//! default written next to it, so an unset variable suggests `${file:…}`,
+//! and a `${file:}` that reads as empty is an error naming the file. For
+//! `hookroute test`, which skips verification, an environment may ask for
+//! [`SECRET_PLACEHOLDER`] in place of a secret that cannot be read.
 
 use serde_yaml::Value;
 
@@ -27,6 +34,32 @@ pub trait Environment: Sync {
         std::fs::File::open(path)?.take(MAX_SECRET_FILE_BYTES as u64 + 1).read_to_end(&mut out)?;
         Ok(out)
     }
+
+    /// True when a secret whose variable is unset, or whose file cannot be
+    /// read, should become [`SECRET_PLACEHOLDER`] instead of an error:
+    /// `hookroute test` runs route tests without verifying signatures, so
+    /// it needs no real secrets (CI has none).
+    fn secret_placeholders(&self) -> bool {
+        false
+    }
+}
+
+/// What a secret that cannot be read becomes when the environment asks for
+/// placeholders. Valid for every scheme (Standard Webhooks wants base64
+/// after `whsec_`; the others take any text).
+pub(crate) const SECRET_PLACEHOLDER: &str = "whsec_cGxhY2Vob2xkZXI=";
+
+/// Keys whose values are secrets (the `verify:` schemes' keys and
+/// `admin_token`); a list's items (`secrets[0]`) are secrets too.
+const SECRET_KEYS: [&str; 8] =
+    ["secret", "secrets", "signing_secret", "signing_secrets", "token", "tokens", "password", "admin_token"];
+
+/// True when the value at `path` (`routes[0].verify.github.secrets[1]`) is
+/// a secret.
+pub(crate) fn is_secret_path(path: &str) -> bool {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    let key = last.split('[').next().unwrap_or(last);
+    SECRET_KEYS.contains(&key)
 }
 
 /// Largest `${file:...}` accepted: a secret, a token or a PEM key fits.
@@ -81,9 +114,9 @@ impl At<'_> {
 
 fn walk(value: &mut Value, at: &At<'_>, env: &dyn Environment, errors: &mut Vec<ConfigError>) {
     match value {
-        Value::String(s) if s.contains('$') => match interpolate_str(s, env) {
+        Value::String(s) if s.contains('$') => match interpolate_value(s, env, || at.path()) {
             Ok(replaced) => *s = replaced,
-            Err(message) => errors.push(ConfigError::new(at.path(), message)),
+            Err((path, message)) => errors.push(ConfigError::new(path, message)),
         },
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
@@ -100,8 +133,54 @@ fn walk(value: &mut Value, at: &At<'_>, env: &dyn Environment, errors: &mut Vec<
     }
 }
 
+/// Why a reference could not be resolved.
+enum Failure {
+    /// `${NAME}` without a default, and NAME is not set.
+    Unset(String),
+    Other(String),
+}
+
+impl Failure {
+    fn message(self, secret: bool) -> String {
+        match self {
+            Failure::Unset(name) if secret => format!(
+                "environment variable {name} is not set (a secret takes no default: set {name}, or read the \
+                 secret from a file with ${{file:/run/secrets/...}})"
+            ),
+            Failure::Unset(name) => {
+                format!("environment variable {name} is not set (write ${{{name}:-default}} to give a default)")
+            }
+            Failure::Other(message) => message,
+        }
+    }
+}
+
+/// Substitutes the variables of the value at a key path; `path` is called
+/// only when a reference fails. Err carries the path and the message.
+pub(crate) fn interpolate_value(
+    input: &str,
+    env: &dyn Environment,
+    path: impl FnOnce() -> String,
+) -> Result<String, (String, String)> {
+    match interpolate(input, env) {
+        Ok(out) => Ok(out),
+        Err(failure) => {
+            let path = path();
+            let secret = is_secret_path(&path);
+            if secret && env.secret_placeholders() {
+                return Ok(SECRET_PLACEHOLDER.to_string());
+            }
+            Err((path, failure.message(secret)))
+        }
+    }
+}
+
 /// Substitutes the variables of one string.
 pub fn interpolate_str(input: &str, env: &dyn Environment) -> Result<String, String> {
+    interpolate(input, env).map_err(|f| f.message(false))
+}
+
+fn interpolate(input: &str, env: &dyn Environment) -> Result<String, Failure> {
     let mut out = String::with_capacity(input.len());
     let mut rest = input;
     while let Some(pos) = rest.find('$') {
@@ -113,7 +192,7 @@ pub fn interpolate_str(input: &str, env: &dyn Environment) -> Result<String, Str
         } else if let Some(tail) = after.strip_prefix("${") {
             // The value is not quoted: it may be a secret written inline.
             let end = tail.find('}').ok_or_else(|| {
-                "unterminated `${` (add the closing `}`, or write `$${` for a literal `${`)".to_string()
+                Failure::Other("unterminated `${` (add the closing `}`, or write `$${` for a literal `${`)".into())
             })?;
             out.push_str(&resolve(&tail[..end], env)?);
             rest = &tail[end + 1..];
@@ -126,9 +205,9 @@ pub fn interpolate_str(input: &str, env: &dyn Environment) -> Result<String, Str
     Ok(out)
 }
 
-fn resolve(reference: &str, env: &dyn Environment) -> Result<String, String> {
+fn resolve(reference: &str, env: &dyn Environment) -> Result<String, Failure> {
     if let Some(path) = reference.strip_prefix("file:") {
-        return read_secret_file(path, env);
+        return read_secret_file(path, env).map_err(Failure::Other);
     }
     let (name, default) = match reference.split_once(":-") {
         Some((name, default)) => (name, Some(default)),
@@ -138,14 +217,14 @@ fn resolve(reference: &str, env: &dyn Environment) -> Result<String, String> {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !name.starts_with(|c: char| c.is_ascii_digit());
     if !valid {
-        return Err(format!("invalid variable name {name:?} in ${{{reference}}} (use letters, digits and _)"));
+        return Err(Failure::Other(format!(
+            "invalid variable name {name:?} in ${{{reference}}} (use letters, digits and _)"
+        )));
     }
     match (env.var(name), default) {
         (Some(v), _) => Ok(v),
         (None, Some(d)) => Ok(d.to_string()),
-        (None, None) => {
-            Err(format!("environment variable {name} is not set (write ${{{name}:-default}} to give a default)"))
-        }
+        (None, None) => Err(Failure::Unset(name.to_string())),
     }
 }
 
@@ -158,7 +237,13 @@ fn read_secret_file(path: &str, env: &dyn Environment) -> Result<String, String>
         return Err(format!("secret file {path} is larger than 64 KiB; is it the right file?"));
     }
     let text = String::from_utf8(bytes).map_err(|_| format!("secret file {path} is not UTF-8 text"))?;
-    Ok(text.trim_end_matches(['\n', '\r']).to_string())
+    let text = text.trim_end_matches(['\n', '\r']);
+    if text.is_empty() {
+        // Else the key would be reported as empty "(is its variable set?)",
+        // sending the reader to look for a variable that is not there.
+        return Err(format!("secret file {path} is empty"));
+    }
+    Ok(text.to_string())
 }
 
 #[cfg(test)]
@@ -200,6 +285,32 @@ mod tests {
         std::fs::write(&path, [0xff, 0xfe]).unwrap();
         assert!(interpolate_str(&text, &env).unwrap_err().contains("not UTF-8"));
         assert!(interpolate_str("${file:/dev/zero}", &env).unwrap_err().contains("larger than 64 KiB"));
+    }
+
+    #[test]
+    fn secrets_get_no_default_advice_and_placeholders_only_when_asked() {
+        let err = interpolate_value("${GH_SECRET}", &env, || "routes[0].verify.github.secrets[1]".into()).unwrap_err();
+        assert_eq!(err.0, "routes[0].verify.github.secrets[1]");
+        assert!(err.1.contains("${file:") && !err.1.contains(":-"), "{}", err.1);
+        let err = interpolate_value("${URL}", &env, || "routes[0].actions[0].forward.url".into()).unwrap_err();
+        assert!(err.1.contains("${URL:-default}"), "{}", err.1);
+        struct Placeholders;
+        impl Environment for Placeholders {
+            fn var(&self, _: &str) -> Option<String> {
+                None
+            }
+            fn secret_placeholders(&self) -> bool {
+                true
+            }
+        }
+        let secret = interpolate_value("${file:/nonexistent}", &Placeholders, || "admin_token".into());
+        assert_eq!(secret.unwrap(), SECRET_PLACEHOLDER);
+        assert!(interpolate_value("${URL}", &Placeholders, || "routes[0].path".into()).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty");
+        std::fs::write(&path, "\n").unwrap();
+        let err = interpolate_str(&format!("${{file:{}}}", path.display()), &env).unwrap_err();
+        assert!(err.ends_with("is empty"), "{err}");
     }
 
     #[test]

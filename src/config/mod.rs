@@ -162,11 +162,12 @@ fn parse(source_name: &str, text: &str, env: &dyn Environment) -> Result<ParsedF
                 let location = e.location().map(|l| Location { line: l.line(), column: l.column() });
                 let message = e.to_string();
                 let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+                let hint = syntax_hint(&message, text, location.map(|l| l.line));
                 let error = ConfigError {
                     location,
                     route: None,
                     key_path: String::new(),
-                    message: format!("invalid YAML: {message}"),
+                    message: format!("invalid YAML: {message}{hint}"),
                 };
                 ConfigErrors { file: source_name.to_string(), errors: vec![error] }
             })?;
@@ -176,6 +177,30 @@ fn parse(source_name: &str, text: &str, env: &dyn Environment) -> Result<ParsedF
         }
     };
     Ok((root, errors, loaded))
+}
+
+/// What libyaml's message means for the two common mistakes: a template
+/// written unquoted inside `{ … }` (its braces end the mapping early:
+/// "did not find expected \',\' or \'}\'"), and indentation (a key one column
+/// off: "mapping values are not allowed", "did not find expected \'-\'").
+/// `line` is 1-based.
+fn syntax_hint(message: &str, text: &str, line: Option<usize>) -> &'static str {
+    let near = |n: usize| text.lines().nth(n.saturating_sub(1)).unwrap_or("");
+    let template_near = line.is_some_and(|l| near(l).contains("{{") || near(l.saturating_sub(1)).contains("{{"));
+    if template_near && (message.contains("did not find expected") || message.contains("flow")) {
+        return " (a `{{ … }}` template inside `{ … }` or `[ … ]` must be quoted: `{ message: \"{{ json.a }} pushed\" }`)";
+    }
+    let indentation = [
+        "mapping values are not allowed",
+        "did not find expected '-' indicator",
+        "did not find expected key",
+        "block sequence entries are not allowed",
+    ];
+    if indentation.iter().any(|m| message.contains(m)) {
+        return " (check the indentation here and on the line above: keys of one mapping start in the same column, \
+                and YAML indents with spaces, not tabs)";
+    }
+    ""
 }
 
 /// Reads and loads a config file.

@@ -37,6 +37,9 @@ pub struct ConfigSpec {
     pub trusted_proxies: Vec<String>,
     /// Bearer token for the admin API (all but /-/healthz and /-/readyz).
     pub admin_token: Option<Secret>,
+    /// Host names (no port) the admin API answers to besides its own address and loopback names, e.g. the name a proxy in front of it uses. Other `Host`s get 403 (DNS rebinding).
+    #[serde(default)]
+    pub admin_allowed_hosts: Vec<String>,
     /// Requests in progress at once; past it, 503 with Retry-After. Default 256.
     pub max_concurrent_requests: Option<usize>,
     /// Most request headers; more is answered 431. Default 100.
@@ -299,10 +302,33 @@ pub struct HumanDuration(pub Duration);
 
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text)
-            .map(HumanDuration)
-            .map_err(|e| de::Error::custom(format!("invalid duration {text:?}: {e} (write e.g. 500ms, 5s, 1m)")))
+        struct DurationVisitor;
+        impl Visitor<'_> for DurationVisitor {
+            type Value = HumanDuration;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration such as 5s")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<HumanDuration, E> {
+                humantime::parse_duration(text)
+                    .map(HumanDuration)
+                    .map_err(|e| E::custom(format!("invalid duration {text:?}: {e} (write e.g. 500ms, 5s, 1m)")))
+            }
+            // `timeout: 5` is the common mistake: say what to write instead
+            // of serde's "invalid type: integer".
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<HumanDuration, E> {
+                Err(E::custom(format!("a duration needs a unit: write `{n}s` (or {n}ms, {n}m)")))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<HumanDuration, E> {
+                Err(E::custom(format!(
+                    "a duration needs a unit, and cannot be negative: write e.g. `{}s`",
+                    n.unsigned_abs()
+                )))
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<HumanDuration, E> {
+                Err(E::custom(format!("a duration needs a unit: write e.g. `{}ms`", (n * 1000.0).round())))
+            }
+        }
+        d.deserialize_any(DurationVisitor)
     }
 }
 

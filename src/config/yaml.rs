@@ -37,7 +37,7 @@ use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::TScalarStyle;
 
 use super::error::ConfigError;
-use super::interpolate::{interpolate_str, Environment};
+use super::interpolate::{interpolate_value, Environment};
 
 /// A file read by [`parse`].
 pub struct Parsed<R> {
@@ -381,10 +381,10 @@ impl Builder<'_> {
         };
         let is_key = matches!(self.built.stack.last(), Some(Frame::Mapping { key: None, .. }));
         let value = match value {
-            Value::String(s) if !is_key && s.contains('$') => match interpolate_str(&s, self.env) {
+            Value::String(s) if !is_key && s.contains('$') => match interpolate_value(&s, self.env, || self.path()) {
                 Ok(replaced) => Value::String(replaced),
-                Err(message) => {
-                    self.built.errors.push(ConfigError::new(self.path(), message));
+                Err((path, message)) => {
+                    self.built.errors.push(ConfigError::new(path, message));
                     Value::String(s)
                 }
             },

@@ -83,7 +83,9 @@ pub async fn run(args: DeliveriesArgs) -> Result<ExitCode, CommandError> {
             url.push('?');
             url.push_str(&form_urlencoded::Serializer::new(String::new()).extend_pairs(query).finish());
         }
-        let mut request = client.request(method, url);
+        // Every call, not only the POSTs: one rule, and a proxy in front may
+        // check it on all of them.
+        let mut request = client.request(method, url).header(crate::ADMIN_REQUEST_HEADER, "1");
         if let Some(token) = &args.token {
             request = request.bearer_auth(token);
         }

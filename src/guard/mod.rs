@@ -98,6 +98,9 @@ pub struct SecuritySettings {
     pub trusted_proxies: Vec<IpNet>,
     /// Bearer token for the admin API; None leaves it open (loopback only).
     pub admin_token: Option<Secret>,
+    /// Host names, lower case without a port, that the admin API answers
+    /// to besides its own address and loopback names (`admin_allowed_hosts`).
+    pub admin_allowed_hosts: Vec<String>,
     pub max_concurrent_requests: Option<usize>,
     pub max_headers: Option<usize>,
     pub max_header_bytes: Option<usize>,
@@ -118,6 +121,7 @@ impl SecuritySettings {
         if admin_token.as_ref().is_some_and(Secret::is_empty) {
             found.push(ConfigError::new("admin_token", "is empty (is its variable set?)"));
         }
+        let admin_allowed_hosts = allowed_hosts(&top.admin_allowed_hosts, &mut found);
         let admin_listen = top.admin_listen.as_deref().unwrap_or(crate::config::DEFAULT_ADMIN_LISTEN);
         if let Ok(addr) = admin_listen.parse::<SocketAddr>() {
             if let Some(message) = admin_exposure(addr, admin_token.as_ref()) {
@@ -152,6 +156,7 @@ impl SecuritySettings {
         SecuritySettings {
             trusted_proxies,
             admin_token,
+            admin_allowed_hosts,
             max_concurrent_requests,
             max_headers,
             max_header_bytes,
@@ -177,6 +182,32 @@ impl SecuritySettings {
         }
         limits
     }
+}
+
+/// `admin_allowed_hosts`, normalized for comparison with a request's `Host`:
+/// lower case, no trailing dot. An entry with a scheme, a path or a port is
+/// an error: only the name is compared, so a port would suggest a check
+/// that does not happen.
+fn allowed_hosts(entries: &[String], found: &mut Vec<ConfigError>) -> Vec<String> {
+    let mut hosts = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let name = entry.trim().trim_end_matches('.').to_ascii_lowercase();
+        let parsed = name.parse::<http::uri::Authority>();
+        let problem = match &parsed {
+            _ if name.is_empty() => Some("is empty".to_string()),
+            Err(_) => Some(format!("{entry:?} is not a host name")),
+            Ok(a) if a.port().is_some() => {
+                Some(format!("{entry:?}: write the host name without a port (`{}`); ports are not compared", a.host()))
+            }
+            Ok(a) if a.as_str().contains('@') => Some(format!("{entry:?} is not a host name")),
+            Ok(_) => None,
+        };
+        match problem {
+            Some(message) => found.push(ConfigError::new(format!("admin_allowed_hosts[{i}]"), message)),
+            None => hosts.push(name),
+        }
+    }
+    hosts
 }
 
 /// Why an admin listener on `addr` would be unsafe without a token, if it
@@ -297,6 +328,10 @@ pub fn verify(
         return Ok(candidates);
     }
     let mut kept = Vec::with_capacity(candidates.len());
+    // One line per request, not per route: a path with three routes would
+    // otherwise log every forged request three times.
+    let mut failed = Vec::new();
+    let mut failed_routes = Vec::new();
     for c in candidates {
         let route = &snapshot.routes[c.route];
         let Some(verifier) = &route.guard.verify else {
@@ -305,19 +340,33 @@ pub fn verify(
         };
         match verifier.verify(headers, body, now) {
             Ok(()) => kept.push(c),
-            Err(e) => tracing::warn!(
-                route = &*route.name,
-                scheme = verifier.scheme(),
-                client = %client.ip_text(),
-                peer = %client.peer_text(),
-                reason = %e,
-                "signature verification failed; route not taken"
-            ),
+            Err(e) => {
+                failed.push(format!("{} ({}): {e}", route.name, verifier.scheme()));
+                failed_routes.push(&*route.name);
+            }
         }
     }
+    let failed = failed.join("; ");
     if kept.is_empty() {
+        tracing::warn!(
+            routes = %failed_routes.join(","),
+            client = %client.ip_text(),
+            peer = %client.peer_text(),
+            reason = %failed,
+            "signature verification failed; request refused"
+        );
         reject("signature");
         return Err(Refusal::Unauthorized);
+    }
+    if !failed.is_empty() {
+        // Another route of the path verified it: routes told apart by their
+        // secrets, as expected.
+        tracing::debug!(
+            routes = %failed_routes.join(","),
+            client = %client.ip_text(),
+            reason = %failed,
+            "signature not valid for some routes of this path"
+        );
     }
     Ok(kept)
 }

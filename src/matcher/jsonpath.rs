@@ -41,7 +41,7 @@ impl JsonPathExpr {
     }
 
     fn compile_uncached(source: &str) -> Result<Self, String> {
-        let query = parse_json_path(source).map_err(|e| one_line(&e))?;
+        let query = parse_json_path(source).map_err(|e| format!("{}{}", one_line(&e), hint(source)))?;
         let kind = match simple_steps(source) {
             Some(steps) => Kind::Steps(steps.into()),
             None => Kind::Query(std::sync::Arc::new(query)),
@@ -92,6 +92,27 @@ impl JsonPathExpr {
             }
         }
     }
+}
+
+/// The advice the grammar's message lacks (RFC 9535 §2.1: a query starts
+/// with `$`; §2.5.1.1: member names outside `[A-Za-z0-9_]` take the
+/// bracketed, quoted form), for the two mistakes people make.
+fn hint(source: &str) -> String {
+    let trimmed = source.trim();
+    if !trimmed.starts_with('$') {
+        let rest = trimmed.trim_start_matches('.');
+        return format!(" (a JSONPath starts with `$`: write `$.{rest}`)");
+    }
+    // A dotted member with a character only the bracketed form allows:
+    // `$.event-type`, `$.data.x.y-z`.
+    let dotted = trimmed.split(['[', ']']).next().unwrap_or(trimmed);
+    if let Some(bad) =
+        dotted.split('.').skip(1).find(|m| m.contains(|c: char| !(c.is_alphanumeric() || c == '_' || c == '*')))
+    {
+        let name = bad.trim();
+        return format!(" (a key with `-`, a space or another symbol is written in brackets: `$['{name}']`; a key containing `.` likewise: `$['a.b']`)");
+    }
+    String::new()
 }
 
 /// The parser's error as one line: `check` prints one problem per line, and

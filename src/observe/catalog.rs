@@ -52,7 +52,7 @@ pub const CATALOG: &[Described] = &[
         m::REJECTED,
         Kind::Counter,
         &["reason"],
-        "Refused requests by reason: not_found, method, size, body, signature, ip, rate, overload, timeout, admin_token.",
+        "Refused requests by reason: not_found, method, size, body, signature, ip, rate, overload, timeout, admin_token, admin_host, admin_origin.",
     ),
     d(m::ROUTE_MATCHES, Kind::Counter, &["route"], "Events a route took (its conditions held and the door let it in)."),
     d(

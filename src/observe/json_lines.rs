@@ -78,6 +78,12 @@ impl fmt::Write for Line {
     }
 }
 
+/// Fields written as a JSON object when their value is one (checked, so a
+/// field of that name holding text stays a string): tracing values are
+/// flat, and a `log` action's `headers` as a string of JSON inside the line
+/// would make every reader parse twice.
+const OBJECT_FIELDS: [&str; 1] = ["headers"];
+
 /// Writes each field of an event as `,"name":value`.
 struct Fields<'a> {
     line: &'a mut Line,
@@ -134,7 +140,13 @@ impl Visit for Fields<'_> {
             self.scratch.clear();
             let _ = write!(self.scratch, "{value:?}");
             self.line.key(field.name());
-            self.line.string(&self.scratch);
+            let object = OBJECT_FIELDS.contains(&field.name())
+                && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&self.scratch).is_ok();
+            if object {
+                self.line.0.extend_from_slice(self.scratch.as_bytes());
+            } else {
+                self.line.string(&self.scratch);
+            }
         }
     }
 }
@@ -211,6 +223,17 @@ mod tests {
         assert_eq!(ours[0]["path"], "/a \"quoted\"\npath\u{1}");
         assert_eq!(ours[0]["client"], "127.0.0.1");
         assert!(ours[0].get("event_id").is_none());
+    }
+
+    #[test]
+    fn headers_holding_a_json_object_are_written_as_one() {
+        let lines = lines_of(true, || {
+            let headers = serde_json::json!({"x-github-event": "push"});
+            tracing::info!(headers = %headers, "a");
+            tracing::info!(headers = "{not json", "b");
+        });
+        assert_eq!(lines[0]["headers"], serde_json::json!({"x-github-event": "push"}));
+        assert_eq!(lines[1]["headers"], "{not json");
     }
 
     #[test]

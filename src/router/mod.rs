@@ -225,7 +225,11 @@ fn compile_route(
 ) -> (Vec<ConfigError>, Option<(PathPattern, Route)>) {
     let mut errors = Vec::new();
     if let Some(first) = duplicate_of {
-        errors.push(ConfigError::new("name", format!("duplicate route name (also used by route #{})", first + 1)));
+        // The line of the first one: "route #7" makes the reader count.
+        let at = config.locate(first, ConfigError::new("name", "")).location;
+        let line = at.map(|l| format!(", line {}", l.line)).unwrap_or_default();
+        errors
+            .push(ConfigError::new("name", format!("duplicate route name (also used by route #{}{line})", first + 1)));
     }
     if spec.name.is_empty()
         || !spec.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')

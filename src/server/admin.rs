@@ -25,7 +25,11 @@ fn config_summary(app: &App) -> Reply {
         "loaded_at": humantime::format_rfc3339_millis(snapshot.loaded_at).to_string(),
         "routes": snapshot.routes.len(),
         "route_names": snapshot.routes.iter().map(|r| &*r.name).collect::<Vec<_>>(),
-        "last_reload_error": app.reloader().last_failure(),
+        // A config error may quote a URL with its credentials.
+        "last_reload_error": app.reloader().last_failure().map(|mut failure| {
+            failure.errors.iter_mut().for_each(|e| *e = crate::redact::text(e));
+            failure
+        }),
     });
     Reply::json(StatusCode::OK, &body)
 }
@@ -44,7 +48,7 @@ async fn reload_now(app: &Arc<App>) -> Reply {
             StatusCode::UNPROCESSABLE_ENTITY,
             &json!({
                 "error": "config has problems; still serving the previous config",
-                "errors": errors.to_string().lines().collect::<Vec<_>>(),
+                "errors": errors.to_string().lines().map(crate::redact::text).collect::<Vec<_>>(),
             }),
         ),
     }

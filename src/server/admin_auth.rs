@@ -1,4 +1,5 @@
-//! The admin API's door: `admin_token` as a bearer token.
+//! The admin API's door: the browser defences of [`super::admin_origin`],
+//! then `admin_token` as a bearer token.
 //!
 //! One wrapper around the whole admin filter, rather than a check in each
 //! endpoint, so an endpoint added later is protected without anyone
@@ -32,10 +33,27 @@ pub fn protect<F>(
 where
     F: Filter<Extract = (http::Response<Bytes>,), Error = std::convert::Infallible> + Clone + Send + Sync + 'static,
 {
-    let refuse = warp::path::full().and(warp::header::headers_cloned()).and_then(
-        move |path: warp::path::FullPath, headers: HeaderMap| {
+    // A malformed Host makes warp reject; caught here so it is refused
+    // rather than passed on to the endpoints.
+    let host = warp::host::optional().map(Ok).or(warp::any().map(|| Err(()))).unify();
+    let refuse = warp::method().and(host).and(warp::path::full()).and(warp::header::headers_cloned()).and_then(
+        move |method: http::Method,
+              host: Result<Option<warp::host::Authority>, ()>,
+              path: warp::path::FullPath,
+              headers: HeaderMap| {
             let app = app.clone();
             async move {
+                let snapshot = app.snapshot();
+                let door = super::admin_origin::check(
+                    &method,
+                    host.as_ref().map(Option::as_ref).map_err(|_| ()),
+                    &headers,
+                    app.bound_admin_addr(),
+                    &snapshot.security.admin_allowed_hosts,
+                );
+                if let Err(refusal) = door {
+                    return Ok(into_response(refusal.reply()));
+                }
                 if authorized(&app, path.as_str(), &headers) {
                     // Not refused: fall through to the admin API.
                     Err(warp::reject::not_found())

@@ -3,8 +3,9 @@
 //! - `GET /-/deliveries?status=pending|succeeded|dead&route=NAME&limit=N&cursor=C`:
 //!   newest first, `limit` per page (default 50, at most 500), with
 //!   `next_cursor` while there is more.
-//! - `GET /-/deliveries/{id}`: one job with its request (secret-looking
-//!   headers redacted) and full attempt history.
+//! - `GET /-/deliveries/{id}`: one job with its request and full attempt
+//!   history; secret-looking headers and the credentials in URLs (also in
+//!   the listing) are redacted.
 //! - `POST /-/deliveries/{id}/retry`: a dead or succeeded job gets a new
 //!   round of attempts (409 if it is still pending).
 //! - `POST /-/deliveries/retry?status=dead&route=NAME`: the same in bulk.
@@ -159,20 +160,42 @@ fn summary(job: &JobRecord) -> Value {
         "status": job.status,
         "destination": job.destination,
         "method": job.request.method,
-        "url": job.request.url,
+        "url": crate::redact::url(&job.request.url),
         "attempts": job.attempts.len(),
         "last_status": last.and_then(|a| a.status),
-        "last_error": last.and_then(|a| a.error.clone()),
+        "last_error": last.and_then(|a| a.error.as_deref()).map(crate::redact::text),
         "created_at": job.created_at,
         "updated_at": job.updated_at,
         "next_attempt_at": job.next_attempt_at,
-        "dead_reason": job.dead_reason,
+        "dead_reason": job.dead_reason.as_deref().map(crate::redact::text),
     })
 }
 
-/// The whole record, with credentials in headers hidden.
+/// The whole record, with credentials hidden: in headers, and in the URL,
+/// attempt errors and dead reason (`user:pass@`, query values; see
+/// [`crate::redact`]). The job keeps them to send them; whoever reads the
+/// admin API need not see them.
 fn detail(job: &JobRecord) -> Value {
     let mut value = serde_json::to_value(job).unwrap_or_default();
+    if let Some(url) = value.pointer_mut("/request/url") {
+        if let Some(text) = url.as_str() {
+            *url = json!(crate::redact::url(text));
+        }
+    }
+    if let Some(reason) = value.pointer_mut("/dead_reason") {
+        if let Some(text) = reason.as_str() {
+            *reason = json!(crate::redact::text(text));
+        }
+    }
+    if let Some(attempts) = value.pointer_mut("/attempts").and_then(Value::as_array_mut) {
+        for attempt in attempts {
+            if let Some(error) = attempt.get_mut("error") {
+                if let Some(text) = error.as_str() {
+                    *error = json!(crate::redact::text(text));
+                }
+            }
+        }
+    }
     if let Some(headers) = value.pointer_mut("/request/headers").and_then(Value::as_array_mut) {
         for pair in headers.iter_mut() {
             let secret = pair[0].as_str().is_some_and(looks_secret);

@@ -142,7 +142,13 @@ where
         return refusal.reply();
     }
     note.routed(&app.resources().stats, matched.iter().map(|m| snapshot.routes[m.route].name.clone()).collect());
-    pipeline::run(&snapshot, app.resources(), app.delivery(), event, &matched).await
+    let reply = pipeline::run(&snapshot, app.resources(), app.delivery(), event, &matched).await;
+    // A redelivery caught by dedup is answered with the first delivery's
+    // event id: the access line shows the id the sender was given.
+    if let Some(id) = reply.headers.get("x-hookroute-event-id").and_then(|v| v.to_str().ok()) {
+        note.event_id = Some(id.to_string());
+    }
+    reply
 }
 
 /// Reads the body, refusing (413) as soon as it is known to exceed `limit`:

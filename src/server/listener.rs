@@ -34,6 +34,8 @@ pub struct ClientAddr(pub SocketAddr);
 pub struct ConnectionLimits {
     /// Time allowed to send the request head.
     pub header_read_timeout: Duration,
+    /// Most header fields in a request, over every protocol the listener
+    /// speaks; more is answered 431.
     pub max_headers: usize,
     /// How long in-progress requests may take once shutdown starts.
     pub shutdown_grace: Duration,
@@ -54,6 +56,15 @@ impl Default for ConnectionLimits {
             max_concurrent_requests: Some(super::shed::DEFAULT_MAX_CONCURRENT_REQUESTS),
         }
     }
+}
+
+/// 431 for a request with more header fields than `max_headers`, as hyper
+/// answers it over HTTP/1.1 (RFC 6585 §5).
+fn header_fields_too_large() -> http::Response<bytes::Bytes> {
+    let mut response = http::Response::new(bytes::Bytes::from_static(br#"{"error":"too many request headers"}"#));
+    *response.status_mut() = http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response
 }
 
 /// A connection builder that applies `limits`.
@@ -112,19 +123,29 @@ pub async fn serve<F>(
         }
         let svc = warp::service(filter.clone());
         let shedder = shedder.clone();
+        let max_headers = current.max_headers;
         let first_request = Arc::new(AtomicBool::new(false));
         let seen = first_request.clone();
         let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
             seen.store(true, Ordering::Relaxed);
             req.extensions_mut().insert(ClientAddr(peer));
+            // hyper counts header lines only for HTTP/1 (where it answers 431
+            // itself); a cleartext HTTP/2 client (h2c, prior knowledge) would
+            // pass any number. Counting here holds every protocol to the same
+            // limit.
+            let too_many_headers = req.headers().len() > max_headers;
             let mut svc = svc.clone();
             // Taken before the request is handled and held until its answer
             // is ready, so the cap counts every body being read.
             let permit = shedder.as_ref().map(super::shed::Shedder::try_enter);
             async move {
+                if too_many_headers {
+                    let refused: warp::reply::Response = header_fields_too_large().map(Into::into);
+                    return Ok::<_, Infallible>(refused);
+                }
                 if let Some(None) = permit {
                     let busy: warp::reply::Response = super::shed::overloaded().map(Into::into);
-                    return Ok::<_, Infallible>(busy);
+                    return Ok(busy);
                 }
                 let response = svc.call(req).await.unwrap_or_else(|never| match never {});
                 drop(permit);

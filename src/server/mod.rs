@@ -5,6 +5,7 @@ pub mod admin;
 pub mod admin_auth;
 pub mod admin_deliveries;
 pub mod admin_observe;
+mod admin_origin;
 pub mod ingress;
 pub mod listener;
 pub mod shed;

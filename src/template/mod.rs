@@ -99,6 +99,29 @@ pub fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%")
 }
 
+/// The top-level names a template can see (see [`context`]).
+pub(crate) const ROOTS: [&str; 6] = ["json", "headers", "query", "path_params", "event", "route"];
+
+/// The top-level names `source` reads that the context never has (`jsn` in
+/// `{{ jsn.event_type }}`), sorted: such a template fails for every event.
+/// Names the template sets itself (`{% set %}`, loop variables) and
+/// minijinja's global functions (`range`, `dict`, …) are not counted. A
+/// template that does not parse has none (its syntax error is reported).
+pub(crate) fn unknown_roots(source: &str) -> Vec<String> {
+    if !is_template(source) {
+        return Vec::new();
+    }
+    let env = base_environment();
+    let Ok(template) = env.template_from_str(source) else { return Vec::new() };
+    let mut names: Vec<String> = template
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|n| !ROOTS.contains(&n.as_str()) && !env.globals().any(|(g, _)| g == n))
+        .collect();
+    names.sort();
+    names
+}
+
 /// The part of `text` before its first `{{` or `{%`: what is literal
 /// whatever the event.
 pub fn literal_prefix(text: &str) -> &str {

@@ -105,9 +105,15 @@ pub fn admin_url(server: &RunningServer, path: &str) -> String {
 
 /// A client for talking to the server: no proxy (tests talk to loopback
 /// only), no redirects, a per-request deadline.
+///
+/// It sends `X-Hookroute-Request: 1`, as the CLI does, so admin POSTs pass
+/// the anti-CSRF check; tests of that check build their own client.
 pub fn client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(hookroute::ADMIN_REQUEST_HEADER, reqwest::header::HeaderValue::from_static("1"));
     reqwest::Client::builder()
         .no_proxy()
+        .default_headers(headers)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(DEADLINE)
         .build()
