@@ -219,5 +219,42 @@ fn print_job(job: &Value) {
             (None, None) => "-".into(),
         };
         println!("  #{:<3} {}  {:>6} ms  {outcome}", text(&a["number"]), text(&a["at"]), text(&a["latency_ms"]));
+        print_answer(a);
     }
+}
+
+/// An attempt's answer details, indented under it: the kept headers
+/// (`Location: …` as HTTP writes them), the note, and the body excerpt.
+fn print_answer(attempt: &Value) {
+    for pair in attempt["headers"].as_array().into_iter().flatten() {
+        if let (Some(name), Some(value)) = (pair[0].as_str(), pair[1].as_str()) {
+            println!("        {}: {value}", header_case(name));
+        }
+    }
+    if let Some(note) = attempt["note"].as_str() {
+        println!("        note: {note}");
+    }
+    if let Some(body) = attempt["body"].as_str() {
+        let cut = if attempt["body_truncated"].as_bool() == Some(true) { " (truncated)" } else { "" };
+        println!("        body{cut}:");
+        for line in body.lines() {
+            // The upstream wrote it: no terminal control sequences from it.
+            let line: String = line
+                .chars()
+                .map(|c| if c.is_control() && c != '\t' { char::REPLACEMENT_CHARACTER } else { c })
+                .collect();
+            println!("          {line}");
+        }
+    }
+}
+
+/// `retry-after` → `Retry-After`, the way the header is usually written.
+fn header_case(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
 }
