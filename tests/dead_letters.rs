@@ -175,3 +175,128 @@ async fn a_relayed_answer_whose_body_stalls_is_a_504_that_names_the_status() {
     assert!(answer.error().contains("answered 200 OK but its body did not arrive within 300ms"), "{}", answer.text());
     up.expect_exactly(1).await;
 }
+
+// ---------------------------------------------------------------------------
+// The id the sender got.
+
+/// Starts the server on `yaml`, whose `admin_listen` is a port picked now,
+/// so the CLI's `-c routes.yaml` finds the admin API where the file says.
+async fn start_with_admin_from_config(yaml: &str) -> (RunningServer, tempfile::TempDir) {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let admin = free.local_addr().unwrap();
+    drop(free);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &format!("admin_listen: {admin}\n{yaml}"));
+    let options = hookroute::app::ServeOptions {
+        config_path: path,
+        data_dir: Some(dir.path().join("data")),
+        admin_listen: None,
+        ..serve_options()
+    };
+    let server = start_with(options).await.expect("the server starts");
+    assert_eq!(server.admin_addr, admin);
+    (server, dir)
+}
+
+#[tokio::test]
+async fn the_cli_shows_lists_and_retries_by_the_event_id_from_the_202_with_c_routes_yaml() {
+    let failing = Upstream::start_with(UpstreamReply::status(400).body("application/json", r#"{"error":"bad"}"#)).await;
+    let fine = Upstream::start().await;
+    let yaml = format!(
+        "routes:\n  - name: fan\n    path: /hooks/fan\n    actions:\n      - forward: {{ url: \"{}\" }}\n      - forward: {{ url: \"{}\" }}\n",
+        failing.url("/a"),
+        fine.url("/b")
+    );
+    let (server, dir) = start_with_admin_from_config(&yaml).await;
+    let other = accept(&server, "/hooks/fan", json!({"n": 0})).await;
+    let id = accept(&server, "/hooks/fan", json!({"n": 1})).await;
+    wait_job(&server, &id, "dead").await;
+    wait_job(&server, &id, "succeeded").await;
+    wait_job(&server, &other, "dead").await;
+    let config = dir.path().join("routes.yaml");
+    let c = config.to_str().unwrap();
+
+    let (code, out, err) = cli(&["deliveries", "-c", c, "show", &id], Path::new("/")).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with(&format!("event {id}: 2 deliveries")), "{out}");
+    assert!(out.contains("answered 400") && out.contains(r#"{"error":"bad"}"#), "{out}");
+
+    // Without -c, ./routes.yaml is read.
+    let (code, out, err) = cli(&["deliveries", "list", "--event", &id], dir.path()).await;
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert!(rows.iter().any(|r| r.contains("dead")) && rows.iter().any(|r| r.contains("succeeded")), "{out}");
+    let api = admin_get(&server, &format!("/-/deliveries?event={id}")).await.json();
+    assert!(api["deliveries"].as_array().unwrap().iter().all(|d| d["event_id"] == id.as_str()), "{api:#}");
+
+    // Retrying the event sends its dead delivery again, not the one taken.
+    failing.set_reply(UpstreamReply::default());
+    let (code, out, err) = cli(&["deliveries", "-c", c, "retry", &id], Path::new("/")).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("1 delivery queued"), "{out}");
+    let deadline = Instant::now() + DEADLINE;
+    while admin_get(&server, &format!("/-/deliveries?event={id}&status=succeeded")).await.json()["deliveries"]
+        .as_array()
+        .unwrap()
+        .len()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "the event's dead delivery was not delivered after the retry");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    fine.expect_exactly(2).await; // one per event, none again
+    failing.expect_exactly(3).await; // each event once, then the retried one
+    let (code, _, err) = cli(&["deliveries", "-c", c, "retry", &id], Path::new("/")).await;
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("event {id} has no dead deliveries (0 pending, 2 succeeded)")), "{err}");
+
+    let (code, _, err) = cli(&["deliveries", "-c", c, "show", "01JNOTANID"], Path::new("/")).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("no delivery and no event 01JNOTANID"), "{err}");
+    assert!(err.contains("the `id` in the sender's 202") && err.contains("dead ones 7days"), "{err}");
+}
+
+/// A store file as the version before this one wrote it: no
+/// `jobs_by_event` table, attempts without answer details.
+#[tokio::test]
+async fn a_store_from_the_previous_version_is_read_and_found_by_event_id() {
+    use hookroute::delivery::redb_tables::{BY_STATUS, JOBS};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    let record = format!(
+        r#"{{"id":"01JOLDJOB0000000000000000","event_id":"01JOLDEVENT000000000000000","route":"gh","status":"dead",
+        "created_at":"{now}","updated_at":"{now}","destination":"127.0.0.1:9","request":{{"method":"POST",
+        "url":"http://127.0.0.1:9/in","headers":[],"timeout_ms":1000}},"retry":{{"max_attempts":10,"initial_backoff":1000,
+        "max_backoff":600000,"max_age":86400000}},"round_started_at":"{now}","round_first_attempt":0,
+        "attempts":[{{"number":1,"at":"{now}","status":301,"error":"answered 301 Moved Permanently","latency_ms":3}}],
+        "dead_reason":"answered 301 Moved Permanently; not retried"}}"#
+    );
+    let updated = humantime::parse_rfc3339(&now).unwrap().duration_since(std::time::UNIX_EPOCH).unwrap();
+    {
+        let db = redb::Database::create(data.join("deliveries.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut jobs = txn.open_table(JOBS).unwrap();
+            jobs.insert("01JOLDJOB0000000000000000", record.as_bytes()).unwrap();
+            let mut index = txn.open_table(BY_STATUS).unwrap();
+            index.insert((2u8, updated.as_millis() as u64, "01JOLDJOB0000000000000000"), "gh").unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let path = write_config(dir.path(), "routes:\n  - { name: gh, path: /gh, actions: [ { log: {} } ] }\n");
+    let options = hookroute::app::ServeOptions { config_path: path, data_dir: Some(data), ..serve_options() };
+    let server = start_with(options).await.expect("the server starts on the old store");
+
+    let job = admin_get(&server, "/-/deliveries/01JOLDJOB0000000000000000").await;
+    assert_eq!(job.status, 200, "{}", job.text());
+    assert_eq!(job.json()["attempts"][0]["status"], 301);
+    let event = admin_get(&server, "/-/deliveries/01JOLDEVENT000000000000000").await;
+    assert_eq!(event.status, 200, "{}", event.text());
+    assert_eq!(event.json()["deliveries"][0]["id"], "01JOLDJOB0000000000000000");
+    let dead = admin_get(&server, "/-/deliveries?status=dead").await.json();
+    assert_eq!(dead["deliveries"].as_array().unwrap().len(), 1, "{dead:#}");
+    server.shutdown().await;
+}

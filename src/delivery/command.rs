@@ -3,8 +3,13 @@
 //!
 //! The CLI never opens the store itself: the server holds it (redb allows
 //! one writer), and going through the API means the CLI sees and does
-//! exactly what an operator's script calling the API would.
+//! exactly what an operator's script calling the API would. The API's
+//! address comes from `--admin`, or from the routes file the server runs
+//! with (`-c`, like `hookroute health`). Wherever a delivery id is taken,
+//! the event id a sender got in its 202 works too and means all of that
+//! event's deliveries.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -12,10 +17,15 @@ use serde_json::Value;
 
 #[derive(Debug, Args)]
 pub struct DeliveriesArgs {
-    /// Admin address of the running server (host:port or URL).
-    #[arg(long, global = true, env = "HOOKROUTE_ADMIN", hide_env_values = true, default_value = "127.0.0.1:9090")]
-    pub admin: String,
-    /// Bearer token, when the server sets `admin_token`.
+    /// The routes file whose `admin_listen` and `admin_token` to use
+    /// [env: HOOKROUTE_CONFIG; default ./routes.yaml when it exists, else
+    /// 127.0.0.1:9090].
+    #[arg(short = 'c', long = "config", global = true, env = "HOOKROUTE_CONFIG", hide_env = true)]
+    pub config: Option<PathBuf>,
+    /// Admin address of the running server (host:port or URL); skips the config.
+    #[arg(long, global = true, env = "HOOKROUTE_ADMIN", hide_env_values = true)]
+    pub admin: Option<String>,
+    /// Bearer token, when the server sets `admin_token` (with --admin).
     #[arg(long, global = true, env = "HOOKROUTE_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Print the API's JSON instead of a table.
@@ -37,20 +47,32 @@ pub enum DeliveriesCommand {
         status: Option<String>,
         #[arg(long)]
         route: Option<String>,
+        /// Only the deliveries of this event (the `id` of the sender's 202).
+        #[arg(long)]
+        event: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
         /// Continue a listing from the `next` cursor it printed.
         #[arg(long)]
         cursor: Option<String>,
     },
-    /// Show one delivery with its attempt history.
-    Show { id: String },
-    /// Send deliveries again: one by id, or every one matching --status/--route.
+    /// Show a delivery with its attempt history, or every delivery of an
+    /// event.
+    #[command(
+        after_help = "Examples:\n  hookroute deliveries show 01JD3T...      (a delivery id, or the id from the 202)"
+    )]
+    Show {
+        /// A delivery id, or an event id (the `id` of the sender's 202).
+        id: String,
+    },
+    /// Send deliveries again: one by id, an event's dead ones by event id,
+    /// or every one matching --status/--route.
     #[command(
         after_help = "Examples:\n  hookroute deliveries retry 01JD3T...\n  hookroute deliveries retry --status dead --route github"
     )]
     Retry {
-        /// The delivery to retry; leave out to retry by --status/--route.
+        /// The delivery to retry, or an event id (its dead deliveries);
+        /// leave out to retry by --status/--route.
         id: Option<String>,
         /// Bulk retry: dead (default) or succeeded.
         #[arg(long)]
@@ -66,12 +88,32 @@ pub enum CommandError {
     Unreachable { url: String, message: String },
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Address(#[from] crate::admin_address::AddressError),
+}
+
+/// Where to call: `--admin`, else `-c` (or HOOKROUTE_CONFIG), else
+/// ./routes.yaml when there is one, else the default admin address.
+fn endpoint(args: &DeliveriesArgs) -> Result<crate::admin_address::AdminEndpoint, CommandError> {
+    use crate::admin_address::{from_config, given};
+    if let Some(admin) = &args.admin {
+        return Ok(given(admin, args.token.clone()));
+    }
+    let config = match &args.config {
+        Some(path) => path.clone(),
+        None if std::path::Path::new("routes.yaml").exists() => PathBuf::from("routes.yaml"),
+        None => return Ok(given("127.0.0.1:9090", args.token.clone())),
+    };
+    let mut endpoint = from_config(&config)?;
+    if args.token.is_some() {
+        endpoint.token = args.token.clone();
+    }
+    Ok(endpoint)
 }
 
 /// Runs a `deliveries` command; prints its result.
 pub async fn run(args: DeliveriesArgs) -> Result<ExitCode, CommandError> {
-    let base = if args.admin.contains("://") { args.admin.clone() } else { format!("http://{}", args.admin) };
-    let base = base.trim_end_matches('/').to_string();
+    let crate::admin_address::AdminEndpoint { base, token } = endpoint(&args)?;
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(std::time::Duration::from_secs(30))
@@ -84,16 +126,17 @@ pub async fn run(args: DeliveriesArgs) -> Result<ExitCode, CommandError> {
             url.push_str(&form_urlencoded::Serializer::new(String::new()).extend_pairs(query).finish());
         }
         let mut request = client.request(method, url);
-        if let Some(token) = &args.token {
+        if let Some(token) = &token {
             request = request.bearer_auth(token);
         }
         request
     };
     let (method, path, query) = match &args.command {
-        DeliveriesCommand::List { status, route, limit, cursor } => {
+        DeliveriesCommand::List { status, route, event, limit, cursor } => {
             let mut q = vec![("limit", limit.to_string())];
             q.extend(status.clone().map(|s| ("status", s)));
             q.extend(route.clone().map(|r| ("route", r)));
+            q.extend(event.clone().map(|e| ("event", e)));
             q.extend(cursor.clone().map(|c| ("cursor", c)));
             (reqwest::Method::GET, "/-/deliveries".to_string(), q)
         }
@@ -142,7 +185,18 @@ pub async fn run(args: DeliveriesArgs) -> Result<ExitCode, CommandError> {
     }
     match &args.command {
         DeliveriesCommand::List { .. } => print_list(&body),
-        DeliveriesCommand::Show { .. } => print_job(&body),
+        DeliveriesCommand::Show { .. } => match body["deliveries"].as_array() {
+            // An event id: each of its deliveries in turn.
+            Some(jobs) => {
+                let n = jobs.len();
+                println!("event {}: {n} deliver{}", text(&body["event_id"]), if n == 1 { "y" } else { "ies" });
+                for job in jobs {
+                    println!();
+                    print_job(job);
+                }
+            }
+            None => print_job(&body),
+        },
         DeliveriesCommand::Retry { .. } => {
             let n = body["retried"].as_u64().unwrap_or(0);
             println!("{n} deliver{} queued for another round of attempts", if n == 1 { "y" } else { "ies" });

@@ -1,13 +1,16 @@
 //! The admin API's delivery endpoints: list, inspect and replay jobs.
 //!
-//! - `GET /-/deliveries?status=pending|succeeded|dead&route=NAME&limit=N&cursor=C`:
+//! - `GET /-/deliveries?status=pending|succeeded|dead&route=NAME&event=ID&limit=N&cursor=C`:
 //!   newest first, `limit` per page (default 50, at most 500), with
 //!   `next_cursor` while there is more.
 //! - `GET /-/deliveries/{id}`: one job with its request (secret-looking
-//!   headers redacted) and full attempt history.
+//!   headers redacted) and full attempt history. `{id}` may also be an
+//!   event id — the `id` of the sender's 202, which is what an operator
+//!   has at hand — answered as `{"event_id", "deliveries": [job, …]}`.
 //! - `POST /-/deliveries/{id}/retry`: a dead or succeeded job gets a new
-//!   round of attempts (409 if it is still pending).
-//! - `POST /-/deliveries/retry?status=dead&route=NAME`: the same in bulk.
+//!   round of attempts (409 if it is still pending); for an event id, every
+//!   dead job of the event (409 when it has none).
+//! - `POST /-/deliveries/retry?status=dead&route=NAME&event=ID`: the same in bulk.
 //!
 //! Store problems answer 503 with `Retry-After`, like the ingress.
 
@@ -66,7 +69,8 @@ fn job_filter(q: &HashMap<String, String>) -> Result<JobFilter, String> {
         }
     };
     let route = q.get("route").filter(|r| !r.is_empty()).cloned();
-    Ok(JobFilter { status, route })
+    let event = q.get("event").filter(|e| !e.is_empty()).cloned();
+    Ok(JobFilter { status, route, event })
 }
 
 async fn list(app: &App, q: HashMap<String, String>) -> Reply {
@@ -96,23 +100,69 @@ async fn list(app: &App, q: HashMap<String, String>) -> Reply {
 
 async fn show(app: &App, id: &str) -> Reply {
     match app.delivery().job(id).await {
-        Ok(Some(job)) => Reply::json(StatusCode::OK, &detail(&job)),
-        Ok(None) => not_found(id),
+        Ok(Some(job)) => return Reply::json(StatusCode::OK, &detail(&job)),
+        Ok(None) => {}
+        Err(e) => return unavailable(e),
+    }
+    // Not a job id: perhaps the event id the sender got.
+    match app.delivery().event_jobs(id).await {
+        Ok(jobs) if jobs.is_empty() => not_found(app, id),
+        Ok(jobs) => Reply::json(
+            StatusCode::OK,
+            &json!({ "event_id": id, "deliveries": jobs.iter().map(detail).collect::<Vec<_>>() }),
+        ),
         Err(e) => unavailable(e),
     }
 }
 
 async fn retry_one(app: &App, id: &str) -> Reply {
+    match app.delivery().job(id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return retry_event(app, id).await,
+        Err(e) => return unavailable(e),
+    }
     match app.delivery().replay(ReplaySelector::One(id.to_string())).await {
         Ok(ReplayOutcome::Replayed(jobs)) => Reply::json(
             StatusCode::ACCEPTED,
             &json!({ "retried": jobs.len(), "deliveries": jobs.iter().map(summary).collect::<Vec<_>>() }),
         ),
-        Ok(ReplayOutcome::NotFound) => not_found(id),
+        Ok(ReplayOutcome::NotFound) => not_found(app, id),
         Ok(ReplayOutcome::AlreadyPending) => Reply::error(
             StatusCode::CONFLICT,
             format!("delivery {id} is still pending; it will be attempted again on its own"),
         ),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// Retries the dead jobs of event `id`. Its succeeded jobs are left alone:
+/// replaying an event must not send again what its destination already
+/// took (a succeeded job can still be retried by its own id).
+async fn retry_event(app: &App, id: &str) -> Reply {
+    let jobs = match app.delivery().event_jobs(id).await {
+        Ok(jobs) if jobs.is_empty() => return not_found(app, id),
+        Ok(jobs) => jobs,
+        Err(e) => return unavailable(e),
+    };
+    let count = |status| jobs.iter().filter(|j| j.status == status).count();
+    if count(Status::Dead) == 0 {
+        return Reply::error(
+            StatusCode::CONFLICT,
+            format!(
+                "event {id} has no dead deliveries ({} pending, {} succeeded); pending ones are attempted on their \
+                 own, and a succeeded one is sent again only when retried by its own id",
+                count(Status::Pending),
+                count(Status::Succeeded)
+            ),
+        );
+    }
+    let filter = JobFilter { status: Some(Status::Dead), route: None, event: Some(id.to_string()) };
+    match app.delivery().replay(ReplaySelector::Matching(filter)).await {
+        Ok(ReplayOutcome::Replayed(jobs)) => Reply::json(
+            StatusCode::ACCEPTED,
+            &json!({ "retried": jobs.len(), "deliveries": jobs.iter().map(summary).collect::<Vec<_>>() }),
+        ),
+        Ok(_) => Reply::json(StatusCode::ACCEPTED, &json!({ "retried": 0, "deliveries": [] })),
         Err(e) => unavailable(e),
     }
 }
@@ -136,10 +186,25 @@ async fn retry_many(app: &App, q: HashMap<String, String>) -> Reply {
     }
 }
 
-fn not_found(id: &str) -> Reply {
+/// What an unknown id can mean, so the operator knows where to look next.
+fn not_found(app: &App, id: &str) -> Reply {
+    let kept = match app.delivery().retention() {
+        Some(r) => format!(
+            " (here: succeeded ones {}, dead ones {})",
+            humantime::format_duration(r.succeeded),
+            humantime::format_duration(r.dead)
+        ),
+        None => String::new(),
+    };
     Reply::error(
         StatusCode::NOT_FOUND,
-        format!("no delivery {id} (finished ones are kept only for the retention period)"),
+        format!(
+            "no delivery and no event {id} in the store. Both ids work here: a delivery's id (from \
+             `hookroute deliveries list`) or an event's (the `id` in the sender's 202). An event has stored \
+             deliveries only if a route with a durable `forward` took it (`log`, `file`, `respond: {{from: \
+             forward}}` and `delivery: memory` store none), and finished deliveries are removed after their \
+             retention{kept}."
+        ),
     )
 }
 
