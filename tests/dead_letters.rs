@@ -300,3 +300,54 @@ async fn a_store_from_the_previous_version_is_read_and_found_by_event_id() {
     assert_eq!(dead["deliveries"].as_array().unwrap().len(), 1, "{dead:#}");
     server.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------
+// Breakers.
+
+#[tokio::test]
+async fn an_open_breaker_shows_in_the_api_the_gauge_and_the_cli_and_a_replay_says_it_waits() {
+    let up = Upstream::start_with(UpstreamReply::status(503)).await;
+    let yaml = format!(
+        "destinations:\n  circuit_breaker: {{ failures: 2, open_for: 1h, max_open_for: 1h }}\n{}",
+        config(&route("gh", &up.url("/"), ", max_attempts: 2"))
+    );
+    let (server, dir) = start_with_admin_from_config(&yaml).await;
+    let id = accept(&server, "/hooks/gh", json!({})).await;
+    wait_job(&server, &id, "dead").await;
+    up.expect_exactly(2).await;
+    let name = up.addr.to_string();
+
+    let all = admin_get(&server, "/-/destinations").await.json();
+    let d = &all["destinations"][0];
+    assert_eq!(d["destination"], name.as_str(), "{all:#}");
+    assert_eq!(d["breaker"], "open", "{all:#}");
+    assert!(d["open_until"].is_string(), "{all:#}");
+
+    let gauge = format!("hookroute_breaker_state{{destination=\"{name}\"}} 2");
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let metrics = admin_get(&server, "/-/metrics").await.text();
+        if metrics.lines().any(|l| l == gauge) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no `{gauge}` in:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let c = dir.path().join("routes.yaml");
+    let c = c.to_str().unwrap();
+    let (code, out, err) = cli(&["deliveries", "-c", c, "list", "--status", "dead"], Path::new("/")).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("destination {name}: circuit breaker open until")), "{out}");
+    let (code, out, err) = cli(&["deliveries", "-c", c, "destinations"], Path::new("/")).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().nth(1).is_some_and(|l| l.starts_with(&name) && l.contains("open")), "{out}");
+
+    up.set_reply(UpstreamReply::default());
+    let (code, out, err) = cli(&["deliveries", "-c", c, "retry", &id], Path::new("/")).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("1 delivery queued"), "{out}");
+    assert!(out.contains(&format!("destination {name}: circuit breaker open until")), "{out}");
+    assert!(out.contains("when one probe goes out (half-open)"), "{out}");
+    up.expect_exactly(2).await; // held back by the breaker, not sent
+}

@@ -80,6 +80,9 @@ pub enum DeliveriesCommand {
         #[arg(long)]
         route: Option<String>,
     },
+    /// Show each destination (host:port) with its circuit breaker and the
+    /// deliveries waiting for it.
+    Destinations,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +162,7 @@ pub async fn run(args: DeliveriesArgs) -> Result<ExitCode, CommandError> {
             q.extend(route.clone().map(|r| ("route", r)));
             (reqwest::Method::POST, "/-/deliveries/retry".to_string(), q)
         }
+        DeliveriesCommand::Destinations => (reqwest::Method::GET, "/-/destinations".to_string(), vec![]),
     };
     let url = format!("{base}{path}");
     let response = call(method, path, query)
@@ -184,7 +188,11 @@ pub async fn run(args: DeliveriesArgs) -> Result<ExitCode, CommandError> {
         return Ok(ExitCode::SUCCESS);
     }
     match &args.command {
-        DeliveriesCommand::List { .. } => print_list(&body),
+        DeliveriesCommand::List { .. } => {
+            print_list(&body);
+            print_held_back(&body);
+        }
+        DeliveriesCommand::Destinations => print_destinations(&body),
         DeliveriesCommand::Show { .. } => match body["deliveries"].as_array() {
             // An event id: each of its deliveries in turn.
             Some(jobs) => {
@@ -200,6 +208,7 @@ pub async fn run(args: DeliveriesArgs) -> Result<ExitCode, CommandError> {
         DeliveriesCommand::Retry { .. } => {
             let n = body["retried"].as_u64().unwrap_or(0);
             println!("{n} deliver{} queued for another round of attempts", if n == 1 { "y" } else { "ies" });
+            print_held_back(&body);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -239,14 +248,63 @@ fn print_list(body: &Value) {
         })
         .collect();
     let header = ["ID", "STATUS", "ROUTE", "ATTEMPTS", "LAST", "UPDATED", "URL"].map(String::from);
-    let widths: Vec<usize> =
-        (0..7).map(|i| table.iter().chain([&header]).map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
-    for row in [&header].into_iter().chain(table.iter()) {
-        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        println!("{}", line.join("  ").trim_end());
-    }
+    print_table(&header, &table);
     if let Some(next) = body["next_cursor"].as_str() {
         println!("more: --cursor {next}");
+    }
+}
+
+/// One line per destination whose breaker holds deliveries back.
+fn print_held_back(body: &Value) {
+    for d in body["destinations"].as_array().into_iter().flatten() {
+        let name = text(&d["destination"]);
+        let waiting = text(&d["waiting"]);
+        match d["breaker"].as_str() {
+            Some("open") => println!(
+                "destination {name}: circuit breaker open until {}; its deliveries ({waiting} waiting) are held \
+                 until then, when one probe goes out (half-open) and decides",
+                text(&d["open_until"])
+            ),
+            Some("half_open") => println!(
+                "destination {name}: circuit breaker half-open; the next attempt is a probe and the rest \
+                 ({waiting} waiting) wait for its answer"
+            ),
+            _ => {}
+        }
+    }
+}
+
+fn print_destinations(body: &Value) {
+    let empty = Vec::new();
+    let rows = body["destinations"].as_array().unwrap_or(&empty);
+    if rows.is_empty() {
+        println!("no destinations attempted since the server started");
+        return;
+    }
+    let table: Vec<[String; 6]> = rows
+        .iter()
+        .map(|d| {
+            [
+                text(&d["destination"]),
+                text(&d["breaker"]),
+                text(&d["open_until"]),
+                text(&d["consecutive_failures"]),
+                text(&d["waiting"]),
+                text(&d["in_flight"]),
+            ]
+        })
+        .collect();
+    let header = ["DESTINATION", "BREAKER", "OPEN_UNTIL", "FAILURES", "WAITING", "IN_FLIGHT"].map(String::from);
+    print_table(&header, &table);
+}
+
+/// Left-aligned columns, two spaces apart.
+fn print_table<const N: usize>(header: &[String; N], rows: &[[String; N]]) {
+    let widths: Vec<usize> =
+        (0..N).map(|i| rows.iter().chain([header]).map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    for row in [header].into_iter().chain(rows.iter()) {
+        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        println!("{}", line.join("  ").trim_end());
     }
 }
 

@@ -324,6 +324,11 @@ impl Delivery {
         prune_once(&**self.store().await?, &retention).await
     }
 
+    /// Every destination attempted since start, with its breaker.
+    pub fn destinations(&self) -> Vec<scheduler::DestinationView> {
+        self.inner.running.get().map(|r| r.scheduler.destinations()).unwrap_or_default()
+    }
+
     /// Deliveries in flight.
     pub fn in_flight(&self) -> usize {
         self.inner.running.get().map(|r| r.scheduler.in_flight()).unwrap_or(0)

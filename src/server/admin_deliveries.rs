@@ -12,6 +12,14 @@
 //!   dead job of the event (409 when it has none).
 //! - `POST /-/deliveries/retry?status=dead&route=NAME&event=ID`: the same in bulk.
 //!
+//! - `GET /-/destinations`: each destination attempted since start with its
+//!   circuit breaker (`closed`, `half_open`, `open` and until when), its
+//!   waiting and in-flight jobs.
+//!
+//! Listings and retries also carry `destinations`: those of the jobs shown
+//! whose breaker is not closed, so a replay that will wait for a breaker
+//! says so.
+//!
 //! Store problems answer 503 with `Retry-After`, like the ingress.
 
 use std::collections::HashMap;
@@ -25,6 +33,9 @@ use warp::Filter;
 
 use super::ingress::into_response;
 use crate::app::App;
+use crate::delivery::destination::BreakerState;
+use crate::delivery::job::Timestamp;
+use crate::delivery::scheduler::DestinationView;
 use crate::delivery::{Filter as JobFilter, JobRecord, ReplayOutcome, ReplaySelector, Status, StoreError};
 use crate::pipeline::Reply;
 
@@ -48,12 +59,16 @@ pub fn filter(app: Arc<App>) -> impl Filter<Extract = (http::Response<Bytes>,), 
         let app = show_app.clone();
         async move { into_response(show(&app, &id).await) }
     });
-    let retry_app = app;
+    let retry_app = app.clone();
     let retry = warp::path!("-" / "deliveries" / String / "retry").and(warp::post()).then(move |id: String| {
         let app = retry_app.clone();
         async move { into_response(retry_one(&app, &id).await) }
     });
-    list.or(bulk).unify().or(show).unify().or(retry).unify()
+    let destinations = warp::path!("-" / "destinations").and(warp::get()).map(move || {
+        let all: Vec<Value> = app.delivery().destinations().iter().map(destination).collect();
+        into_response(Reply::json(StatusCode::OK, &json!({ "destinations": all })))
+    });
+    list.or(bulk).unify().or(show).unify().or(retry).unify().or(destinations).unify()
 }
 
 fn parse_query(raw: &str) -> HashMap<String, String> {
@@ -92,6 +107,7 @@ async fn list(app: &App, q: HashMap<String, String>) -> Reply {
             &json!({
                 "deliveries": page.jobs.iter().map(summary).collect::<Vec<_>>(),
                 "next_cursor": page.next_cursor,
+                "destinations": held_back(app, &page.jobs),
             }),
         ),
         Err(e) => unavailable(e),
@@ -124,7 +140,11 @@ async fn retry_one(app: &App, id: &str) -> Reply {
     match app.delivery().replay(ReplaySelector::One(id.to_string())).await {
         Ok(ReplayOutcome::Replayed(jobs)) => Reply::json(
             StatusCode::ACCEPTED,
-            &json!({ "retried": jobs.len(), "deliveries": jobs.iter().map(summary).collect::<Vec<_>>() }),
+            &json!({
+                "retried": jobs.len(),
+                "deliveries": jobs.iter().map(summary).collect::<Vec<_>>(),
+                "destinations": held_back(app, &jobs),
+            }),
         ),
         Ok(ReplayOutcome::NotFound) => not_found(app, id),
         Ok(ReplayOutcome::AlreadyPending) => Reply::error(
@@ -160,7 +180,11 @@ async fn retry_event(app: &App, id: &str) -> Reply {
     match app.delivery().replay(ReplaySelector::Matching(filter)).await {
         Ok(ReplayOutcome::Replayed(jobs)) => Reply::json(
             StatusCode::ACCEPTED,
-            &json!({ "retried": jobs.len(), "deliveries": jobs.iter().map(summary).collect::<Vec<_>>() }),
+            &json!({
+                "retried": jobs.len(),
+                "deliveries": jobs.iter().map(summary).collect::<Vec<_>>(),
+                "destinations": held_back(app, &jobs),
+            }),
         ),
         Ok(_) => Reply::json(StatusCode::ACCEPTED, &json!({ "retried": 0, "deliveries": [] })),
         Err(e) => unavailable(e),
@@ -180,7 +204,9 @@ async fn retry_many(app: &App, q: HashMap<String, String>) -> Reply {
         Some(_) => {}
     }
     match app.delivery().replay(ReplaySelector::Matching(filter)).await {
-        Ok(ReplayOutcome::Replayed(jobs)) => Reply::json(StatusCode::ACCEPTED, &json!({ "retried": jobs.len() })),
+        Ok(ReplayOutcome::Replayed(jobs)) => {
+            Reply::json(StatusCode::ACCEPTED, &json!({ "retried": jobs.len(), "destinations": held_back(app, &jobs) }))
+        }
         Ok(_) => Reply::json(StatusCode::ACCEPTED, &json!({ "retried": 0 })),
         Err(e) => unavailable(e),
     }
@@ -212,6 +238,27 @@ fn unavailable(e: StoreError) -> Reply {
     let mut reply = Reply::error(StatusCode::SERVICE_UNAVAILABLE, e);
     reply.headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
     reply
+}
+
+/// The destinations of `jobs` whose breaker is not closed: their jobs wait.
+fn held_back(app: &App, jobs: &[JobRecord]) -> Vec<Value> {
+    app.delivery()
+        .destinations()
+        .iter()
+        .filter(|d| d.breaker != BreakerState::Closed && jobs.iter().any(|j| j.destination == d.name))
+        .map(destination)
+        .collect()
+}
+
+fn destination(d: &DestinationView) -> Value {
+    json!({
+        "destination": d.name,
+        "breaker": d.breaker.as_str(),
+        "open_until": d.open_until.map(Timestamp),
+        "consecutive_failures": d.failures,
+        "waiting": d.waiting,
+        "in_flight": d.in_flight,
+    })
 }
 
 /// One line of a listing.
