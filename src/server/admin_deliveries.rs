@@ -11,7 +11,6 @@
 //!   round of attempts (409 if it is still pending); for an event id, every
 //!   dead job of the event (409 when it has none).
 //! - `POST /-/deliveries/retry?status=dead&route=NAME&event=ID`: the same in bulk.
-//!
 //! - `GET /-/destinations`: each destination attempted since start with its
 //!   circuit breaker (`closed`, `half_open`, `open` and until when), its
 //!   waiting and in-flight jobs.
