@@ -36,6 +36,9 @@ const SNIPPET_BYTES: usize = 200;
 pub const EXCERPT_BYTES: usize = 1024;
 /// Longest header value kept; longer ones are cut (and marked with `…`).
 const HEADER_VALUE_BYTES: usize = 512;
+/// Most header values kept per attempt (a header may repeat): with the
+/// excerpt, an attempt's answer detail stays under about 5 KiB.
+const HEADER_VALUES: usize = 8;
 /// Answer headers kept for non-2xx answers, because they tell the operator
 /// what to do next: `location` (a 3xx's new address: update the forward's
 /// URL), `retry-after` (429/503: when the upstream wants it back, RFC 9110
@@ -150,14 +153,13 @@ pub async fn send(client: &Upstream, target: &Target, body: Bytes, number: u32) 
 /// [`HEADER_VALUE_BYTES`].
 fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
     let mut kept = Vec::new();
-    for name in KEPT_HEADERS {
-        for value in headers.get_all(*name) {
-            let mut text = excerpt(value.as_bytes(), HEADER_VALUE_BYTES);
-            if value.len() > HEADER_VALUE_BYTES {
-                text.push('…');
-            }
-            kept.push((name.to_string(), text));
+    let values = KEPT_HEADERS.iter().flat_map(|name| headers.get_all(*name).iter().map(move |v| (name, v)));
+    for (name, value) in values.take(HEADER_VALUES) {
+        let mut text = excerpt(value.as_bytes(), HEADER_VALUE_BYTES);
+        if value.len() > HEADER_VALUE_BYTES {
+            text.push('…');
         }
+        kept.push((name.to_string(), text));
     }
     kept
 }
@@ -196,5 +198,10 @@ mod tests {
         assert_eq!(kept[1].0, "retry-after");
         assert_eq!(kept[1].1.len(), HEADER_VALUE_BYTES + '…'.len_utf8());
         assert_eq!(kept.len(), 2, "{kept:?}");
+        let mut many = HeaderMap::new();
+        for _ in 0..20 {
+            many.append("allow", HeaderValue::from_static("POST"));
+        }
+        assert_eq!(kept_headers(&many).len(), HEADER_VALUES);
     }
 }
