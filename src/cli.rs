@@ -51,9 +51,9 @@ pub enum Command {
     #[command(after_help = "Example:\n  hookroute schema > routes.schema.json")]
     Schema,
     /// Inspect and replay deliveries (dead letters) of a running server
-    /// through its admin API.
+    /// through its admin API, by delivery id or by the event id of the 202.
     #[command(
-        after_help = "Examples:\n  hookroute deliveries list --status dead\n  hookroute deliveries show 01JD3T...\n  hookroute deliveries retry --status dead --route github"
+        after_help = "Examples:\n  hookroute deliveries -c routes.yaml list --status dead\n  hookroute deliveries show 01JD3T...   (a delivery id, or the event id from the 202)\n  hookroute deliveries retry --status dead --route github\n  hookroute deliveries destinations"
     )]
     Deliveries(hookroute::delivery::command::DeliveriesArgs),
     /// Ask a running server whether it is ready (GET /-/readyz on its admin

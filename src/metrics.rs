@@ -32,6 +32,8 @@ pub const QUEUE_MEMORY_DEPTH: &str = "hookroute_queue_memory_depth";
 pub const QUEUE_BODY_BYTES: &str = "hookroute_queue_body_bytes";
 /// Age in seconds of the oldest pending job (gauge).
 pub const QUEUE_OLDEST_AGE: &str = "hookroute_queue_oldest_pending_age_seconds";
+/// Each destination's circuit breaker, by `destination` (gauge): 0 closed, 1 half-open, 2 open.
+pub const BREAKER_STATE: &str = "hookroute_breaker_state";
 /// Jobs moved to dead letters, by `route`.
 pub const DEAD_LETTERS: &str = "hookroute_dead_letters_total";
 /// Config reloads by `outcome` (`success`, `failure`).

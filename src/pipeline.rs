@@ -152,7 +152,11 @@ pub async fn run(
                 let url = crate::redact::display(forward.url.as_str());
                 tracing::warn!(route = &*primary.name, event_id = %event.id, url = %url, "forward failed: {e}");
                 let status = match e {
-                    ForwardError::Send(SendError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
+                    // The upstream's answer did not arrive whole in time; a
+                    // cut body cannot be relayed as if it were the answer.
+                    ForwardError::Send(SendError::Timeout(_) | SendError::BodyTimeout { .. }) => {
+                        StatusCode::GATEWAY_TIMEOUT
+                    }
                     ForwardError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
                     _ => StatusCode::BAD_GATEWAY,
                 };

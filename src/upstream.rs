@@ -66,6 +66,11 @@ pub enum SendError {
     Connect(String),
     #[error("request failed: {0}")]
     Other(String),
+    /// The status line and headers arrived, the body did not finish in time
+    /// (only when the whole body is asked for: it is relayed, and a cut one
+    /// cannot be).
+    #[error("answered {status} but its body did not arrive within {}", humantime::format_duration(*.timeout))]
+    BodyTimeout { status: StatusCode, timeout: Duration },
 }
 
 /// An answer, with as much of its body as was asked for.
@@ -74,6 +79,9 @@ pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// With [`ReadBody::AtMost`]: the status arrived but the body did not
+    /// finish within the timeout; `body` holds what did arrive.
+    pub body_timed_out: bool,
 }
 
 /// How much of an answer's body to read.
@@ -174,25 +182,36 @@ impl Upstream {
         *request.method_mut() = method;
         *request.uri_mut() = url.uri.clone();
         *request.headers_mut() = headers;
-        let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| {
+        // One deadline for the whole exchange. Up to the status line a miss
+        // is a timeout with no answer; after it, the status is known and is
+        // what the caller gets told about (an upstream that answers 200 and
+        // then stalls on the body still said 200).
+        let deadline = tokio::time::Instant::now() + timeout;
+        let response = match tokio::time::timeout_at(deadline, self.client.request(request)).await {
+            Err(_) => return Err(SendError::Timeout(timeout)),
+            Ok(Err(e)) => {
                 let text = crate::error_text::chain(&e);
-                match e.is_connect() {
+                return Err(match e.is_connect() {
                     true => SendError::Connect(text),
                     false => SendError::Other(text),
+                });
+            }
+            Ok(Ok(response)) => response,
+        };
+        let (parts, mut incoming) = response.into_parts();
+        let (body, body_timed_out) = match read {
+            ReadBody::Whole => match tokio::time::timeout_at(deadline, incoming.collect()).await {
+                Ok(Ok(collected)) => (collected.to_bytes(), false),
+                Ok(Err(e)) => {
+                    return Err(SendError::Other(format!("reading the answer: {}", crate::error_text::chain(&e))))
                 }
-            })?;
-            let (parts, mut incoming) = response.into_parts();
-            let body = match read {
-                ReadBody::Whole => incoming
-                    .collect()
-                    .await
-                    .map_err(|e| SendError::Other(format!("reading the answer: {}", crate::error_text::chain(&e))))?
-                    .to_bytes(),
-                // The status already arrived; a broken body after it does
-                // not change what the status says.
-                ReadBody::AtMost(limit) => {
-                    let mut kept = bytes::BytesMut::new();
+                Err(_) => return Err(SendError::BodyTimeout { status: parts.status, timeout }),
+            },
+            // The status already arrived; a broken or stalled body after it
+            // does not change what the status says.
+            ReadBody::AtMost(limit) => {
+                let mut kept = bytes::BytesMut::new();
+                let read = async {
                     while let Some(Ok(frame)) = incoming.frame().await {
                         if let Ok(data) = frame.into_data() {
                             let room = limit - kept.len();
@@ -202,15 +221,12 @@ impl Upstream {
                             }
                         }
                     }
-                    kept.freeze()
-                }
-            };
-            Ok(Answer { status: parts.status, headers: parts.headers, body })
+                };
+                let timed_out = tokio::time::timeout_at(deadline, read).await.is_err();
+                (kept.freeze(), timed_out)
+            }
         };
-        match tokio::time::timeout(timeout, exchange).await {
-            Ok(answer) => answer,
-            Err(_) => Err(SendError::Timeout(timeout)),
-        }
+        Ok(Answer { status: parts.status, headers: parts.headers, body, body_timed_out })
     }
 }
 

@@ -522,7 +522,7 @@ async fn cli_lists_shows_and_retries_through_the_admin_api() {
     wait_job(&server, &id, "succeeded").await;
     let (code, _, err) = run(args(&["show", "nope"])).await.unwrap();
     assert_eq!(code, 1);
-    assert!(err.contains("no delivery nope"), "{err}");
+    assert!(err.contains("no delivery and no event nope"), "{err}");
 }
 
 #[tokio::test]

@@ -3,8 +3,13 @@
 //!
 //! The CLI never opens the store itself: the server holds it (redb allows
 //! one writer), and going through the API means the CLI sees and does
-//! exactly what an operator's script calling the API would.
+//! exactly what an operator's script calling the API would. The API's
+//! address comes from `--admin`, or from the routes file the server runs
+//! with (`-c`, like `hookroute health`). Wherever a delivery id is taken,
+//! the event id a sender got in its 202 works too and means all of that
+//! event's deliveries.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -12,10 +17,15 @@ use serde_json::Value;
 
 #[derive(Debug, Args)]
 pub struct DeliveriesArgs {
-    /// Admin address of the running server (host:port or URL).
-    #[arg(long, global = true, env = "HOOKROUTE_ADMIN", hide_env_values = true, default_value = "127.0.0.1:9090")]
-    pub admin: String,
-    /// Bearer token, when the server sets `admin_token`.
+    /// The routes file whose `admin_listen` and `admin_token` to use
+    /// [env: HOOKROUTE_CONFIG; default ./routes.yaml when it exists, else
+    /// 127.0.0.1:9090].
+    #[arg(short = 'c', long = "config", global = true, env = "HOOKROUTE_CONFIG", hide_env = true)]
+    pub config: Option<PathBuf>,
+    /// Admin address of the running server (host:port or URL); skips the config.
+    #[arg(long, global = true, env = "HOOKROUTE_ADMIN", hide_env_values = true)]
+    pub admin: Option<String>,
+    /// Bearer token, when the server sets `admin_token` (with --admin).
     #[arg(long, global = true, env = "HOOKROUTE_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Print the API's JSON instead of a table.
@@ -37,20 +47,32 @@ pub enum DeliveriesCommand {
         status: Option<String>,
         #[arg(long)]
         route: Option<String>,
+        /// Only the deliveries of this event (the `id` of the sender's 202).
+        #[arg(long)]
+        event: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
         /// Continue a listing from the `next` cursor it printed.
         #[arg(long)]
         cursor: Option<String>,
     },
-    /// Show one delivery with its attempt history.
-    Show { id: String },
-    /// Send deliveries again: one by id, or every one matching --status/--route.
+    /// Show a delivery with its attempt history, or every delivery of an
+    /// event.
+    #[command(
+        after_help = "Examples:\n  hookroute deliveries show 01JD3T...      (a delivery id, or the id from the 202)"
+    )]
+    Show {
+        /// A delivery id, or an event id (the `id` of the sender's 202).
+        id: String,
+    },
+    /// Send deliveries again: one by id, an event's dead ones by event id,
+    /// or every one matching --status/--route.
     #[command(
         after_help = "Examples:\n  hookroute deliveries retry 01JD3T...\n  hookroute deliveries retry --status dead --route github"
     )]
     Retry {
-        /// The delivery to retry; leave out to retry by --status/--route.
+        /// The delivery to retry, or an event id (its dead deliveries);
+        /// leave out to retry by --status/--route.
         id: Option<String>,
         /// Bulk retry: dead (default) or succeeded.
         #[arg(long)]
@@ -58,6 +80,9 @@ pub enum DeliveriesCommand {
         #[arg(long)]
         route: Option<String>,
     },
+    /// Show each destination (host:port) with its circuit breaker and the
+    /// deliveries waiting for it.
+    Destinations,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,12 +91,32 @@ pub enum CommandError {
     Unreachable { url: String, message: String },
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Address(#[from] crate::admin_address::AddressError),
+}
+
+/// Where to call: `--admin`, else `-c` (or HOOKROUTE_CONFIG), else
+/// ./routes.yaml when there is one, else the default admin address.
+fn endpoint(args: &DeliveriesArgs) -> Result<crate::admin_address::AdminEndpoint, CommandError> {
+    use crate::admin_address::{from_config, given};
+    if let Some(admin) = &args.admin {
+        return Ok(given(admin, args.token.clone()));
+    }
+    let config = match &args.config {
+        Some(path) => path.clone(),
+        None if std::path::Path::new("routes.yaml").exists() => PathBuf::from("routes.yaml"),
+        None => return Ok(given("127.0.0.1:9090", args.token.clone())),
+    };
+    let mut endpoint = from_config(&config)?;
+    if args.token.is_some() {
+        endpoint.token = args.token.clone();
+    }
+    Ok(endpoint)
 }
 
 /// Runs a `deliveries` command; prints its result.
 pub async fn run(args: DeliveriesArgs) -> Result<ExitCode, CommandError> {
-    let base = if args.admin.contains("://") { args.admin.clone() } else { format!("http://{}", args.admin) };
-    let base = base.trim_end_matches('/').to_string();
+    let crate::admin_address::AdminEndpoint { base, token } = endpoint(&args)?;
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(std::time::Duration::from_secs(30))
@@ -86,16 +131,17 @@ pub async fn run(args: DeliveriesArgs) -> Result<ExitCode, CommandError> {
         // Every call, not only the POSTs: one rule, and a proxy in front may
         // check it on all of them.
         let mut request = client.request(method, url).header(crate::ADMIN_REQUEST_HEADER, "1");
-        if let Some(token) = &args.token {
+        if let Some(token) = &token {
             request = request.bearer_auth(token);
         }
         request
     };
     let (method, path, query) = match &args.command {
-        DeliveriesCommand::List { status, route, limit, cursor } => {
+        DeliveriesCommand::List { status, route, event, limit, cursor } => {
             let mut q = vec![("limit", limit.to_string())];
             q.extend(status.clone().map(|s| ("status", s)));
             q.extend(route.clone().map(|r| ("route", r)));
+            q.extend(event.clone().map(|e| ("event", e)));
             q.extend(cursor.clone().map(|c| ("cursor", c)));
             (reqwest::Method::GET, "/-/deliveries".to_string(), q)
         }
@@ -118,6 +164,7 @@ pub async fn run(args: DeliveriesArgs) -> Result<ExitCode, CommandError> {
             q.extend(route.clone().map(|r| ("route", r)));
             (reqwest::Method::POST, "/-/deliveries/retry".to_string(), q)
         }
+        DeliveriesCommand::Destinations => (reqwest::Method::GET, "/-/destinations".to_string(), vec![]),
     };
     let url = format!("{base}{path}");
     let response = call(method, path, query)
@@ -143,11 +190,27 @@ pub async fn run(args: DeliveriesArgs) -> Result<ExitCode, CommandError> {
         return Ok(ExitCode::SUCCESS);
     }
     match &args.command {
-        DeliveriesCommand::List { .. } => print_list(&body),
-        DeliveriesCommand::Show { .. } => print_job(&body),
+        DeliveriesCommand::List { .. } => {
+            print_list(&body);
+            print_held_back(&body);
+        }
+        DeliveriesCommand::Destinations => print_destinations(&body),
+        DeliveriesCommand::Show { .. } => match body["deliveries"].as_array() {
+            // An event id: each of its deliveries in turn.
+            Some(jobs) => {
+                let n = jobs.len();
+                println!("event {}: {n} deliver{}", text(&body["event_id"]), if n == 1 { "y" } else { "ies" });
+                for job in jobs {
+                    println!();
+                    print_job(job);
+                }
+            }
+            None => print_job(&body),
+        },
         DeliveriesCommand::Retry { .. } => {
             let n = body["retried"].as_u64().unwrap_or(0);
             println!("{n} deliver{} queued for another round of attempts", if n == 1 { "y" } else { "ies" });
+            print_held_back(&body);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -187,14 +250,63 @@ fn print_list(body: &Value) {
         })
         .collect();
     let header = ["ID", "STATUS", "ROUTE", "ATTEMPTS", "LAST", "UPDATED", "URL"].map(String::from);
-    let widths: Vec<usize> =
-        (0..7).map(|i| table.iter().chain([&header]).map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
-    for row in [&header].into_iter().chain(table.iter()) {
-        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        println!("{}", line.join("  ").trim_end());
-    }
+    print_table(&header, &table);
     if let Some(next) = body["next_cursor"].as_str() {
         println!("more: --cursor {next}");
+    }
+}
+
+/// One line per destination whose breaker holds deliveries back.
+fn print_held_back(body: &Value) {
+    for d in body["destinations"].as_array().into_iter().flatten() {
+        let name = text(&d["destination"]);
+        let waiting = text(&d["waiting"]);
+        match d["breaker"].as_str() {
+            Some("open") => println!(
+                "destination {name}: circuit breaker open until {}; its deliveries ({waiting} waiting) are held \
+                 until then, when one probe goes out (half-open) and decides",
+                text(&d["open_until"])
+            ),
+            Some("half_open") => println!(
+                "destination {name}: circuit breaker half-open; the next attempt is a probe and the rest \
+                 ({waiting} waiting) wait for its answer"
+            ),
+            _ => {}
+        }
+    }
+}
+
+fn print_destinations(body: &Value) {
+    let empty = Vec::new();
+    let rows = body["destinations"].as_array().unwrap_or(&empty);
+    if rows.is_empty() {
+        println!("no destinations attempted since the server started");
+        return;
+    }
+    let table: Vec<[String; 6]> = rows
+        .iter()
+        .map(|d| {
+            [
+                text(&d["destination"]),
+                text(&d["breaker"]),
+                text(&d["open_until"]),
+                text(&d["consecutive_failures"]),
+                text(&d["waiting"]),
+                text(&d["in_flight"]),
+            ]
+        })
+        .collect();
+    let header = ["DESTINATION", "BREAKER", "OPEN_UNTIL", "FAILURES", "WAITING", "IN_FLIGHT"].map(String::from);
+    print_table(&header, &table);
+}
+
+/// Left-aligned columns, two spaces apart.
+fn print_table<const N: usize>(header: &[String; N], rows: &[[String; N]]) {
+    let widths: Vec<usize> =
+        (0..N).map(|i| rows.iter().chain([header]).map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    for row in [header].into_iter().chain(rows.iter()) {
+        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        println!("{}", line.join("  ").trim_end());
     }
 }
 
@@ -221,5 +333,42 @@ fn print_job(job: &Value) {
             (None, None) => "-".into(),
         };
         println!("  #{:<3} {}  {:>6} ms  {outcome}", text(&a["number"]), text(&a["at"]), text(&a["latency_ms"]));
+        print_answer(a);
     }
+}
+
+/// An attempt's answer details, indented under it: the kept headers
+/// (`Location: …` as HTTP writes them), the note, and the body excerpt.
+fn print_answer(attempt: &Value) {
+    for pair in attempt["headers"].as_array().into_iter().flatten() {
+        if let (Some(name), Some(value)) = (pair[0].as_str(), pair[1].as_str()) {
+            println!("        {}: {value}", header_case(name));
+        }
+    }
+    if let Some(note) = attempt["note"].as_str() {
+        println!("        note: {note}");
+    }
+    if let Some(body) = attempt["body"].as_str() {
+        let cut = if attempt["body_truncated"].as_bool() == Some(true) { " (truncated)" } else { "" };
+        println!("        body{cut}:");
+        for line in body.lines() {
+            // The upstream wrote it: no terminal control sequences from it.
+            let line: String = line
+                .chars()
+                .map(|c| if c.is_control() && c != '\t' { char::REPLACEMENT_CHARACTER } else { c })
+                .collect();
+            println!("          {line}");
+        }
+    }
+}
+
+/// `retry-after` → `Retry-After`, the way the header is usually written.
+fn header_case(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
 }

@@ -43,6 +43,38 @@ pub enum Health {
     Neutral,
 }
 
+/// A breaker's state, as the admin API and the `hookroute_breaker_state`
+/// gauge show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Attempts go out (up to the concurrency limit).
+    Closed,
+    /// The wait is over: the next attempt is a single probe that decides.
+    HalfOpen,
+    /// Nothing is sent until the wait is over.
+    Open,
+}
+
+impl BreakerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::HalfOpen => "half_open",
+            BreakerState::Open => "open",
+        }
+    }
+
+    /// The gauge's value: 0 closed, 1 half-open, 2 open, so `> 0` means
+    /// "not sending freely".
+    pub fn gauge(self) -> f64 {
+        match self {
+            BreakerState::Closed => 0.0,
+            BreakerState::HalfOpen => 1.0,
+            BreakerState::Open => 2.0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Closed { failures: u32 },
@@ -81,6 +113,17 @@ impl Destination {
 
     pub fn is_open(&self) -> bool {
         matches!(self.state, State::Open { .. })
+    }
+
+    /// The breaker as of `now`: its state, until when it stays open, and
+    /// the consecutive failures counted while closed. An open breaker whose
+    /// wait is over is half-open: it turns so at its next attempt.
+    pub fn breaker(&self, now: Instant) -> (BreakerState, Option<Instant>, u32) {
+        match self.state {
+            State::Closed { failures } => (BreakerState::Closed, None, failures),
+            State::Open { until, .. } if now < until => (BreakerState::Open, Some(until), 0),
+            State::Open { .. } | State::HalfOpen { .. } => (BreakerState::HalfOpen, None, 0),
+        }
     }
 
     /// Asks to start an attempt; on `Go` the attempt is counted as started.
@@ -180,6 +223,8 @@ mod tests {
             d.finish(Health::Down, t0);
         }
         assert!(d.is_open());
+        assert_eq!(d.breaker(t0), (BreakerState::Open, Some(t0 + Duration::from_secs(1)), 0));
+        assert_eq!(d.breaker(t0 + Duration::from_secs(1)).0, BreakerState::HalfOpen);
         assert_eq!(d.try_start(t0), Permit::WaitUntil(t0 + Duration::from_secs(1)));
         // Half-open: exactly one probe.
         let t1 = t0 + Duration::from_secs(1);

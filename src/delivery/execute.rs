@@ -72,6 +72,7 @@ pub async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health) {
         status: outcome.status,
         error: outcome.error.clone(),
         latency_ms: outcome.latency.as_millis() as u64,
+        answer: outcome.answer.clone(),
     });
     let destination = job.destination.clone();
     metrics::histogram!(m::FORWARD_DURATION, "destination" => destination.clone())
@@ -81,7 +82,13 @@ pub async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health) {
     let latency_ms = outcome.latency.as_millis() as u64;
     let label = match &verdict {
         Verdict::Succeeded => {
-            tracing::debug!(route, event_id, url = %url, attempt = number, latency_ms, "forward delivered");
+            match &outcome.answer.note {
+                // Delivered, but the upstream is misbehaving: worth a line.
+                Some(note) => {
+                    tracing::info!(route, event_id, url = %url, attempt = number, latency_ms, "forward delivered; {note}")
+                }
+                None => tracing::debug!(route, event_id, url = %url, attempt = number, latency_ms, "forward delivered"),
+            }
             "success"
         }
         Verdict::Retry { after } => {

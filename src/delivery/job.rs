@@ -82,6 +82,32 @@ pub struct Attempt {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub latency_ms: u64,
+    /// What the upstream's answer said beyond its status, kept so a dead
+    /// letter says what to do next (a 301's `Location`, a 503's
+    /// `Retry-After`, the error the body explains). Empty for 2xx answers and
+    /// in records written before hookroute kept it.
+    #[serde(default, flatten)]
+    pub answer: AnswerDetail,
+}
+
+/// The parts of a non-2xx answer worth reading after the fact; every part
+/// is bounded (see [`super::attempt`] for the bounds and the header list).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerDetail {
+    /// Answer headers from a fixed list (`Location`, `Retry-After`, …), as
+    /// `[name, value]` pairs in the order received, names lower-case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    /// The start of the answer's body as text (invalid UTF-8 replaced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// True when the body was longer than what `body` keeps.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub body_truncated: bool,
+    /// Something about the answer that its status does not say: e.g. the
+    /// status arrived but the body stalled until the timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,12 +217,42 @@ mod tests {
             ordering_key: None,
             round_started_at: now,
             round_first_attempt: 0,
-            attempts: vec![Attempt { number: 1, at: now, status: Some(404), error: None, latency_ms: 3 }],
+            attempts: vec![Attempt {
+                number: 1,
+                at: now,
+                status: Some(301),
+                error: None,
+                latency_ms: 3,
+                answer: AnswerDetail {
+                    headers: vec![("location".into(), "/webhook/".into())],
+                    body: Some("moved".into()),
+                    body_truncated: true,
+                    note: None,
+                },
+            }],
             dead_reason: Some("404".into()),
             memory: false,
         };
         let text = serde_json::to_string(&job).unwrap();
         assert!(text.contains("\"created_at\":\"2023-11-14T22:13:20.123Z\""), "{text}");
         assert_eq!(serde_json::from_str::<JobRecord>(&text).unwrap(), job);
+    }
+
+    /// A record as the previous version wrote it (no answer details) still
+    /// reads: stores on disk keep working across the upgrade.
+    #[test]
+    fn records_without_answer_details_still_read() {
+        let old = r#"{"id":"01J","event_id":"01E","route":"r","status":"dead","created_at":"2023-11-14T22:13:20.123Z",
+            "updated_at":"2023-11-14T22:13:20.123Z","destination":"127.0.0.1:9","request":{"method":"POST",
+            "url":"http://127.0.0.1:9/","headers":[],"timeout_ms":5},"retry":{"max_attempts":10,"initial_backoff":1000,
+            "max_backoff":600000,"max_age":86400000},"round_started_at":"2023-11-14T22:13:20.123Z","round_first_attempt":0,
+            "attempts":[{"number":1,"at":"2023-11-14T22:13:20.123Z","status":404,"error":"answered 404 Not Found","latency_ms":3}],
+            "dead_reason":"404"}"#;
+        let job: JobRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(job.attempts[0].status, Some(404));
+        assert_eq!(job.attempts[0].answer, AnswerDetail::default());
+        // And it is written back without empty fields.
+        let again = serde_json::to_string(&job.attempts[0]).unwrap();
+        assert!(!again.contains("headers") && !again.contains("body"), "{again}");
     }
 }

@@ -293,6 +293,17 @@ impl Delivery {
         self.store().await?.job(id.to_string()).await
     }
 
+    /// Every stored job of one event, oldest first.
+    pub async fn event_jobs(&self, event_id: &str) -> Result<Vec<JobRecord>, StoreError> {
+        self.store().await?.event_jobs(event_id.to_string()).await
+    }
+
+    /// How long finished jobs are kept (what an operator is told when a
+    /// job is not found); None before start.
+    pub fn retention(&self) -> Option<settings::Retention> {
+        self.inner.running.get().map(|r| r.retention.clone())
+    }
+
     pub async fn list(&self, filter: Filter, cursor: Option<String>, limit: usize) -> Result<Page, StoreError> {
         self.store().await?.list(filter, cursor, limit).await
     }
@@ -311,6 +322,11 @@ impl Delivery {
     pub async fn prune(&self) -> Result<store::PruneCounts, StoreError> {
         let retention = self.inner.running.get().ok_or(StoreError::Closed)?.retention.clone();
         prune_once(&**self.store().await?, &retention).await
+    }
+
+    /// Every destination attempted since start, with its breaker.
+    pub fn destinations(&self) -> Vec<scheduler::DestinationView> {
+        self.inner.running.get().map(|r| r.scheduler.destinations()).unwrap_or_default()
     }
 
     /// Deliveries in flight.

@@ -16,14 +16,14 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
-use redb::{Database, DatabaseError, ReadableDatabase};
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableHandle};
 use tokio::sync::oneshot;
 
 use super::group_commit::GroupCommit;
 use super::job::{JobRecord, Status};
 use super::redb_tables::{
-    decode, dedup_key, status_code, storage, unix_ms, RedbCommitter, Shared, WriteOp, BODIES, BODY_REFS, BY_STATUS,
-    DEDUP, DEDUP_EXPIRY, JOBS,
+    decode, dedup_key, status_code, storage, unix_ms, RedbCommitter, Shared, WriteOp, BODIES, BODY_REFS, BY_EVENT,
+    BY_STATUS, DEDUP, DEDUP_EXPIRY, JOBS,
 };
 use super::store::{
     AcceptBatch, AcceptOutcome, Filter, Page, PruneBefore, PruneCounts, ReplayOutcome, ReplaySelector, Store,
@@ -54,12 +54,25 @@ pub fn open_database(path: &Path) -> Result<Database, StoreError> {
     })?;
     // Create every table now, so reads never meet a missing one.
     let txn = db.begin_write().map_err(|e| fail(e.to_string()))?;
+    let had_event_index =
+        txn.list_tables().map_err(|e| fail(e.to_string()))?.any(|table| table.name() == BY_EVENT.name());
     {
         let open = |e: redb::TableError| fail(e.to_string());
+        if !had_event_index {
+            // A file from before the index: build it from the jobs kept.
+            let jobs = txn.open_table(JOBS).map_err(open)?;
+            let mut by_event = txn.open_table(BY_EVENT).map_err(open)?;
+            for entry in jobs.iter().map_err(|e| fail(e.to_string()))? {
+                let (id, record) = entry.map_err(|e| fail(e.to_string()))?;
+                let job = decode(record.value()).map_err(|e| fail(e.to_string()))?;
+                by_event.insert((job.event_id.as_str(), id.value()), ()).map_err(|e| fail(e.to_string()))?;
+            }
+        }
         txn.open_table(JOBS).map_err(open)?;
         txn.open_table(BODIES).map_err(open)?;
         txn.open_table(BODY_REFS).map_err(open)?;
         txn.open_table(BY_STATUS).map_err(open)?;
+        txn.open_table(BY_EVENT).map_err(open)?;
         txn.open_table(DEDUP).map_err(open)?;
         txn.open_table(DEDUP_EXPIRY).map_err(open)?;
     }
@@ -152,6 +165,10 @@ impl Store for RedbStore {
         .boxed()
     }
 
+    fn event_jobs(&self, event_id: String) -> BoxFuture<'_, Result<Vec<JobRecord>, StoreError>> {
+        self.read(move |db| event_jobs(db, &event_id)).boxed()
+    }
+
     fn body(&self, event_id: String) -> BoxFuture<'_, Result<Option<Bytes>, StoreError>> {
         self.read(move |db| {
             let txn = db.begin_read().map_err(storage)?;
@@ -219,9 +236,36 @@ impl Store for RedbStore {
     }
 }
 
-/// A page of jobs, newest first. With a status, walks that status's index
-/// (cursor `time:id`); without one, walks all jobs by id (cursor `id`).
+/// Every job of an event, in acceptance (id) order.
+fn event_jobs(db: &Database, event_id: &str) -> Result<Vec<JobRecord>, StoreError> {
+    let txn = db.begin_read().map_err(storage)?;
+    let index = txn.open_table(BY_EVENT).map_err(storage)?;
+    let jobs = txn.open_table(JOBS).map_err(storage)?;
+    let mut out = Vec::new();
+    for entry in index.range((event_id, "")..).map_err(storage)? {
+        let (key, _) = entry.map_err(storage)?;
+        let (of, id) = key.value();
+        if of != event_id {
+            break;
+        }
+        if let Some(record) = jobs.get(id).map_err(storage)? {
+            out.push(decode(record.value())?);
+        }
+    }
+    Ok(out)
+}
+
+/// A page of jobs, newest first. With an event, its jobs (a handful: one
+/// page, no cursor); with a status, walks that status's index (cursor
+/// `time:id`); otherwise walks all jobs by id (cursor `id`).
 fn list(db: &Database, filter: &Filter, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+    if let Some(event) = &filter.event {
+        let mut jobs = event_jobs(db, event)?;
+        jobs.retain(|j| filter.matches(j));
+        jobs.reverse();
+        jobs.truncate(limit);
+        return Ok(Page { jobs, next_cursor: None });
+    }
     let txn = db.begin_read().map_err(storage)?;
     let jobs = txn.open_table(JOBS).map_err(storage)?;
     let mut page = Page::default();

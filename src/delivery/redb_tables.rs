@@ -8,6 +8,9 @@
 //!   time 0, so they sort by id, which is acceptance order (what a restart
 //!   resumes in); finished jobs use the time they finished, which is what
 //!   listings (newest first) and retention (oldest first) walk.
+//! - `jobs_by_event`: (event id, job id) → (): an event's jobs, for the
+//!   admin API's lookups by the id a sender got. Added after the first
+//!   release; opening an older file builds it from `jobs` once.
 //! - `dedup`: "route␟key" → (event id, expiry ms); `dedup_expiry`:
 //!   (expiry ms, "route␟key") → () for pruning without a full scan.
 //!
@@ -30,6 +33,7 @@ pub const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
 pub const BODIES: TableDefinition<&str, &[u8]> = TableDefinition::new("bodies");
 pub const BODY_REFS: TableDefinition<&str, u32> = TableDefinition::new("body_refs");
 pub const BY_STATUS: TableDefinition<(u8, u64, &str), &str> = TableDefinition::new("jobs_by_status");
+pub const BY_EVENT: TableDefinition<(&str, &str), ()> = TableDefinition::new("jobs_by_event");
 pub const DEDUP: TableDefinition<&str, (&str, u64)> = TableDefinition::new("dedup");
 pub const DEDUP_EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("dedup_expiry");
 
@@ -239,6 +243,7 @@ struct Tables<'t> {
     bodies: Table<'t, &'static str, &'static [u8]>,
     refs: Table<'t, &'static str, u32>,
     by_status: Table<'t, (u8, u64, &'static str), &'static str>,
+    by_event: Table<'t, (&'static str, &'static str), ()>,
     dedup: Table<'t, &'static str, (&'static str, u64)>,
     dedup_expiry: Table<'t, (u64, &'static str), ()>,
 }
@@ -250,6 +255,7 @@ impl<'t> Tables<'t> {
             bodies: txn.open_table(BODIES).map_err(storage)?,
             refs: txn.open_table(BODY_REFS).map_err(storage)?,
             by_status: txn.open_table(BY_STATUS).map_err(storage)?,
+            by_event: txn.open_table(BY_EVENT).map_err(storage)?,
             dedup: txn.open_table(DEDUP).map_err(storage)?,
             dedup_expiry: txn.open_table(DEDUP_EXPIRY).map_err(storage)?,
         })
@@ -323,6 +329,9 @@ impl<'t> Tables<'t> {
         }
         self.jobs.insert(job.id.as_str(), encode(job)?.as_slice()).map_err(storage)?;
         self.by_status.insert(index_key(job), job.route.as_str()).map_err(storage)?;
+        if new {
+            self.by_event.insert((job.event_id.as_str(), job.id.as_str()), ()).map_err(storage)?;
+        }
         Ok(())
     }
 
@@ -337,6 +346,23 @@ impl<'t> Tables<'t> {
                     return Ok(ReplayOutcome::AlreadyPending);
                 }
                 vec![id]
+            }
+            ReplaySelector::Matching(filter) if filter.event.is_some() => {
+                let event = filter.event.as_deref().unwrap_or_default();
+                let mut ids = Vec::new();
+                for entry in self.by_event.range((event, "")..).map_err(storage)? {
+                    let (key, _) = entry.map_err(storage)?;
+                    let (of, id) = key.value();
+                    if of != event {
+                        break;
+                    }
+                    let job = self.jobs.get(id).map_err(storage)?.map(|g| decode(g.value())).transpose()?;
+                    // Pending ones are retried on their own.
+                    if job.is_some_and(|j| j.status != Status::Pending && filter.matches(&j)) {
+                        ids.push(id.to_string());
+                    }
+                }
+                ids
             }
             ReplaySelector::Matching(filter) => {
                 let statuses = match filter.status {
@@ -388,6 +414,7 @@ impl<'t> Tables<'t> {
                 self.by_status.remove((code, *time, id.as_str())).map_err(storage)?;
                 let record = self.jobs.remove(id.as_str()).map_err(storage)?.map(|g| decode(g.value()));
                 if let Some(job) = record.transpose()? {
+                    self.by_event.remove((job.event_id.as_str(), job.id.as_str())).map_err(storage)?;
                     self.release_body(&job.event_id)?;
                 }
             }

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use super::body_budget::{BodyBudget, QueuedBody};
-use super::destination::{BreakerSettings, Destination, Health, Permit};
+use super::destination::{BreakerSettings, BreakerState, Destination, Health, Permit};
 use super::execute::{self, Ctx};
 use super::job::{JobRecord, Timestamp};
 use super::memory_backlog::MemoryBacklog;
@@ -77,7 +77,27 @@ pub type StoreSlot = Arc<OnceLock<Arc<dyn Store>>>;
 pub struct Scheduler {
     tx: mpsc::UnboundedSender<Msg>,
     tasks: TaskTracker,
+    board: Board,
 }
+
+/// One destination as the admin API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DestinationView {
+    /// `host:port`.
+    pub name: String,
+    pub breaker: BreakerState,
+    /// Until when nothing is sent (an open breaker).
+    pub open_until: Option<SystemTime>,
+    /// Consecutive failures counted towards opening (a closed breaker).
+    pub failures: u32,
+    /// Jobs due and waiting for this destination (breaker or limit).
+    pub waiting: usize,
+    pub in_flight: usize,
+}
+
+/// The scheduler's destinations as last published: the scheduler task
+/// owns the state, readers get a copy without asking it.
+type Board = Arc<std::sync::Mutex<BTreeMap<String, DestinationView>>>;
 
 impl Scheduler {
     /// Starts the scheduling task.
@@ -92,7 +112,9 @@ impl Scheduler {
     ) -> Scheduler {
         let (tx, rx) = mpsc::unbounded_channel();
         let tasks = TaskTracker::new();
+        let board = Board::default();
         let state = State {
+            board: board.clone(),
             rx,
             tx: tx.clone(),
             ctx: Arc::new(Ctx { client, store }),
@@ -109,7 +131,12 @@ impl Scheduler {
             draining: false,
         };
         tokio::spawn(state.run());
-        Scheduler { tx, tasks }
+        Scheduler { tx, tasks, board }
+    }
+
+    /// Every destination attempted since start, by name.
+    pub fn destinations(&self) -> Vec<DestinationView> {
+        self.board.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
     /// Queues jobs; they are scheduled in the order given.
@@ -140,6 +167,8 @@ struct Slot {
     backlog: VecDeque<Entry>,
     /// A wake-up timer is set for this instant.
     wake_at: Option<Instant>,
+    /// The breaker state last set on the gauge.
+    published: Option<BreakerState>,
 }
 
 struct State {
@@ -159,6 +188,7 @@ struct State {
     bodies: Arc<BodyBudget>,
     in_flight: usize,
     draining: bool,
+    board: Board,
 }
 
 impl State {
@@ -227,10 +257,34 @@ impl State {
                 state: Destination::new(name.clone(), settings.concurrency, settings.breaker),
                 backlog: VecDeque::new(),
                 wake_at: None,
+                published: None,
             })
             .backlog
             .push_back(entry);
         self.pump(&name);
+        self.publish(&name);
+    }
+
+    /// Copies a destination's state to the board, and its breaker to the
+    /// gauge when that changed.
+    fn publish(&mut self, name: &str) {
+        let Some(slot) = self.destinations.get_mut(name) else { return };
+        let now = Instant::now();
+        let (breaker, until, failures) = slot.state.breaker(now);
+        let open_until = until.map(|u| SystemTime::now() + u.saturating_duration_since(now));
+        let view = DestinationView {
+            name: name.to_string(),
+            breaker,
+            open_until,
+            failures,
+            waiting: slot.backlog.len(),
+            in_flight: slot.state.in_flight(),
+        };
+        if slot.published != Some(breaker) {
+            slot.published = Some(breaker);
+            metrics::gauge!(m::BREAKER_STATE, "destination" => name.to_string()).set(breaker.gauge());
+        }
+        self.board.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), view);
     }
 
     /// Starts as many of a destination's backlog as it allows now.
@@ -303,6 +357,7 @@ impl State {
             }
         }
         self.pump(&name);
+        self.publish(&name);
     }
 
     fn fire(&mut self, now: Instant) {
@@ -317,6 +372,7 @@ impl State {
                         slot.wake_at = None;
                     }
                     self.pump(&name);
+                    self.publish(&name);
                 }
             }
         }
@@ -352,7 +408,10 @@ impl State {
         }
     }
 
-    fn report(&self) {
+    fn report(&mut self) {
+        // An open breaker turns half-open with time alone: refresh them all.
+        let names: Vec<String> = self.destinations.keys().cloned().collect();
+        names.iter().for_each(|name| self.publish(name));
         metrics::gauge!(m::QUEUE_DEPTH).set(self.queued.len() as f64);
         metrics::gauge!(m::QUEUE_MEMORY_DEPTH).set(self.memory.depth() as f64);
         metrics::gauge!(m::QUEUE_BODY_BYTES).set(self.bodies.held() as f64);

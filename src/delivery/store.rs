@@ -66,11 +66,15 @@ pub struct AcceptOutcome {
 pub struct Filter {
     pub status: Option<Status>,
     pub route: Option<String>,
+    /// Only the jobs of this event (the id its sender got in the 202).
+    pub event: Option<String>,
 }
 
 impl Filter {
     pub fn matches(&self, job: &JobRecord) -> bool {
-        self.status.is_none_or(|s| s == job.status) && self.route.as_ref().is_none_or(|r| *r == job.route)
+        self.status.is_none_or(|s| s == job.status)
+            && self.route.as_ref().is_none_or(|r| *r == job.route)
+            && self.event.as_ref().is_none_or(|e| *e == job.event_id)
     }
 }
 
@@ -129,6 +133,9 @@ pub trait Store: Send + Sync + 'static {
     /// and expired dedup keys.
     fn prune(&self, before: PruneBefore) -> BoxFuture<'_, Result<PruneCounts, StoreError>>;
     fn job(&self, id: String) -> BoxFuture<'_, Result<Option<JobRecord>, StoreError>>;
+    /// Every stored job of one event, in acceptance order (empty when the
+    /// event is unknown, had no durable forward, or was pruned).
+    fn event_jobs(&self, event_id: String) -> BoxFuture<'_, Result<Vec<JobRecord>, StoreError>>;
     fn body(&self, event_id: String) -> BoxFuture<'_, Result<Option<Bytes>, StoreError>>;
     fn list(&self, filter: Filter, cursor: Option<String>, limit: usize) -> BoxFuture<'_, Result<Page, StoreError>>;
     /// Every pending job, in acceptance order: what a restart resumes.

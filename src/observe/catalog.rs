@@ -88,6 +88,12 @@ pub const CATALOG: &[Described] = &[
         "Bytes of durable jobs' bodies kept in memory for their first attempt (at most queued_body_memory).",
     ),
     d(m::QUEUE_OLDEST_AGE, Kind::Gauge, &[], "Age in seconds of the oldest pending delivery job."),
+    d(
+        m::BREAKER_STATE,
+        Kind::Gauge,
+        &["destination"],
+        "Circuit breaker of each destination: 0 closed, 1 half-open (next attempt probes), 2 open (nothing sent).",
+    ),
     d(m::DEAD_LETTERS, Kind::Counter, &["route"], "Delivery jobs moved to dead letters, by route."),
     d(m::CONFIG_RELOADS, Kind::Counter, &["outcome"], "Config reloads by outcome: success, failure."),
     d(m::CONFIG_LAST_SUCCESS, Kind::Gauge, &[], "Unix time of the last successful config load."),

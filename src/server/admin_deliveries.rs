@@ -1,14 +1,24 @@
 //! The admin API's delivery endpoints: list, inspect and replay jobs.
 //!
-//! - `GET /-/deliveries?status=pending|succeeded|dead&route=NAME&limit=N&cursor=C`:
+//! - `GET /-/deliveries?status=pending|succeeded|dead&route=NAME&event=ID&limit=N&cursor=C`:
 //!   newest first, `limit` per page (default 50, at most 500), with
 //!   `next_cursor` while there is more.
 //! - `GET /-/deliveries/{id}`: one job with its request and full attempt
 //!   history; secret-looking headers and the credentials in URLs (also in
-//!   the listing) are redacted.
+//!   the listing) are redacted. `{id}` may also be an event id — the `id`
+//!   of the sender's 202, which is what an operator has at hand — answered
+//!   as `{"event_id", "deliveries": [job, …]}`.
 //! - `POST /-/deliveries/{id}/retry`: a dead or succeeded job gets a new
-//!   round of attempts (409 if it is still pending).
-//! - `POST /-/deliveries/retry?status=dead&route=NAME`: the same in bulk.
+//!   round of attempts (409 if it is still pending); for an event id, every
+//!   dead job of the event (409 when it has none).
+//! - `POST /-/deliveries/retry?status=dead&route=NAME&event=ID`: the same in bulk.
+//! - `GET /-/destinations`: each destination attempted since start with its
+//!   circuit breaker (`closed`, `half_open`, `open` and until when), its
+//!   waiting and in-flight jobs.
+//!
+//! Listings and retries also carry `destinations`: those of the jobs shown
+//! whose breaker is not closed, so a replay that will wait for a breaker
+//! says so.
 //!
 //! Store problems answer 503 with `Retry-After`, like the ingress.
 
@@ -23,6 +33,9 @@ use warp::Filter;
 
 use super::ingress::into_response;
 use crate::app::App;
+use crate::delivery::destination::BreakerState;
+use crate::delivery::job::Timestamp;
+use crate::delivery::scheduler::DestinationView;
 use crate::delivery::{Filter as JobFilter, JobRecord, ReplayOutcome, ReplaySelector, Status, StoreError};
 use crate::pipeline::Reply;
 
@@ -46,12 +59,16 @@ pub fn filter(app: Arc<App>) -> impl Filter<Extract = (http::Response<Bytes>,), 
         let app = show_app.clone();
         async move { into_response(show(&app, &id).await) }
     });
-    let retry_app = app;
+    let retry_app = app.clone();
     let retry = warp::path!("-" / "deliveries" / String / "retry").and(warp::post()).then(move |id: String| {
         let app = retry_app.clone();
         async move { into_response(retry_one(&app, &id).await) }
     });
-    list.or(bulk).unify().or(show).unify().or(retry).unify()
+    let destinations = warp::path!("-" / "destinations").and(warp::get()).map(move || {
+        let all: Vec<Value> = app.delivery().destinations().iter().map(destination).collect();
+        into_response(Reply::json(StatusCode::OK, &json!({ "destinations": all })))
+    });
+    list.or(bulk).unify().or(show).unify().or(retry).unify().or(destinations).unify()
 }
 
 fn parse_query(raw: &str) -> HashMap<String, String> {
@@ -67,7 +84,8 @@ fn job_filter(q: &HashMap<String, String>) -> Result<JobFilter, String> {
         }
     };
     let route = q.get("route").filter(|r| !r.is_empty()).cloned();
-    Ok(JobFilter { status, route })
+    let event = q.get("event").filter(|e| !e.is_empty()).cloned();
+    Ok(JobFilter { status, route, event })
 }
 
 async fn list(app: &App, q: HashMap<String, String>) -> Reply {
@@ -89,6 +107,7 @@ async fn list(app: &App, q: HashMap<String, String>) -> Reply {
             &json!({
                 "deliveries": page.jobs.iter().map(summary).collect::<Vec<_>>(),
                 "next_cursor": page.next_cursor,
+                "destinations": held_back(app, &page.jobs),
             }),
         ),
         Err(e) => unavailable(e),
@@ -97,23 +116,77 @@ async fn list(app: &App, q: HashMap<String, String>) -> Reply {
 
 async fn show(app: &App, id: &str) -> Reply {
     match app.delivery().job(id).await {
-        Ok(Some(job)) => Reply::json(StatusCode::OK, &detail(&job)),
-        Ok(None) => not_found(id),
+        Ok(Some(job)) => return Reply::json(StatusCode::OK, &detail(&job)),
+        Ok(None) => {}
+        Err(e) => return unavailable(e),
+    }
+    // Not a job id: perhaps the event id the sender got.
+    match app.delivery().event_jobs(id).await {
+        Ok(jobs) if jobs.is_empty() => not_found(app, id),
+        Ok(jobs) => Reply::json(
+            StatusCode::OK,
+            &json!({ "event_id": id, "deliveries": jobs.iter().map(detail).collect::<Vec<_>>() }),
+        ),
         Err(e) => unavailable(e),
     }
 }
 
 async fn retry_one(app: &App, id: &str) -> Reply {
+    match app.delivery().job(id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return retry_event(app, id).await,
+        Err(e) => return unavailable(e),
+    }
     match app.delivery().replay(ReplaySelector::One(id.to_string())).await {
         Ok(ReplayOutcome::Replayed(jobs)) => Reply::json(
             StatusCode::ACCEPTED,
-            &json!({ "retried": jobs.len(), "deliveries": jobs.iter().map(summary).collect::<Vec<_>>() }),
+            &json!({
+                "retried": jobs.len(),
+                "deliveries": jobs.iter().map(summary).collect::<Vec<_>>(),
+                "destinations": held_back(app, &jobs),
+            }),
         ),
-        Ok(ReplayOutcome::NotFound) => not_found(id),
+        Ok(ReplayOutcome::NotFound) => not_found(app, id),
         Ok(ReplayOutcome::AlreadyPending) => Reply::error(
             StatusCode::CONFLICT,
             format!("delivery {id} is still pending; it will be attempted again on its own"),
         ),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// Retries the dead jobs of event `id`. Its succeeded jobs are left alone:
+/// replaying an event must not send again what its destination already
+/// took (a succeeded job can still be retried by its own id).
+async fn retry_event(app: &App, id: &str) -> Reply {
+    let jobs = match app.delivery().event_jobs(id).await {
+        Ok(jobs) if jobs.is_empty() => return not_found(app, id),
+        Ok(jobs) => jobs,
+        Err(e) => return unavailable(e),
+    };
+    let count = |status| jobs.iter().filter(|j| j.status == status).count();
+    if count(Status::Dead) == 0 {
+        return Reply::error(
+            StatusCode::CONFLICT,
+            format!(
+                "event {id} has no dead deliveries ({} pending, {} succeeded); pending ones are attempted on their \
+                 own, and a succeeded one is sent again only when retried by its own id",
+                count(Status::Pending),
+                count(Status::Succeeded)
+            ),
+        );
+    }
+    let filter = JobFilter { status: Some(Status::Dead), route: None, event: Some(id.to_string()) };
+    match app.delivery().replay(ReplaySelector::Matching(filter)).await {
+        Ok(ReplayOutcome::Replayed(jobs)) => Reply::json(
+            StatusCode::ACCEPTED,
+            &json!({
+                "retried": jobs.len(),
+                "deliveries": jobs.iter().map(summary).collect::<Vec<_>>(),
+                "destinations": held_back(app, &jobs),
+            }),
+        ),
+        Ok(_) => Reply::json(StatusCode::ACCEPTED, &json!({ "retried": 0, "deliveries": [] })),
         Err(e) => unavailable(e),
     }
 }
@@ -131,16 +204,33 @@ async fn retry_many(app: &App, q: HashMap<String, String>) -> Reply {
         Some(_) => {}
     }
     match app.delivery().replay(ReplaySelector::Matching(filter)).await {
-        Ok(ReplayOutcome::Replayed(jobs)) => Reply::json(StatusCode::ACCEPTED, &json!({ "retried": jobs.len() })),
+        Ok(ReplayOutcome::Replayed(jobs)) => {
+            Reply::json(StatusCode::ACCEPTED, &json!({ "retried": jobs.len(), "destinations": held_back(app, &jobs) }))
+        }
         Ok(_) => Reply::json(StatusCode::ACCEPTED, &json!({ "retried": 0 })),
         Err(e) => unavailable(e),
     }
 }
 
-fn not_found(id: &str) -> Reply {
+/// What an unknown id can mean, so the operator knows where to look next.
+fn not_found(app: &App, id: &str) -> Reply {
+    let kept = match app.delivery().retention() {
+        Some(r) => format!(
+            " (here: succeeded ones {}, dead ones {})",
+            humantime::format_duration(r.succeeded),
+            humantime::format_duration(r.dead)
+        ),
+        None => String::new(),
+    };
     Reply::error(
         StatusCode::NOT_FOUND,
-        format!("no delivery {id} (finished ones are kept only for the retention period)"),
+        format!(
+            "no delivery and no event {id} in the store. Both ids work here: a delivery's id (from \
+             `hookroute deliveries list`) or an event's (the `id` in the sender's 202). An event has stored \
+             deliveries only if a route with a durable `forward` took it (`log`, `file`, `respond: {{from: \
+             forward}}` and `delivery: memory` store none), and finished deliveries are removed after their \
+             retention{kept}."
+        ),
     )
 }
 
@@ -148,6 +238,27 @@ fn unavailable(e: StoreError) -> Reply {
     let mut reply = Reply::error(StatusCode::SERVICE_UNAVAILABLE, e);
     reply.headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
     reply
+}
+
+/// The destinations of `jobs` whose breaker is not closed: their jobs wait.
+fn held_back(app: &App, jobs: &[JobRecord]) -> Vec<Value> {
+    app.delivery()
+        .destinations()
+        .iter()
+        .filter(|d| d.breaker != BreakerState::Closed && jobs.iter().any(|j| j.destination == d.name))
+        .map(destination)
+        .collect()
+}
+
+fn destination(d: &DestinationView) -> Value {
+    json!({
+        "destination": d.name,
+        "breaker": d.breaker.as_str(),
+        "open_until": d.open_until.map(Timestamp),
+        "consecutive_failures": d.failures,
+        "waiting": d.waiting,
+        "in_flight": d.in_flight,
+    })
 }
 
 /// One line of a listing.
@@ -192,6 +303,17 @@ fn detail(job: &JobRecord) -> Value {
             if let Some(error) = attempt.get_mut("error") {
                 if let Some(text) = error.as_str() {
                     *error = json!(crate::redact::text(text));
+                }
+            }
+            // The upstream's answer headers: a `Location` may carry a URL
+            // with credentials in it like the job's own.
+            for pointer in ["/headers", "/answer/headers"] {
+                if let Some(pairs) = attempt.pointer_mut(pointer).and_then(Value::as_array_mut) {
+                    for pair in pairs.iter_mut() {
+                        if let Some(text) = pair.get(1).and_then(Value::as_str) {
+                            pair[1] = json!(crate::redact::text(text));
+                        }
+                    }
                 }
             }
         }

@@ -294,12 +294,22 @@ pub struct UpstreamReply {
     pub delay: Duration,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// Send the status line, the headers and `body`, then neither finish
+    /// the body nor close the connection: an upstream that hangs mid-answer.
+    pub stall: bool,
 }
 
 impl UpstreamReply {
     /// An empty answer with `status`.
     pub fn status(status: u16) -> Self {
-        UpstreamReply { status, delay: Duration::ZERO, headers: Vec::new(), body: Bytes::new() }
+        UpstreamReply { status, delay: Duration::ZERO, headers: Vec::new(), body: Bytes::new(), stall: false }
+    }
+
+    /// Answers the status line, the headers and the body so far, then stalls
+    /// (see [`UpstreamReply::stall`]).
+    pub fn then_stall(mut self) -> Self {
+        self.stall = true;
+        self
     }
 
     /// Sets the body and its content type.
@@ -429,10 +439,13 @@ impl Drop for Upstream {
     }
 }
 
+/// An answer body: whole, or a start followed by nothing, ever.
+type ReplyBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
 async fn answer_upstream(
     state: Arc<UpstreamState>,
     req: http::Request<hyper::body::Incoming>,
-) -> Result<http::Response<http_body_util::Full<Bytes>>, hyper::Error> {
+) -> Result<http::Response<ReplyBody>, hyper::Error> {
     use http_body_util::BodyExt;
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
@@ -448,7 +461,15 @@ async fn answer_upstream(
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
-    let mut response = http::Response::new(http_body_util::Full::new(reply.body));
+    let body = match reply.stall {
+        false => http_body_util::Full::new(reply.body).boxed(),
+        true => {
+            let start = futures_util::stream::iter([Ok(hyper::body::Frame::data(reply.body))]);
+            let frames = futures_util::StreamExt::chain(start, futures_util::stream::pending());
+            http_body_util::StreamBody::new(frames).boxed()
+        }
+    };
+    let mut response = http::Response::new(body);
     *response.status_mut() = StatusCode::from_u16(reply.status).expect("a valid upstream status");
     for (name, value) in reply.headers {
         response.headers_mut().append(
