@@ -131,21 +131,6 @@ fn strings(value: &serde_yaml::Value, path: String, out: &mut Vec<(String, Strin
     }
 }
 
-/// Upper-case methods; POST when none are listed (as the router does).
-fn methods(route: &RouteSpec) -> Vec<String> {
-    match &route.methods {
-        None => vec!["POST".to_string()],
-        Some(list) => list.iter().map(|m| m.to_ascii_uppercase()).collect(),
-    }
-}
-
-/// The route's conditions in a comparable form, ignoring their order.
-fn conditions_key(route: &RouteSpec) -> Vec<String> {
-    let mut parts: Vec<String> = route.when.iter().map(|c| format!("{c:?}")).collect();
-    parts.sort();
-    parts
-}
-
 /// Bodies that cannot do what their author meant: a template that can
 /// only fail, or JSON written as a string body without a JSON
 /// `Content-Type` (sent as text). See [`template::body::static_warning`].

@@ -503,3 +503,15 @@ fn a_taken_port_is_reported_once() {
     let line = err.lines().find(|l| l.contains("cannot listen on")).unwrap_or_else(|| panic!("{err}"));
     assert_eq!(line.matches("Address already in use").count(), 1, "{line}");
 }
+
+/// A lone condition written as a mapping with a misspelt subject is one
+/// mistake: the unknown key is reported, not also "needs one subject".
+#[test]
+fn a_misspelt_subject_in_a_lone_condition_is_reported_once() {
+    let (code, stdout, stderr) =
+        check("routes:\n  - name: a\n    path: /x\n    when: { methods: POST, equals: x }\n    actions: [{ log: { message: hi } }]\n");
+    assert_eq!(code, 1, "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stderr.contains("unknown key `methods` (did you mean `method`?)"), "{stderr}");
+    assert!(!stderr.contains("needs one subject"), "the same mistake twice:\n{stderr}");
+    assert_eq!(stderr.lines().filter(|l| l.contains("routes.yaml:")).count(), 1, "{stderr}");
+}

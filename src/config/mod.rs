@@ -88,6 +88,12 @@ impl Config {
                 // A mapping that lost a misspelt key (`equal:`) is then
                 // missing it; saying so again would be the same mistake twice.
                 || r.strip_prefix(&format!("{full}.")).is_some_and(|key| !key.contains(['.', '[']))
+                // The same, for a lone condition written as a mapping
+                // (`when: {methods: POST}`): decoding says `when.methods`,
+                // compiling says `when[0]`.
+                || full.strip_suffix("[0]").is_some_and(|single| {
+                    r.strip_prefix(&format!("{single}.")).is_some_and(|key| !key.contains(['.', '[']))
+                })
         })
     }
 
