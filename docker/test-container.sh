@@ -60,6 +60,12 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# Drops a pid that has exited, so cleanup cannot signal a recycled one.
+forget() {
+  local keep=() pid
+  for pid in "${pids[@]}"; do [ "$pid" = "$1" ] || keep+=("$pid"); done
+  pids=("${keep[@]}")
+}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
@@ -195,8 +201,10 @@ stop_container() {
   kill -TERM "$server_pid"
   wait_for "! kill -0 $server_pid 2>/dev/null" $((grace + 10)) ||
     fail "hookroute still running $((grace + 10)) s after SIGTERM (shutdown_grace ${grace}s)"
+  forget "$server_pid"
   local code=0
   wait "$run_pid" || code=$?
+  forget "$run_pid"
   [ "$code" = 0 ] || fail "hookroute exited $code after SIGTERM"
   stopped_in=$((SECONDS - started))
 }
