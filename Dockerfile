@@ -43,13 +43,12 @@ FROM scratch AS build-native
 COPY docker/native-out/ /out/
 
 # Only the stage BUILD_FROM names is built (BuildKit and buildah both skip
-# stages the target does not use).
+# stages the target does not use). A stage name, not an image: no tag.
 # hadolint ignore=DL3006
 FROM build-${BUILD_FROM} AS build
 
 # glibc and libgcc, CA certificates, no shell: the binary needs nothing more
 # (TLS is rustls). The :nonroot variant runs as uid/gid 65532.
-# hadolint ignore=DL3006
 FROM ${RUNTIME_BASE}
 # The binary and config stay root-owned (the process cannot alter them);
 # only the data directory belongs to the runtime user.
