@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use hookroute::actions::Resources;
-use hookroute::config::interpolate::ProcessEnv;
+use hookroute::config::interpolate::{Environment, ProcessEnv};
 use serde_json::json;
 
 /// Writes `yaml` as `routes.yaml` in a fresh directory and runs
@@ -291,17 +291,30 @@ fn repo_file(relative: &str) -> PathBuf {
 const SHIPPED: [(&str, usize); 4] =
     [("routes.yaml", 3), ("examples/github.yaml", 5), ("examples/data-sync.yaml", 3), ("examples/fanout.yaml", 4)];
 
+/// The process environment plus [`EXAMPLE_GITHUB_SECRET`].
+fn example_env(name: &str) -> Option<String> {
+    let (var, secret) = EXAMPLE_GITHUB_SECRET;
+    if name == var {
+        return Some(secret.to_string());
+    }
+    ProcessEnv.var(name)
+}
+
 #[test]
 fn shipped_configs_pass_check_and_load_through_the_library() {
     let resources = Resources::new().unwrap();
     for (file, routes) in SHIPPED {
-        let (code, stdout, stderr) = run_binary(&["check", "-c", file], Path::new(env!("CARGO_MANIFEST_DIR")));
+        let (code, stdout, stderr) = run_binary_with_env(
+            &["check", "-c", file],
+            Path::new(env!("CARGO_MANIFEST_DIR")),
+            &[EXAMPLE_GITHUB_SECRET],
+        );
         assert_eq!(
             (code, stdout.as_str(), stderr.as_str()),
             (0, format!("ok: {routes} routes\n").as_str(), ""),
             "{file}"
         );
-        let snapshot = hookroute::router::load_snapshot(&repo_file(file), &ProcessEnv, &resources)
+        let snapshot = hookroute::router::load_snapshot(&repo_file(file), &example_env, &resources)
             .unwrap_or_else(|e| panic!("{file}:\n{e}"));
         assert_eq!(snapshot.routes.len(), routes, "{file}");
     }
@@ -333,6 +346,53 @@ async fn shipped_routes_yaml_serves_the_readme_example() {
 
     let other = send(client().post(server.url("/hooks/stripe")).body("x")).await;
     assert_eq!((other.status.as_u16(), other.text().as_str()), (200, "ok"));
+}
+
+/// `X-Hub-Signature-256` for `body`, as GitHub computes it.
+fn github_signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[tokio::test]
+async fn github_example_checks_signatures_and_answers_a_redelivery_without_repeating_it() {
+    let cwd = tempfile::tempdir().unwrap();
+    let server = BinaryServer::start(&repo_file("examples/github.yaml"), cwd.path(), &[EXAMPLE_GITHUB_SECRET]);
+    let url = server.url("/hooks/github");
+    // GitHub's documented test vector: its secret (the example's test
+    // secret) over this body.
+    let vector = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    let ping = |signature: Option<&str>| {
+        let request = client().post(&url).header("X-GitHub-Event", "ping").body("Hello, World!");
+        match signature {
+            Some(signature) => request.header("X-Hub-Signature-256", signature),
+            None => request,
+        }
+    };
+    let signed = send(ping(Some(vector))).await;
+    assert_eq!((signed.status.as_u16(), signed.text().as_str()), (200, "pong"));
+    assert_eq!(send(ping(None)).await.status.as_u16(), 401, "unsigned");
+    assert_eq!(send(ping(Some(&vector.replace('7', "8")))).await.status.as_u16(), 401, "wrong signature");
+
+    // GitHub's "Redeliver" sends the same X-GitHub-Delivery: the first
+    // answer again, and the catch-all's file gets one line, not two.
+    let body: &'static [u8] = br#"{"action":"opened","issue":{"number":1}}"#;
+    let issue = || {
+        client()
+            .post(&url)
+            .header("X-GitHub-Event", "issues")
+            .header("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+            .header("Content-Type", "application/json")
+            .header("X-Hub-Signature-256", github_signature(EXAMPLE_GITHUB_SECRET.1, body))
+            .body(body)
+    };
+    let first = send(issue()).await;
+    assert_eq!((first.status.as_u16(), first.routes()), (202, vec!["github-other".to_string()]));
+    let again = send(issue()).await;
+    assert_eq!((again.status.as_u16(), again.json()["id"].clone()), (202, first.json()["id"].clone()));
+    assert_eq!(json_lines(&cwd.path().join("data/events/github-other.jsonl")).len(), 1);
 }
 
 #[tokio::test]

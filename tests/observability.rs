@@ -834,6 +834,43 @@ fn kubernetes_manifests_parse_and_the_configmap_config_checks() {
     assert!(snapshot.security.admin_token.is_some(), "admin on 0.0.0.0 needs a token");
     assert!(snapshot.routes.iter().any(|r| r.guard.verify.is_some()), "a route verifies with the Secret");
     assert_eq!(snapshot.admin_listen.port(), 9090);
+
+    // The memory limit covers what the config lets the process hold: bodies
+    // being received, durable bodies kept for a first attempt, a baseline.
+    let limit = mebibytes(container["resources"]["limits"]["memory"].as_str().expect("a memory limit"));
+    let concurrent = snapshot.security.max_concurrent_requests.expect("the ConfigMap sets max_concurrent_requests");
+    let body = snapshot.routes.iter().filter_map(|r| r.guard.max_body_bytes).fold(snapshot.max_body_bytes, usize::max);
+    let needed = (concurrent * body + snapshot.delivery.queued_body_memory) / (1 << 20) + 64;
+    assert!(limit >= needed, "memory limit {limit} MiB is below the configured caps ({needed} MiB)");
+
+    // No API token in a pod that never calls the API; the admin port only
+    // from selected peers; kustomize applies everything but the Secret.
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    let policies = of_kind("NetworkPolicy");
+    assert_eq!(policies.len(), 1);
+    let rules = policies[0]["spec"]["ingress"].as_sequence().unwrap();
+    for rule in rules {
+        let admin = rule["ports"].as_sequence().unwrap().iter().any(|p| p["port"] == "admin" || p["port"] == 9090);
+        assert!(!admin || rule["from"].as_sequence().is_some_and(|f| !f.is_empty()), "admin open to all: {rule:?}");
+    }
+    let kustomization = of_kind("Kustomization");
+    let resources: Vec<&str> =
+        kustomization[0]["resources"].as_sequence().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    for entry in std::fs::read_dir(repo("examples/kubernetes")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let listed = resources.contains(&name.as_str());
+        let meant = name != "kustomization.yaml" && name != "secret.example.yaml";
+        assert_eq!(listed, meant, "{name} in kustomization.yaml's resources");
+    }
+}
+
+/// A Kubernetes memory quantity (`256Mi`, `1Gi`) in MiB.
+fn mebibytes(quantity: &str) -> usize {
+    match quantity.split_at(quantity.len() - 2) {
+        (n, "Mi") => n.parse().unwrap(),
+        (n, "Gi") => n.parse::<usize>().unwrap() * 1024,
+        _ => panic!("write the memory limit in Mi or Gi, not {quantity:?}"),
+    }
 }
 
 #[test]
@@ -874,6 +911,13 @@ fn dockerfile_follows_the_container_conventions() {
         r#"VOLUME ["/var/lib/hookroute"]"#,
         "EXPOSE 8080 9090",
         r#"CMD ["hookroute", "health"]"#,
+        // One Dockerfile for both builds (docker/build-image.sh): the base
+        // images are arguments, and the build stage's output comes from
+        // the Rust image or from docker/build-native.sh's tree.
+        "ARG RUNTIME_BASE=gcr.io/distroless/cc-debian12:nonroot",
+        "ARG BUILD_FROM=source",
+        "COPY docker/native-out/ /out/",
+        "FROM build-${BUILD_FROM} AS build",
     ] {
         assert!(dockerfile.contains(needle), "Dockerfile lacks {needle:?}");
     }

@@ -252,7 +252,7 @@ const GITHUB: &str = "examples/github.yaml";
 fn explain(args: &[&str]) -> (i32, String, String) {
     let mut all = vec!["explain", "-c", GITHUB, "--path", "/hooks/github"];
     all.extend_from_slice(args);
-    run_binary(&all, &repo(""))
+    run_binary_with_env(&all, &repo(""), &[EXAMPLE_GITHUB_SECRET])
 }
 
 #[test]
@@ -369,7 +369,7 @@ fn every_shipped_config_passes_its_own_tests() {
         "examples/templates.yaml",
         "examples/compose/routes.yaml",
     ] {
-        let (code, out, err) = run_binary(&["test", "-c", file], &repo(""));
+        let (code, out, err) = run_binary_with_env(&["test", "-c", file], &repo(""), &[EXAMPLE_GITHUB_SECRET]);
         assert_eq!(code, 0, "{file}:\n{out}{err}");
         assert!(out.contains(" passed, 0 failed\n"), "{file}:\n{out}");
         assert!(!out.contains("FAIL"), "{file}:\n{out}");

@@ -617,13 +617,23 @@ fn parse_listening(line: &str) -> Option<(SocketAddr, SocketAddr)> {
     Some((addr.parse().ok()?, admin.trim_end_matches(')').parse().ok()?))
 }
 
+/// The variable `examples/github.yaml` reads its webhook secret from, with
+/// GitHub's documented test secret: what a test that loads the example sets.
+pub const EXAMPLE_GITHUB_SECRET: (&str, &str) = ("GITHUB_WEBHOOK_SECRET", "It's a Secret to Everybody");
+
 /// Runs the binary to completion with a deadline; returns (exit code, stdout,
 /// stderr). A process still running at the deadline is killed and fails the
 /// test (e.g. `serve` that started although it should have refused).
 pub fn run_binary(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    run_binary_with_env(args, cwd, &[])
+}
+
+/// [`run_binary`] with `envs` added to the environment.
+pub fn run_binary_with_env(args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> (i32, String, String) {
     let mut child = binary()
         .args(args)
         .current_dir(cwd)
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
