@@ -8,6 +8,7 @@
 //! arguments ([`cli`]).
 
 pub mod actions;
+pub mod alerts;
 pub mod app;
 pub mod config;
 pub mod delivery;

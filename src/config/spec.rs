@@ -69,6 +69,8 @@ pub struct ConfigSpec {
     /// Route tests, run by `hookroute test` (the server ignores them).
     #[serde(default)]
     pub tests: Vec<crate::routetest::TestSpec>,
+    /// Thresholds of the Prometheus rules `hookroute alerts` prints (the server ignores them).
+    pub alerts: Option<super::alerts::AlertsSpec>,
 }
 
 /// One route: where it listens, when it applies and what it does.
@@ -106,6 +108,8 @@ pub struct RouteSpec {
     pub delivery: Option<crate::delivery::spec::DeliveryModeSpec>,
     /// Answer a provider's redelivery with the original event id.
     pub dedup: Option<crate::delivery::spec::DedupSpec>,
+    /// This route's thresholds in the rules `hookroute alerts` prints, over the top-level `alerts:`.
+    pub alerts: Option<super::alerts::RouteAlertsSpec>,
 }
 
 /// A condition: either a leaf (one subject, one operator) or a combinator.
