@@ -88,7 +88,10 @@ fn the_rules_name_each_forwarding_route_and_destination_with_its_thresholds() {
     // The label the server gives a templated https URL: its literal host and default port.
     assert!(failing.iter().any(|e| e.contains(r#"destination="shipping.internal:443""#) && e.ends_with("> 0.5")));
 
-    assert_eq!(exprs_of(&rules, "HookroutePendingJobAtRisk"), vec!["max(hookroute_queue_oldest_pending_age_seconds) > 45"]);
+    assert_eq!(
+        exprs_of(&rules, "HookroutePendingJobAtRisk"),
+        vec!["max(hookroute_queue_oldest_pending_age_seconds) > 45"]
+    );
     assert_eq!(exprs_of(&rules, "HookrouteSignatureFailures").len(), 1);
     assert_eq!(exprs_of(&rules, "HookrouteReloadFailed").len(), 1);
     for rule in &rules {
@@ -106,10 +109,8 @@ fn a_config_without_verification_or_forwards_gets_only_the_reload_alert() {
     std::fs::write(dir.path().join("routes.yaml"), "routes:\n  - {name: a, path: /a, actions: [{log: {}}]}\n").unwrap();
     let out = binary(&["alerts", "-c", "routes.yaml"], dir.path());
     assert!(out.status.success());
-    let names: Vec<String> = rules(&String::from_utf8_lossy(&out.stdout))
-        .iter()
-        .map(|r| r["alert"].as_str().unwrap().to_string())
-        .collect();
+    let names: Vec<String> =
+        rules(&String::from_utf8_lossy(&out.stdout)).iter().map(|r| r["alert"].as_str().unwrap().to_string()).collect();
     assert_eq!(names, vec!["HookrouteReloadFailed"]);
 }
 

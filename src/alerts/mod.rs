@@ -165,7 +165,7 @@ fn pending_job_at_risk(facts: &Facts) -> Vec<Rule> {
         "critical",
         "A delivery job has waited past its share of the retry budget".into(),
         format!(
-            "The oldest pending delivery job is {{{{ $value | humanizeDuration }}}} old; past {} no route's jobs are on time (the longest allowance: route {}, {} of a {} retry budget). It goes to dead letters when its retries run out.",
+            "The oldest pending delivery job is {{{{ $value | humanizeDuration }}}} old: past {}, it has used more than its route's share of its retry budget, whichever route it belongs to (the longest allowance: route {}, {} of a {} budget). It goes to dead letters when its retries run out.",
             duration(allowance),
             route.name,
             number(share),
@@ -253,7 +253,7 @@ fn reload_failed(facts: &Facts) -> Vec<Rule> {
         "warning",
         "A config reload failed; the previous config is still serving".into(),
         format!("A reload of the routes file failed in the last {window} and no config has loaded since; hookroute keeps serving the last good one, so the change is not in effect."),
-        "Run `hookroute check -c routes.yaml` on the deployed file: it prints each problem with its line.".into(),
+        "Run `hookroute check -c` on the deployed routes file: it prints each problem with its line.".into(),
     )]
 }
 

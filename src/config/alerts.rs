@@ -208,7 +208,10 @@ mod tests {
         let (s, errors) = compile("{window: 5m, failure_ratio: 0.5, dead_letters: 3}", "{dead_letters: 1}");
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(s.window, Duration::from_secs(300));
-        assert_eq!(s.for_route("billing"), Thresholds { dead_letters: 1, failure_ratio: 0.5, pending_budget_share: 0.5 });
+        assert_eq!(
+            s.for_route("billing"),
+            Thresholds { dead_letters: 1, failure_ratio: 0.5, pending_budget_share: 0.5 }
+        );
         assert_eq!(s.for_route("other"), Thresholds { dead_letters: 3, failure_ratio: 0.5, pending_budget_share: 0.5 });
     }
 
