@@ -29,26 +29,31 @@ use crate::router::Snapshot;
 
 /// A Prometheus rules file: what `promtool check rules` reads.
 #[derive(Debug, Serialize)]
-pub struct RuleFile {
-    pub groups: Vec<Group>,
+pub(crate) struct RuleFile {
+    groups: Vec<Group>,
 }
 
 /// One rule group.
 #[derive(Debug, Serialize)]
-pub struct Group {
-    pub name: String,
-    pub rules: Vec<Rule>,
+struct Group {
+    name: String,
+    rules: Vec<Rule>,
 }
 
 /// One alerting rule.
 #[derive(Debug, Serialize)]
-pub struct Rule {
-    pub alert: String,
-    pub expr: String,
+struct Rule {
+    /// The alert's name; several rules share one (one per route, say).
+    alert: String,
+    /// PromQL; the alert fires for each series it returns.
+    expr: String,
+    /// How long `expr` must hold before the alert fires.
     #[serde(rename = "for")]
-    pub for_: String,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
+    for_: String,
+    /// `severity`: `critical` or `warning`.
+    labels: BTreeMap<String, String>,
+    /// `summary`, `description` and `hint`.
+    annotations: BTreeMap<String, String>,
 }
 
 /// What the rules are written from: one entry per route, as the config
@@ -73,7 +78,7 @@ const KINDS: &[fn(&Facts) -> Vec<Rule>] =
     &[dead_letters, pending_job_at_risk, delivery_failing, signature_failures, reload_failed];
 
 /// The rules for `snapshot`, with thresholds from `settings`.
-pub fn rules(snapshot: &Snapshot, settings: &AlertSettings) -> RuleFile {
+pub(crate) fn rules(snapshot: &Snapshot, settings: &AlertSettings) -> RuleFile {
     let routes = snapshot
         .routes
         .iter()
@@ -265,7 +270,6 @@ fn count_in_window(selector: &str, window: &str) -> String {
     format!("({selector} unless {selector} offset {window}) or increase({selector}[{window}])")
 }
 
-#[allow(clippy::too_many_arguments)]
 fn rule(
     alert: &str,
     expr: String,

@@ -65,8 +65,11 @@ pub struct RouteAlertsSpec {
 /// One route's thresholds: the top level's with the route's overrides.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
+    /// Dead letters within the window that fire.
     pub dead_letters: u32,
+    /// Failed attempts over all attempts, above which it fires.
     pub failure_ratio: f64,
+    /// Share of the retry budget a pending job may use.
     pub pending_budget_share: f64,
 }
 
@@ -83,7 +86,9 @@ impl Default for Thresholds {
 /// The checked `alerts:` settings of a whole file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertSettings {
+    /// Range of the rules' `increase()` and `rate()`.
     pub window: Duration,
+    /// Bad signatures within the window that fire.
     pub signature_failures: u32,
     /// The top-level thresholds, for routes without overrides.
     pub defaults: Thresholds,
