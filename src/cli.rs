@@ -56,6 +56,12 @@ pub enum Command {
         after_help = "Examples:\n  hookroute deliveries -c routes.yaml list --status dead\n  hookroute deliveries show 01JD3T...   (a delivery id, or the event id from the 202)\n  hookroute deliveries retry --status dead --route github\n  hookroute deliveries destinations"
     )]
     Deliveries(hookroute::delivery::command::DeliveriesArgs),
+    /// Print Prometheus alerting rules for the routes and destinations in
+    /// the config (dead letters, jobs waiting too long, failing
+    /// destinations, signature failures, failed reloads), with the
+    /// thresholds of its `alerts:` keys. Runs nothing.
+    #[command(after_help = "Example:\n  hookroute alerts -c routes.yaml > /etc/prometheus/rules/hookroute.yaml")]
+    Alerts(hookroute::alerts::command::AlertsArgs),
     /// Ask a running server whether it is ready (GET /-/readyz on its admin
     /// listener). Exits 0 when ready, 1 otherwise: for container health
     /// checks and scripts.

@@ -9,6 +9,7 @@
 
 pub mod actions;
 pub mod admin_address;
+pub mod alerts;
 pub mod app;
 pub mod config;
 pub mod delivery;

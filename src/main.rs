@@ -50,6 +50,7 @@ fn main() -> ExitCode {
             }
             Command::Deliveries(args) => Ok(hookroute::delivery::command::run(args).await?),
             Command::Health(args) => Ok(health(&args).await),
+            Command::Alerts(args) => Ok(alerts(&args)),
         }
     });
     match result {
@@ -93,6 +94,20 @@ async fn health(args: &hookroute::health::HealthArgs) -> ExitCode {
     match hookroute::health::run(args).await {
         Ok(line) => {
             println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `hookroute alerts`: the rules file on stdout; a config problem on stderr.
+fn alerts(args: &hookroute::alerts::command::AlertsArgs) -> ExitCode {
+    match hookroute::alerts::command::run(args) {
+        Ok(text) => {
+            print!("{text}");
             ExitCode::SUCCESS
         }
         Err(e) => {

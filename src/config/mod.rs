@@ -5,6 +5,7 @@
 //! [`Config`] whose routes are still specs; the router compiles them (and
 //! reports their errors through [`Config::locate`]).
 
+pub mod alerts;
 pub mod decode;
 pub mod door_spec;
 pub mod error;
@@ -50,6 +51,8 @@ pub struct Config {
     /// Where each secret is used, with a digest of its value (see
     /// [`secret::SecretDigests`]).
     pub(crate) secrets: secret::SecretDigests,
+    /// Thresholds for `hookroute alerts`, per route.
+    pub alerts: alerts::AlertSettings,
     /// For each of `routes`, a hash of its interpolated YAML.
     pub fingerprints: Vec<u64>,
     /// For each of `routes`, its index in the file's `routes:` list (they
@@ -290,6 +293,7 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
     }
     let top = top.unwrap_or_default();
     let delivery = crate::delivery::DeliverySettings::compile(&top, &mut errors);
+    let mut alerts = alerts::AlertSettings::compile(top.alerts.as_ref(), &mut errors);
 
     let mut routes = Vec::new();
     let mut file_indices = Vec::new();
@@ -311,6 +315,15 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
         // A route that failed to decode is left out; the rest are still
         // compiled so their problems are reported in the same run.
         if let Some(route) = route {
+            if let Some(spec) = &route.alerts {
+                let mut problems = Vec::new();
+                alerts.add_route(&route.name, spec, &mut problems);
+                for mut err in problems {
+                    err.location = positions.value(&join_path(&format!("routes[{i}]"), &err.key_path));
+                    err.route = Some(route.name.clone());
+                    errors.push(err);
+                }
+            }
             routes.push(route);
             file_indices.push(i);
             fingerprints.push(fingerprint);
@@ -365,6 +378,7 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
         max_body_bytes,
         security,
         delivery,
+        alerts,
         routes,
         secrets,
         fingerprints,

@@ -72,6 +72,8 @@ pub struct ConfigSpec {
     /// Route tests, run by `hookroute test` (the server ignores them).
     #[serde(default)]
     pub tests: Vec<crate::routetest::TestSpec>,
+    /// Thresholds of the Prometheus rules `hookroute alerts` prints (the server ignores them).
+    pub alerts: Option<super::alerts::AlertsSpec>,
 }
 
 /// One route: where it listens, when it applies and what it does.
@@ -112,6 +114,8 @@ pub struct RouteSpec {
     /// Match a trailing slash exactly as written in `path`. Default false: `/hooks/x/` and `/hooks/x` both reach the route.
     #[serde(default)]
     pub strict_slash: bool,
+    /// This route's thresholds in the rules `hookroute alerts` prints, over the top-level `alerts:`.
+    pub alerts: Option<super::alerts::RouteAlertsSpec>,
 }
 
 /// A condition: either a leaf (one subject, one operator) or a combinator.
