@@ -34,7 +34,7 @@ pub(crate) const NO_ROUTES: &str = "`routes: []` routes nothing: every webhook w
 pub fn warnings(config: &Config) -> Vec<ConfigError> {
     let mut out = Vec::new();
     if config.routes.is_empty() && config.problems.is_empty() {
-        out.push(ConfigError { location: config.key_location("routes"), ..ConfigError::new("routes", NO_ROUTES) });
+        out.push(ConfigError { location: config.key_location("routes"), ..ConfigError::new("", NO_ROUTES) });
     }
     let routes = &config.routes;
     for (i, later) in routes.iter().enumerate() {
