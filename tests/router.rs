@@ -771,12 +771,18 @@ routes:
     );
     let lone_surrogate = r#"{"repository": {"full_name": "acme/api"}, "commits": [{"id": "c1"}], "x": "\ud800"}"#;
     let huge = r#"{"repository": {"full_name": "acme/api"}, "commits": [{"id": "c1"}], "x": 1e400}"#;
-    for bad in [deep.as_str(), lone_surrogate, huge] {
+    for bad in [deep.as_str(), lone_surrogate] {
         let refused = post(&url(&server, "/push"), "application/json", bad.to_string()).await;
         assert_eq!(refused.status, 400, "{bad}");
         let full = serde_json::from_str::<Value>(bad).unwrap_err();
         assert_eq!(refused.error(), format!("invalid JSON body: {full}"));
     }
+    // serde_json keeps a number's digits unchecked (integers of any size
+    // are exact); hookroute checks a fraction's range itself, and reports
+    // it where serde_json did: at the last digit.
+    let refused = post(&url(&server, "/push"), "application/json", huge.to_string()).await;
+    assert_eq!(refused.status, 400, "{huge}");
+    assert_eq!(refused.error(), "invalid JSON body: number out of range at line 1 column 79");
     assert_eq!(json_lines(&dir.path().join("events.jsonl")).len(), 1);
 }
 

@@ -1,161 +1,18 @@
 //! Issue #19, kinds 2-4, on the real server with the bytes real senders
 //! send: the three verification handshakes (Slack, Twitch EventSub, Meta),
-//! negative conditions on absent values, 64-bit ids, and trailing slashes.
+//! negative conditions on absent values, 64-bit ids, integers past 64 bits,
+//! and trailing slashes.
 //!
 //! Every request is also run through `hookroute explain --format json` and
 //! `hookroute test`, and the three must agree on the routes taken, the
 //! status and the reply: a rule that `serve` applies and the tools do not
-//! (or the reverse) is a rule an operator cannot check before deploying.
+//! (or the reverse) is a rule an operator cannot check before deploying
+//! (`common/three_way.rs`).
 
 mod common;
 
+use common::three_way::*;
 use common::*;
-use serde_json::{json, Value};
-
-/// One request and what every one of serve, explain and test must say.
-struct Case {
-    name: &'static str,
-    method: &'static str,
-    path: &'static str,
-    query: &'static [(&'static str, &'static str)],
-    headers: &'static [(&'static str, &'static str)],
-    body: &'static str,
-    status: u16,
-    routes: &'static [&'static str],
-    /// The exact reply body, when hookroute writes a fixed one.
-    reply: Option<&'static str>,
-    /// The reply's Content-Type as serve sends it, when it matters.
-    content_type: Option<&'static str>,
-}
-
-const POST: Case = Case {
-    name: "",
-    method: "POST",
-    path: "/",
-    query: &[],
-    headers: &[("Content-Type", "application/json")],
-    body: "",
-    status: 202,
-    routes: &[],
-    reply: None,
-    content_type: None,
-};
-
-fn query_string(case: &Case) -> String {
-    form_urlencoded::Serializer::new(String::new()).extend_pairs(case.query.iter().copied()).finish()
-}
-
-/// What serve did: (status, routes taken, reply body, content type). Every
-/// route in these configs appends to `taken.jsonl`, so the routes behind a
-/// reply hookroute writes itself are read from there.
-async fn serve(
-    server: &hookroute::app::RunningServer,
-    dir: &std::path::Path,
-    case: &Case,
-) -> (u16, Vec<String>, String, String) {
-    let mut target = url(server, case.path);
-    if !case.query.is_empty() {
-        target = format!("{target}?{}", query_string(case));
-    }
-    let method = reqwest::Method::from_bytes(case.method.as_bytes()).unwrap();
-    let mut request = client().request(method, target).body(case.body.to_string());
-    for (name, value) in case.headers {
-        request = request.header(*name, *value);
-    }
-    let log = dir.join("taken.jsonl");
-    let before = if log.exists() { json_lines(&log).len() } else { 0 };
-    let answer = send(request).await;
-    let text = answer.text();
-    let content_type = answer.header("content-type").unwrap_or("").to_string();
-    let status = answer.status.as_u16();
-    let routes = match serde_json::from_str::<Value>(&text).ok().and_then(|v| v.get("routes").cloned()) {
-        Some(routes) if status == 202 => serde_json::from_value(routes).unwrap(),
-        _ if case.routes.is_empty() => Vec::new(),
-        _ => {
-            // The file action runs beside the reply; wait for its line.
-            let mut lines = Vec::new();
-            for _ in 0..200 {
-                lines = if log.exists() { json_lines(&log) } else { Vec::new() };
-                if lines.len() >= before + case.routes.len() {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-            }
-            lines.iter().skip(before).map(|l| l["route"].as_str().unwrap_or_default().to_string()).collect()
-        }
-    };
-    (status, routes, text, content_type)
-}
-
-/// Runs every case through serve, explain and test, reporting all
-/// disagreements with what the case says at once.
-async fn all_three_agree(yaml: &str, cases: &[Case]) {
-    let (server, dir) = start(yaml).await;
-    let mut wrong = Vec::new();
-    let mut tests = Vec::new();
-    for (i, case) in cases.iter().enumerate() {
-        let want_routes: Vec<String> = case.routes.iter().map(|r| r.to_string()).collect();
-        // serve
-        let (status, routes, body, content_type) = serve(&server, dir.path(), case).await;
-        let got = (status, &routes);
-        if got != (case.status, &want_routes) {
-            wrong.push(format!("{}: serve answered {status} {body:?} taking {routes:?}", case.name));
-        }
-        if case.reply.is_some_and(|r| r != body) {
-            wrong.push(format!("{}: serve replied {body:?}, not {:?}", case.name, case.reply));
-        }
-        if case.content_type.is_some_and(|c| c != content_type) {
-            wrong.push(format!("{}: serve's Content-Type is {content_type:?}", case.name));
-        }
-        // explain
-        let body_file = format!("body-{i}");
-        std::fs::write(dir.path().join(&body_file), case.body).unwrap();
-        let mut path = case.path.to_string();
-        if !case.query.is_empty() {
-            path = format!("{path}?{}", query_string(case));
-        }
-        let mut args = vec!["explain", "-c", "routes.yaml", "--format", "json", "-X", case.method, "--path", &path];
-        let header_args: Vec<String> = case.headers.iter().map(|(n, v)| format!("{n}: {v}")).collect();
-        for h in &header_args {
-            args.extend(["-H", h.as_str()]);
-        }
-        args.extend(["--body", &body_file]);
-        let (code, out, err) = run_binary(&args, dir.path());
-        match serde_json::from_str::<Value>(&out) {
-            Ok(e) if code == 0 => {
-                if e["taken"] != json!(want_routes) || e["status"] != json!(case.status) {
-                    wrong.push(format!("{}: explain took {} with status {}", case.name, e["taken"], e["status"]));
-                }
-                if let Some(reply) = case.reply {
-                    if e["reply_body"] != json!(reply) {
-                        wrong.push(format!("{}: explain would reply {}", case.name, e["reply_body"]));
-                    }
-                }
-            }
-            _ => wrong.push(format!("{}: explain exited {code}: {out}{err}", case.name)),
-        }
-        // test: the same request, expecting what the case says
-        let mut expect = json!({"routes": want_routes, "status": case.status});
-        if let Some(reply) = case.reply {
-            expect["respond"] = json!({"body": reply});
-        }
-        let headers: serde_json::Map<String, Value> =
-            case.headers.iter().map(|(n, v)| (n.to_string(), json!(v))).collect();
-        let query: serde_json::Map<String, Value> = case.query.iter().map(|(n, v)| (n.to_string(), json!(v))).collect();
-        tests.push(json!({
-            "name": case.name,
-            "request": {"method": case.method, "path": case.path, "headers": headers, "query": query, "body": case.body},
-            "expect": expect,
-        }));
-    }
-    // JSON is YAML: the tests file is written as JSON, bodies byte for byte.
-    std::fs::write(dir.path().join("t.yaml"), json!({ "tests": tests }).to_string()).unwrap();
-    let (code, out, err) = run_binary(&["test", "-c", "routes.yaml", "--tests", "t.yaml"], dir.path());
-    if code != 0 {
-        wrong.push(format!("hookroute test exited {code}:\n{out}{err}"));
-    }
-    assert!(wrong.is_empty(), "serve, explain and test disagree with the cases:\n{}", wrong.join("\n"));
-}
 
 // ---------------------------------------------------------------------------
 // Kind 2: text versus JSON in replies.
@@ -428,6 +285,116 @@ fn explain_prints_absent_values_and_exact_operands() {
         run_binary(&["explain", "-c", "routes.yaml", "--path", "/ids", "--body", "b.json"], dir.path());
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("  json $.id = 7615917337495251231 gt 7615917337495251230 → true\n"), "{out}");
+}
+
+/// A 30-digit id: an f64 holds it as 123456789012345677877719597056, and
+/// YAML holds no integer past 64 bits, so the bounds are written quoted.
+const BIG: &str = r#"
+routes:
+  - name: echo-text
+    path: /big
+    actions: [{ file: { path: "@DIR@/taken.jsonl" } }]
+    respond: { status: 200, body: "{{ json.id }} and {{ json.n }}" }
+    continue: true
+  - name: above
+    path: /big
+    when: { json: $.id, gt: "123456789012345678901234567889" }
+    actions: [{ file: { path: "@DIR@/taken.jsonl" } }]
+    continue: true
+  - name: exactly
+    path: /big
+    when: [{ json: $.id, gte: "123456789012345678901234567890" }, { json: $.id, lte: "123456789012345678901234567890" }]
+    actions: [{ file: { path: "@DIR@/taken.jsonl" } }]
+    continue: true
+  - name: the-double
+    path: /big
+    when: { json: $.id, in: [1.2345678901234568e29, 1] }
+    actions: [{ file: { path: "@DIR@/taken.jsonl" } }]
+    continue: true
+  - name: until
+    path: /big
+    when: { json: $.id, lte: "123456789012345678901234567889" }
+    actions: [{ file: { path: "@DIR@/taken.jsonl" } }]
+    continue: true
+  - name: header-above
+    path: /big
+    when: { header: X-Id, gt: "123456789012345678901234567889" }
+    actions: [{ file: { path: "@DIR@/taken.jsonl" } }]
+  - name: echo-json
+    path: /big-json
+    actions: [{ file: { path: "@DIR@/taken.jsonl" } }]
+    respond: { status: 200, body: { id: "{{ json.id }}", n: "{{ json.n }}", text: "id {{ json.id }}" } }
+"#;
+
+#[tokio::test]
+async fn integers_past_64_bits_compare_exactly_and_keep_their_digits() {
+    let big = |id: &'static str| Case { path: "/big", body: id, status: 200, ..POST };
+    all_three_agree(
+        BIG,
+        &[
+            Case {
+                name: "id ...890",
+                headers: &[("Content-Type", "application/json"), ("X-Id", "123456789012345678901234567890")],
+                routes: &["echo-text", "above", "exactly", "header-above"],
+                reply: Some("123456789012345678901234567890 and -1234567890123456789012345678901234567890123"),
+                ..big(r#"{"id":123456789012345678901234567890,"n":-1234567890123456789012345678901234567890123}"#)
+            },
+            Case {
+                name: "id ...889",
+                routes: &["echo-text", "until"],
+                reply: Some("123456789012345678901234567889 and -1"),
+                ..big(r#"{"id":123456789012345678901234567889,"n":-1}"#)
+            },
+            Case {
+                name: "id ...891",
+                headers: &[("Content-Type", "application/json"), ("X-Id", "123456789012345678901234567889")],
+                routes: &["echo-text", "above"],
+                ..big(r#"{"id":123456789012345678901234567891,"n":0}"#)
+            },
+            // The id's nearest double is below …889 and equal to no id.
+            Case { name: "the double", routes: &["echo-text", "the-double", "until"], ..big(r#"{"id":1.2345678901234568e29,"n":2}"#) },
+            Case {
+                name: "as JSON values",
+                path: "/big-json",
+                routes: &["echo-json"],
+                reply: Some(r#"{"id":123456789012345678901234567890,"n":-1234567890123456789012345678901234567890123,"text":"id 123456789012345678901234567890"}"#),
+                ..big(r#"{"id":123456789012345678901234567890,"n":-1234567890123456789012345678901234567890123}"#)
+            },
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_file_record_keeps_every_digit() {
+    let (server, dir) = start(BIG).await;
+    let body = r#"{"id":123456789012345678901234567890,"n":-1234567890123456789012345678901234567890123,"f":1.50}"#;
+    let answer = post(&url(&server, "/big-json"), "application/json", body).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let log = dir.path().join("taken.jsonl");
+    for _ in 0..200 {
+        if log.exists() && !json_lines(&log).is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains(&format!(r#""body":{body}"#)), "{text}");
+}
+
+#[test]
+fn an_unquoted_operand_past_64_bits_says_how_to_write_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("routes.yaml"),
+        "routes:\n  - name: big\n    path: /big\n    when: { json: $.id, gt: 123456789012345678901234567889 }\n    actions: [{ log: {} }]\n",
+    )
+    .unwrap();
+    let (code, out, err) = run_binary(&["check", "-c", "routes.yaml"], dir.path());
+    assert_ne!(code, 0, "{out}{err}");
+    let all = format!("{out}{err}");
+    assert!(all.contains("routes.yaml:4:29:"), "{all}");
+    assert!(all.contains("write a larger integer in quotes, `gt: \"123456789012345678901234567890\"`"), "{all}");
 }
 
 // ---------------------------------------------------------------------------

@@ -199,6 +199,12 @@ fn syntax_hint(message: &str, text: &str, line: Option<usize>) -> &'static str {
     if template_near && (message.contains("did not find expected") || message.contains("flow")) {
         return " (a `{{ … }}` template inside `{ … }` or `[ … ]` must be quoted: `{ message: \"{{ json.a }} pushed\" }`)";
     }
+    // serde_yaml holds integers of up to 64 bits and names the type it
+    // could not hold.
+    if message.contains("as u128") || message.contains("as i128") {
+        return " (YAML numbers hold 64 bits: write a larger integer in quotes, `gt: \"123456789012345678901234567890\"`; \
+                `gt`, `gte`, `lt` and `lte` read it exactly)";
+    }
     let indentation = [
         "mapping values are not allowed",
         "did not find expected '-' indicator",

@@ -154,13 +154,21 @@ pub struct ConditionSpec {
     /// Operator: a list containing this value, or a string containing this text.
     #[serde(default, deserialize_with = "null_is_a_value")]
     pub contains: Option<serde_json::Value>,
-    /// Operator: a number greater than this. Integers of up to 64 bits compare exactly.
+    /// Operator: a number greater than this. Integers compare exactly at any size; one past 64 bits is written in quotes.
+    #[serde(default, deserialize_with = "bound")]
+    #[schemars(schema_with = "bound_schema")]
     pub gt: Option<serde_json::Number>,
-    /// Operator: a number greater than or equal to this. Integers of up to 64 bits compare exactly.
+    /// Operator: a number greater than or equal to this. Integers compare exactly at any size; one past 64 bits is written in quotes.
+    #[serde(default, deserialize_with = "bound")]
+    #[schemars(schema_with = "bound_schema")]
     pub gte: Option<serde_json::Number>,
-    /// Operator: a number less than this. Integers of up to 64 bits compare exactly.
+    /// Operator: a number less than this. Integers compare exactly at any size; one past 64 bits is written in quotes.
+    #[serde(default, deserialize_with = "bound")]
+    #[schemars(schema_with = "bound_schema")]
     pub lt: Option<serde_json::Number>,
-    /// Operator: a number less than or equal to this. Integers of up to 64 bits compare exactly.
+    /// Operator: a number less than or equal to this. Integers compare exactly at any size; one past 64 bits is written in quotes.
+    #[serde(default, deserialize_with = "bound")]
+    #[schemars(schema_with = "bound_schema")]
     pub lte: Option<serde_json::Number>,
     // Combinators.
     /// Combinator: every condition in the list holds.
@@ -414,6 +422,29 @@ fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bytesize::ByteSiz
 /// null as "no operator written".
 fn null_is_a_value<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
     serde_json::Value::deserialize(d).map(Some)
+}
+
+/// A numeric bound: a number, or a number in quotes. YAML (serde_yaml's
+/// `Value`) holds integers of up to 64 bits, so a larger one is written as
+/// a string (`gt: "123456789012345678901234567890"`), read here exactly.
+fn bound<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json::Number>, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Number(n) => Ok(Some(n)),
+        serde_json::Value::String(s) => match serde_json::from_str::<serde_json::Number>(s.trim()) {
+            Ok(n) if n.as_f64().is_some() || !n.as_str().contains(['.', 'e', 'E']) => Ok(Some(n)),
+            _ => Err(serde::de::Error::custom(format!("expected a number, found the string {s:?}"))),
+        },
+        other => Err(serde::de::Error::custom(format!("expected a number, found {other}"))),
+    }
+}
+
+fn bound_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "anyOf": [
+            { "type": "number" },
+            { "type": "string", "pattern": "^\\s*-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?\\s*$" }
+        ]
+    })
 }
 
 /// Marks a key as present whatever its value, including `~`.

@@ -129,7 +129,7 @@ impl Event {
             .whole
             .get_or_init(|| match self.body_kind {
                 // Validated when the event was made, so this parse succeeds.
-                BodyKind::Json => std::str::from_utf8(&self.content).ok().and_then(|t| serde_json::from_str(t).ok()),
+                BodyKind::Json => std::str::from_utf8(&self.content).ok().and_then(|t| full_decode(t).ok()),
                 BodyKind::Form => {
                     let encoding = self.reading.charset.and_then(|name| Encoding::for_label(name.as_bytes()));
                     Some(form_document(&self.content, encoding))
@@ -209,7 +209,7 @@ fn read_body(headers: &HeaderMap, received: &Bytes, how: &Decode) -> Result<Read
     let body::Decoded { mut content, content_encoding, bom_removed } = body::decode(headers, received, how.max_bytes)?;
     let projection = how.projection;
     let json = |text: &str| match projection.is_full() {
-        true => serde_json::from_str(text).map(|whole| Document::whole(Some(whole))),
+        true => full_decode(text).map(|whole| Document::whole(Some(whole))),
         false => projection::decode(text, projection)
             .map(|projected| Document { projected: Some(projected), whole: OnceLock::new() }),
     };
@@ -308,6 +308,13 @@ fn read_body(headers: &HeaderMap, received: &Bytes, how: &Decode) -> Result<Read
     Ok(Read { kind, document, content, reading })
 }
 
+/// The whole of a JSON text. Not `serde_json::from_str`: keeping every
+/// digit of a number (`arbitrary_precision`) leaves its range unchecked,
+/// and [`projection::decode`] checks it (see there).
+fn full_decode(text: &str) -> serde_json::Result<Value> {
+    projection::decode(text, &Projection::full())
+}
+
 /// `content` as UTF-8 text: itself, or decoded from `encoding`.
 fn text_of(content: &Bytes, encoding: Option<&'static Encoding>) -> Option<Bytes> {
     match encoding {
@@ -330,7 +337,7 @@ fn form_document(body: &[u8], encoding: Option<&'static Encoding>) -> Value {
         Some(encoding) => fields_to_object(body::form_pairs(body, encoding)),
     };
     if let Some(payload) = doc.get_mut("payload") {
-        if let Some(parsed) = payload.as_str().and_then(|s| serde_json::from_str::<Value>(s).ok()) {
+        if let Some(parsed) = payload.as_str().and_then(|s| full_decode(s).ok()) {
             *payload = parsed;
         }
     }

@@ -17,12 +17,18 @@
 //! projection [`Projection::full`]. Actions that want the whole document
 //! (templates, file records, dedup and ordering keys) get it from
 //! [`super::Event::document`], parsed on first use.
+//!
+//! serde_json keeps each number's text (`arbitrary_precision`, so an
+//! integer of any size keeps its digits) and hands it to a visitor as a
+//! one-entry map under a private key; [`number`] turns that back into a
+//! `Number` and checks its range, which serde_json then no longer does.
+//! The whole document is built by the same visitors, so a full decode and
+//! a projected one refuse the same bodies.
 
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
 /// Which parts of a JSON body to build.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,15 +113,34 @@ impl<'de> DeserializeSeed<'de> for Project<'_> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        match self.0 {
-            Node::Full => Value::deserialize(deserializer),
-            Node::Members(members) => deserializer.deserialize_any(Pruned(members)),
-        }
+        deserializer.deserialize_any(Pruned(self.0))
     }
 }
 
-/// Builds an object with only the projected members; other shapes whole.
-struct Pruned<'p>(&'p [(Box<str>, Node)]);
+/// Every member of a value built whole.
+static FULL: Node = Node::Full;
+
+/// The key under which serde_json (with `arbitrary_precision`) hands a
+/// number's text to a visitor, as a one-entry map. Private to serde_json,
+/// so a serde_json upgrade that renamed it would fail the tests below.
+const NUMBER_KEY: &str = "$serde_json::private::Number";
+
+/// A number's text as serde_json scanned it, as a `Number`. serde_json
+/// keeps the text without converting it, so the check a conversion made
+/// is made here: a number that is not an integer must be a finite f64
+/// (`1e400` is refused as it was before, with serde_json's message).
+/// Integers are exact at any size.
+fn number<E: serde::de::Error>(text: String) -> Result<Value, E> {
+    let integral = !text.contains(['.', 'e', 'E']);
+    if !integral && !text.parse::<f64>().is_ok_and(f64::is_finite) {
+        return Err(E::custom("number out of range"));
+    }
+    text.parse::<Number>().map(Value::Number).map_err(E::custom)
+}
+
+/// Builds an object with only the projected members (all of them under
+/// [`Node::Full`]); other shapes whole.
+struct Pruned<'p>(&'p Node);
 
 impl<'de> Visitor<'de> for Pruned<'_> {
     type Value = Value;
@@ -130,13 +155,14 @@ impl<'de> Visitor<'de> for Pruned<'_> {
             match wanted {
                 // As in serde_json's own Value: a repeated key keeps its
                 // first position and its last value.
-                Some((key, node)) => {
+                Wanted::Member(key, node) => {
                     let value = map.next_value_seed(Project(node))?;
                     out.insert(key, value);
                 }
-                None => {
+                Wanted::Not => {
                     map.next_value::<Skip>()?;
                 }
+                Wanted::Number => return number(map.next_value::<String>()?),
             }
         }
         Ok(Value::Object(out))
@@ -147,7 +173,7 @@ impl<'de> Visitor<'de> for Pruned<'_> {
     // it is built whole, as a full decode would build it.
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element::<Value>()? {
+        while let Some(item) = seq.next_element_seed(Project(&FULL))? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -194,8 +220,9 @@ impl<'de> Visitor<'de> for Pruned<'_> {
 /// `"\ud800"`, `1e400`) would pass when the bad part sat outside the
 /// projected chains — routed as JSON, with no document for templates.
 /// Through `deserialize_any` serde_json applies its usual checks and
-/// recursion limit, and still builds nothing: strings without escapes are
-/// borrowed from the body, numbers are parsed into registers.
+/// recursion limit, and still builds nothing but each number's text
+/// (serde_json scans it into a short string to keep every digit): strings
+/// without escapes are borrowed from the body.
 struct Skip;
 
 impl<'de> serde::Deserialize<'de> for Skip {
@@ -212,7 +239,17 @@ impl<'de> Visitor<'de> for Skip {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
-        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        const NOTHING: &Node = &Node::Members(Vec::new());
+        while let Some(wanted) = map.next_key_seed(Key(NOTHING))? {
+            match wanted {
+                Wanted::Number => {
+                    number::<A::Error>(map.next_value::<String>()?)?;
+                }
+                _ => {
+                    map.next_value::<Skip>()?;
+                }
+            }
+        }
         Ok(Skip)
     }
 
@@ -246,12 +283,19 @@ impl<'de> Visitor<'de> for Skip {
     }
 }
 
-/// An object key: the key and its projection node when it is wanted, None
-/// (without allocating) when it is not.
-struct Key<'p>(&'p [(Box<str>, Node)]);
+/// An object key: the key and its projection node when it is wanted, Not
+/// (without allocating) when it is not, Number when the "object" is
+/// serde_json's wrapping of a number (see [`NUMBER_KEY`]).
+struct Key<'p>(&'p Node);
+
+enum Wanted<'p> {
+    Member(String, &'p Node),
+    Not,
+    Number,
+}
 
 impl<'de, 'p> DeserializeSeed<'de> for Key<'p> {
-    type Value = Option<(String, &'p Node)>;
+    type Value = Wanted<'p>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_str(self)
@@ -259,14 +303,30 @@ impl<'de, 'p> DeserializeSeed<'de> for Key<'p> {
 }
 
 impl<'de, 'p> Visitor<'de> for Key<'p> {
-    type Value = Option<(String, &'p Node)>;
+    type Value = Wanted<'p>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object key")
     }
 
     fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self.0.iter().find(|(k, _)| **k == *key).map(|(k, node)| (k.to_string(), node)))
+        if key == NUMBER_KEY {
+            return Ok(Wanted::Number);
+        }
+        Ok(match self.0 {
+            Node::Full => Wanted::Member(key.to_string(), &FULL),
+            Node::Members(members) => match members.iter().find(|(k, _)| **k == *key) {
+                Some((k, node)) => Wanted::Member(k.to_string(), node),
+                None => Wanted::Not,
+            },
+        })
+    }
+
+    fn visit_string<E: serde::de::Error>(self, key: String) -> Result<Self::Value, E> {
+        match self.0 {
+            Node::Full if key != NUMBER_KEY => Ok(Wanted::Member(key, &FULL)),
+            _ => self.visit_str(&key),
+        }
     }
 }
 
@@ -328,13 +388,34 @@ mod tests {
             r#"{"ref":"x","other":1e400}"#,
             r#"{"ref":"x","other":{"\ud800":1}}"#,
         ] {
-            let full = serde_json::from_str::<Value>(bad).unwrap_err().to_string();
+            let full = decode(bad, &Projection::full()).unwrap_err().to_string();
             let projected = decode(bad, &p).unwrap_err().to_string();
             assert_eq!(projected, full, "{bad}");
         }
+        // serde_json keeps a number's text unchecked; the range check is ours.
+        let huge = decode(r#"{"ref":"x","other":1e400}"#, &p).unwrap_err().to_string();
+        assert_eq!(huge, "number out of range at line 1 column 24");
         // Depth inside the limit is fine, as in a full decode.
         let nested = format!(r#"{{"ref":"x","other":{}1{}}}"#, "[".repeat(100), "]".repeat(100));
         assert_eq!(decode(&nested, &p).unwrap(), json!({"ref": "x"}));
+    }
+
+    #[test]
+    fn integers_keep_every_digit_and_fractions_their_range() {
+        let text = r#"{"id":123456789012345678901234567890,"n":-98765432109876543210987654321,"f":1.5,"tiny":1e-400,"deep":{"id":123456789012345678901234567890}}"#;
+        for p in [projection(&[&["id"], &["n"], &["f"], &["tiny"]]), Projection::full()] {
+            let doc = decode(text, &p).unwrap();
+            assert_eq!(doc["id"].to_string(), "123456789012345678901234567890");
+            assert_eq!(doc["n"].to_string(), "-98765432109876543210987654321");
+            assert_eq!(doc["f"].as_f64(), Some(1.5));
+            assert_eq!(doc["tiny"].as_f64(), Some(0.0));
+        }
+        let doc = decode(text, &Projection::full()).unwrap();
+        assert_eq!(doc["deep"]["id"].to_string(), "123456789012345678901234567890");
+        for bad in [r#"[1e400]"#, r#"{"a":-1.5e309}"#, "1E400"] {
+            assert!(decode(bad, &Projection::full()).is_err(), "{bad}");
+            assert!(decode(bad, &Projection::nothing()).is_err(), "{bad}");
+        }
     }
 
     #[test]

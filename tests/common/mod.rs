@@ -25,6 +25,8 @@ use bytes::Bytes;
 use hookroute::app::{RunningServer, ServeOptions, StartError};
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::Value;
+
+pub mod three_way;
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
