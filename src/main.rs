@@ -42,7 +42,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Check(args) => check(&args.config),
             Command::Serve(args) => serve(args).await,
-            Command::Explain(args) => Ok(explain(&args)),
+            Command::Explain(args) => Ok(print_or_fail(hookroute::explain::command::run(&args))),
             Command::Test(args) => Ok(route_tests(&args)),
             Command::Schema => {
                 print!("{}", hookroute::schema::routes_schema());
@@ -50,7 +50,7 @@ fn main() -> ExitCode {
             }
             Command::Deliveries(args) => Ok(hookroute::delivery::command::run(args).await?),
             Command::Health(args) => Ok(health(&args).await),
-            Command::Alerts(args) => Ok(alerts(&args)),
+            Command::Alerts(args) => Ok(print_or_fail(hookroute::alerts::command::run(&args))),
         }
     });
     match result {
@@ -103,23 +103,10 @@ async fn health(args: &hookroute::health::HealthArgs) -> ExitCode {
     }
 }
 
-/// `hookroute alerts`: the rules file on stdout; a config problem on stderr.
-fn alerts(args: &hookroute::alerts::command::AlertsArgs) -> ExitCode {
-    match hookroute::alerts::command::run(args) {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// `hookroute explain`: the explanation on stdout; a config problem on stderr.
-fn explain(args: &hookroute::explain::command::ExplainArgs) -> ExitCode {
-    match hookroute::explain::command::run(args) {
+/// A command that prints text: the text on stdout and exit 0, or its error
+/// on stderr and exit 1 (`hookroute alerts`, `hookroute explain`).
+fn print_or_fail<E: std::fmt::Display>(result: Result<String, E>) -> ExitCode {
+    match result {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS

@@ -138,14 +138,7 @@ async fn retry_one(app: &App, id: &str) -> Reply {
         Err(e) => return unavailable(e),
     }
     match app.delivery().replay(ReplaySelector::One(id.to_string())).await {
-        Ok(ReplayOutcome::Replayed(jobs)) => Reply::json(
-            StatusCode::ACCEPTED,
-            &json!({
-                "retried": jobs.len(),
-                "deliveries": jobs.iter().map(summary).collect::<Vec<_>>(),
-                "destinations": held_back(app, &jobs),
-            }),
-        ),
+        Ok(ReplayOutcome::Replayed(jobs)) => replayed(app, &jobs),
         Ok(ReplayOutcome::NotFound) => not_found(app, id),
         Ok(ReplayOutcome::AlreadyPending) => Reply::error(
             StatusCode::CONFLICT,
@@ -178,17 +171,23 @@ async fn retry_event(app: &App, id: &str) -> Reply {
     }
     let filter = JobFilter { status: Some(Status::Dead), route: None, event: Some(id.to_string()) };
     match app.delivery().replay(ReplaySelector::Matching(filter)).await {
-        Ok(ReplayOutcome::Replayed(jobs)) => Reply::json(
-            StatusCode::ACCEPTED,
-            &json!({
-                "retried": jobs.len(),
-                "deliveries": jobs.iter().map(summary).collect::<Vec<_>>(),
-                "destinations": held_back(app, &jobs),
-            }),
-        ),
+        Ok(ReplayOutcome::Replayed(jobs)) => replayed(app, &jobs),
         Ok(_) => Reply::json(StatusCode::ACCEPTED, &json!({ "retried": 0, "deliveries": [] })),
         Err(e) => unavailable(e),
     }
+}
+
+/// 202 for jobs given a new round: each of them, and the destinations
+/// whose breaker will hold them back.
+fn replayed(app: &App, jobs: &[JobRecord]) -> Reply {
+    Reply::json(
+        StatusCode::ACCEPTED,
+        &json!({
+            "retried": jobs.len(),
+            "deliveries": jobs.iter().map(summary).collect::<Vec<_>>(),
+            "destinations": held_back(app, jobs),
+        }),
+    )
 }
 
 async fn retry_many(app: &App, q: HashMap<String, String>) -> Reply {
