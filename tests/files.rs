@@ -303,6 +303,15 @@ routes:
     accepted(&url(&server, "/hooks/github"), 2).await;
     accepted(&url(&server, "/hooks/gh"), 3).await;
     assert_eq!(seqs(&events.join("github/events.jsonl")), [2, 3]);
+
+    // An absolute link is not followed even when it points inside, and the
+    // answer says which link to make relative.
+    std::os::unix::fs::symlink(events.join("github"), events.join("abs")).unwrap();
+    let refused = send_seq(&url(&server, "/hooks/abs"), 4).await;
+    assert_eq!(refused.status, 500, "{}", refused.text());
+    let error = refused.error();
+    assert!(error.contains("absolute symlink") && error.contains("make it relative"), "{error}");
+    assert_eq!(seqs(&events.join("github/events.jsonl")), [2, 3]);
 }
 
 /// Whether `program` can be run; when it cannot, the test is skipped with

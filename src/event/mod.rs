@@ -236,7 +236,10 @@ fn read_body(headers: &HeaderMap, received: &Bytes, how: &Decode) -> Result<Read
                             BodyError::Json(format!("not valid text in its declared charset {}", encoding.name()))
                         })?;
                     charset = Some(encoding.name());
-                    transcoded.insert(text.into_owned())
+                    // A UTF-16 body's byte-order mark survives transcoding
+                    // as U+FEFF; drop it as the UTF-8 one is (RFC 8259 §8.1).
+                    let text = text.strip_prefix('\u{feff}').unwrap_or(&text).to_owned();
+                    transcoded.insert(text)
                 }
             };
             let read = match text.trim_ascii().is_empty() {
@@ -433,6 +436,9 @@ mod tests {
         assert_eq!((e.document(), e.reading.charset), (Some(&json!({"n": "José"})), None));
         let e = read("application/json; charset=iso-8859-1", b"{\"n\":\"Jos\xE9\"}");
         assert_eq!((e.document(), e.reading.charset), (Some(&json!({"n": "José"})), Some("windows-1252")));
+        // UTF-16 with its byte-order mark: the mark is not part of the text.
+        let e = read("application/json; charset=utf-16", b"\xFF\xFE{\x00}\x00");
+        assert_eq!((e.document(), e.reading.charset), (Some(&json!({})), Some("UTF-16LE")));
         let err = Event::new(
             Method::POST,
             "/".into(),

@@ -99,9 +99,29 @@ pub async fn serve<F>(
     // answer health checks under a flood.
     let shedder = current.max_concurrent_requests.map(super::shed::Shedder::new);
     let graceful = GracefulShutdown::new();
+    // False once the sender is gone (no more reloads): `changed` would then
+    // answer at once, forever.
+    let mut limits_open = true;
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
+            // New limits from a reload, applied when they arrive rather than
+            // at the next accept: the request cap holds from the next
+            // request on every connection, long-lived keep-alive ones too;
+            // the rest shape connections accepted from now on.
+            changed = limits.changed(), if limits_open => {
+                match changed {
+                    Ok(()) => {
+                        current = limits.borrow_and_update().clone();
+                        builder = self::builder(&current);
+                        if let (Some(shedder), Some(max)) = (&shedder, current.max_concurrent_requests) {
+                            shedder.set_max(max);
+                        }
+                    }
+                    Err(_) => limits_open = false,
+                }
+                continue;
+            }
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -114,13 +134,6 @@ pub async fn serve<F>(
             },
         };
         let _ = stream.set_nodelay(true);
-        if limits.has_changed().unwrap_or(false) {
-            current = limits.borrow_and_update().clone();
-            builder = self::builder(&current);
-            if let (Some(shedder), Some(max)) = (&shedder, current.max_concurrent_requests) {
-                shedder.set_max(max);
-            }
-        }
         let svc = warp::service(filter.clone());
         let shedder = shedder.clone();
         let max_headers = current.max_headers;

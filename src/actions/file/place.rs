@@ -22,6 +22,10 @@ pub(crate) enum PlaceError {
     /// directory of its template; nothing was opened or created there.
     #[error("{path} leads outside {base} (through a symlink inside it); refused, nothing written")]
     Escapes { path: PathBuf, base: PathBuf },
+    /// A symlink below the literal directory is absolute: the confinement
+    /// follows only relative links, even one that points inside.
+    #[error("{path} goes through the absolute symlink {link}; below a templated path's directory only relative symlinks are followed: make it relative")]
+    AbsoluteLink { path: PathBuf, link: PathBuf },
     #[error("cannot open {path}: {source}")]
     Open { path: PathBuf, source: io::Error },
 }
@@ -151,9 +155,28 @@ impl Place {
             if leads_outside(base, &self.with_suffix(suffix)) {
                 return PlaceError::Escapes { path: self.with_suffix(suffix), base: base.clone() };
             }
+            if let Some(link) = absolute_link_below(base, &self.with_suffix(suffix)) {
+                return PlaceError::AbsoluteLink { path: self.with_suffix(suffix), link };
+            }
         }
         PlaceError::Open { path: self.with_suffix(suffix), source }
     }
+}
+
+/// The first symlink between `base` and `path` whose target is absolute:
+/// cap-std refuses such links whatever they point at, and the operator
+/// needs to be told which one to make relative.
+fn absolute_link_below(base: &Path, path: &Path) -> Option<PathBuf> {
+    let rest = path.strip_prefix(base).ok()?;
+    let mut at = base.to_path_buf();
+    for part in rest.components() {
+        at.push(part);
+        let is_link = std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink());
+        if is_link && std::fs::read_link(&at).is_ok_and(|target| target.is_absolute()) {
+            return Some(at);
+        }
+    }
+    None
 }
 
 /// True when the deepest existing ancestor of `path` (resolved through its
