@@ -307,3 +307,31 @@ async fn check_and_startup_refuse_a_config_that_routes_nothing() {
     assert_eq!(stdout.trim(), "ok: 0 routes");
     assert!(stderr.contains("routes.yaml:1:1: warning: `routes: []` routes nothing"), "{stderr}");
 }
+
+/// A reloaded request cap holds at once on connections opened before the
+/// reload (a load balancer's keep-alive pool), not only on new ones.
+#[tokio::test]
+async fn a_reloaded_request_cap_holds_on_connections_already_open() {
+    let upstream = Upstream::start_with(UpstreamReply::status(200).delay(Duration::from_millis(800))).await;
+    let routes = format!(
+        "routes:\n  - name: slow\n    path: /slow\n    actions: [{{ forward: {{ url: \"{}\" }} }}]\n    respond: {{ from: forward }}\n",
+        upstream.url("/")
+    );
+    let (server, dir) = start(&format!("max_concurrent_requests: 100\n{routes}")).await;
+    let http = client();
+    let slow = url(&server, "/slow");
+    let both = || async {
+        let (a, b) = tokio::join!(http.post(&slow).body("{}").send(), http.post(&slow).body("{}").send());
+        let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
+        statuses.sort_unstable();
+        statuses
+    };
+    // Two requests at once: two connections, left open in the client's pool.
+    assert_eq!(both().await, [200, 200]);
+
+    write_config(dir.path(), &format!("max_concurrent_requests: 1\n{routes}"));
+    let body = send(client().post(admin_url(&server, "/-/reload"))).await.json();
+    assert_eq!(body["settings_changed"], json!(["max_concurrent_requests"]), "{body}");
+    // The same two connections: the second request is over the new cap.
+    assert_eq!(both().await, [200, 503]);
+}
