@@ -4,11 +4,12 @@
 //! [`event::Event`]; the [`router`] picks the routes whose path, method and
 //! conditions ([`matcher`]) hold, using the active compiled [`config`]
 //! snapshot; the [`pipeline`] runs their [`actions`] and hands forwards to
-//! [`delivery`]. [`app`] wires these together; the binary only parses
-//! arguments ([`cli`]).
+//! [`delivery`]. [`app`] wires these together. The command line (argument
+//! types, the admin-API client of `deliveries` and `health`, terminal
+//! output) is the binary's own, in `src/cli/`; the library offers the
+//! functions its commands call and returns typed values and errors.
 
 pub mod actions;
-pub mod admin_address;
 pub mod alerts;
 pub mod app;
 pub mod config;
@@ -17,7 +18,6 @@ pub mod error_text;
 pub mod event;
 pub mod explain;
 pub mod guard;
-pub mod health;
 pub mod lint;
 pub mod matcher;
 pub mod metrics;

@@ -1,4 +1,5 @@
-//! The `hookroute` binary: parse arguments, set up logging, call the library.
+//! The `hookroute` binary: parse arguments, set up logging, call the
+//! library, and print every error one way (`hookroute: error: …`).
 
 mod cli;
 
@@ -6,6 +7,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use cli::problems::Problems;
 use cli::{Cli, Command, LogFormat};
 use hookroute::actions::Resources;
 use hookroute::app::{self, ServeOptions, StartError};
@@ -22,44 +24,60 @@ use hookroute::router::load_snapshot;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     // Dropped last, when main returns: flushes the log lines still queued.
     let _log_flush = match init_logging(&cli) {
         Ok(guard) => guard,
-        Err(e) => {
-            eprintln!("error: cannot start the log writer thread: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(&anyhow::anyhow!("cannot start the log writer thread: {e}")),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
     };
     let result = runtime.block_on(async {
         match cli.command {
             Command::Check(args) => check(&args.config),
             Command::Serve(args) => serve(args).await,
-            Command::Explain(args) => Ok(print_or_fail(hookroute::explain::command::run(&args))),
-            Command::Test(args) => Ok(route_tests(&args)),
+            Command::Explain(args) => cli::explain::run(&args),
+            Command::Test(args) => cli::test::run(&args),
             Command::Schema => {
                 print!("{}", hookroute::schema::routes_schema());
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Deliveries(args) => Ok(hookroute::delivery::command::run(args).await?),
-            Command::Health(args) => Ok(health(&args).await),
-            Command::Alerts(args) => Ok(print_or_fail(hookroute::alerts::command::run(&args))),
+            Command::Deliveries(args) => cli::deliveries::run(args).await,
+            Command::Health(args) => cli::health::run(&args).await,
+            Command::Alerts(args) => cli::alerts::run(&args),
         }
     });
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+    result.unwrap_or_else(|e| fail(&e))
+}
+
+/// Every error the binary prints, printed one way: located problems first
+/// when the error carries them (as `check` lists them), then one line
+/// `hookroute: error: …`. Exit 1. Only the top message is printed: the
+/// library's errors hold their cause in it.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    if let Some(problems) = e.downcast_ref::<Problems>() {
+        eprintln!("{}", problems.listing);
     }
+    eprintln!("hookroute: error: {e}");
+    ExitCode::FAILURE
+}
+
+/// clap's own messages (help and version on stdout; a usage mistake on
+/// stderr with exit 2), with a mistake under the same prefix as every other
+/// error.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    if e.use_stderr() {
+        // clap writes "error: …"; plain text, without its colours.
+        eprint!("hookroute: {}", e.render());
+    } else {
+        let _ = e.print();
+    }
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
 
 fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
@@ -76,6 +94,8 @@ fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
             eprintln!("{}", hookroute::lint::format(&config.source_name, &w));
         }
     }
+    // The problems are `check`'s answer, not an error of the binary: they
+    // are printed alone, as the docs show.
     match load_snapshot(path, &ProcessEnv, &resources) {
         Ok(snapshot) => {
             let n = snapshot.routes.len();
@@ -85,53 +105,6 @@ fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
         Err(errors) => {
             eprintln!("{errors}");
             Ok(ExitCode::FAILURE)
-        }
-    }
-}
-
-/// `hookroute health`: one line on stdout when ready, on stderr when not.
-async fn health(args: &hookroute::health::HealthArgs) -> ExitCode {
-    match hookroute::health::run(args).await {
-        Ok(line) => {
-            println!("{line}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// A command that prints text: the text on stdout and exit 0, or its error
-/// on stderr and exit 1 (`hookroute alerts`, `hookroute explain`).
-fn print_or_fail<E: std::fmt::Display>(result: Result<String, E>) -> ExitCode {
-    match result {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// `hookroute test`: a line per test on stdout; exit 1 when any fails.
-fn route_tests(args: &hookroute::routetest::command::TestArgs) -> ExitCode {
-    match hookroute::routetest::command::execute(args) {
-        Ok((report, passed)) => {
-            print!("{report}");
-            if passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
         }
     }
 }
@@ -148,9 +121,7 @@ async fn serve(args: cli::ServeArgs) -> anyhow::Result<ExitCode> {
     let server = match app::start(options).await {
         Ok(s) => s,
         Err(StartError::Config(errors)) => {
-            eprintln!("{errors}");
-            eprintln!("error: the config has problems; not starting");
-            return Ok(ExitCode::FAILURE);
+            return Err(Problems::new(errors, "the config has problems; not starting").into())
         }
         Err(e) => return Err(e.into()),
     };

@@ -277,7 +277,7 @@ fn serve_refuses_a_broken_config_with_the_same_messages() {
     );
     assert_eq!((check_code, serve_code), (1, 1));
     assert_eq!(check_err.lines().count(), 2, "{check_err}");
-    assert_eq!(serve_err, format!("{check_err}error: the config has problems; not starting\n"));
+    assert_eq!(serve_err, format!("{check_err}hookroute: error: the config has problems; not starting\n"));
     assert!(!serve_out.contains("listening on"), "{serve_out}");
 }
 

@@ -1,21 +1,15 @@
-//! `hookroute alerts` on the command line: the config to a snapshot, the
-//! snapshot to a rules file on stdout.
+//! What `hookroute alerts` does, minus the terminal: a routes file to the
+//! text of a Prometheus rules file. The binary parses the arguments and
+//! prints it.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use crate::actions::Resources;
 use crate::config::interpolate::ProcessEnv;
 use crate::config::ConfigErrors;
 use crate::router::Snapshot;
 
-#[derive(Debug, clap::Args)]
-pub struct AlertsArgs {
-    /// The routes file [env: HOOKROUTE_CONFIG, then ./routes.yaml].
-    #[arg(short = 'c', long = "config", env = "HOOKROUTE_CONFIG", default_value = "routes.yaml", hide_env = true)]
-    pub config: PathBuf,
-}
-
-/// Why no rules were printed.
+/// Why no rules were written.
 #[derive(Debug, thiserror::Error)]
 pub enum AlertsError {
     /// The config does not load; the same problems `check` prints.
@@ -27,16 +21,16 @@ pub enum AlertsError {
     Yaml(#[from] serde_yaml::Error),
 }
 
-/// Runs `alerts`: the rules file to print on stdout.
-pub fn run(args: &AlertsArgs) -> Result<String, AlertsError> {
+/// The rules file for the routes file at `config`, ready to print.
+pub fn rules_file(config: &Path) -> Result<String, AlertsError> {
     let resources = Resources::new()?;
-    let config = crate::config::load_file(&args.config, &ProcessEnv)?;
-    let settings = config.alerts.clone();
-    let snapshot = Snapshot::compile(config, &resources)?;
+    let loaded = crate::config::load_file(config, &ProcessEnv)?;
+    let settings = loaded.alerts.clone();
+    let snapshot = Snapshot::compile(loaded, &resources)?;
     let rules = super::rules(&snapshot, &settings);
     let mut out = format!(
         "# Prometheus alerting rules for {}, written by `hookroute alerts`.\n# Generate them again when the routes change.\n",
-        args.config.display()
+        config.display()
     );
     out.push_str(&serde_yaml::to_string(&rules)?);
     Ok(out)

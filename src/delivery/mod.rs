@@ -19,7 +19,6 @@
 
 pub mod attempt;
 pub mod body_budget;
-pub mod command;
 pub mod dedup;
 pub mod destination;
 pub mod execute;

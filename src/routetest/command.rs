@@ -1,43 +1,55 @@
-//! `hookroute test` on the command line.
+//! What `hookroute test` does, minus the terminal: a routes file and test
+//! files to a report. The binary parses the arguments and prints; this part
+//! is a plain function returning typed errors.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{load, report, run};
 use crate::actions::Resources;
 use crate::config::interpolate::{Environment, ProcessEnv};
+use crate::config::ConfigErrors;
 use crate::router::load_snapshot;
 
-#[derive(Debug, clap::Args)]
-pub struct TestArgs {
-    /// The routes file [env: HOOKROUTE_CONFIG, then ./routes.yaml]; its own
-    /// `tests:` list is run too.
-    #[arg(short = 'c', long = "config", env = "HOOKROUTE_CONFIG", default_value = "routes.yaml", hide_env = true)]
-    pub config: PathBuf,
-    /// A file of tests (`tests:` list); repeat for more.
-    #[arg(long = "tests", value_name = "FILE")]
-    pub tests: Vec<PathBuf>,
+/// Why the tests could not be run at all (a failing test is not an error:
+/// it is in the report). Each message holds its cause (no `source`), so
+/// printing the chain does not repeat it.
+#[derive(Debug, thiserror::Error)]
+pub enum TestRunError {
+    /// The shared HTTP client cannot be built.
+    #[error("cannot start: {0}")]
+    Setup(crate::upstream::SetupError),
+    /// The config does not load; the same problems `check` prints.
+    #[error("{0}")]
+    Config(ConfigErrors),
+    /// Test files with problems, one located line each.
+    #[error("{}", .0.join("\n"))]
+    TestFiles(Vec<String>),
+    /// Neither the config nor the files given hold a test.
+    #[error("no tests found in {} (add a `tests:` list, or pass --tests FILE)", .config.display())]
+    NoTests { config: PathBuf },
 }
 
-/// Runs every test. Returns what to print on stdout and whether all
-/// passed, or Err(message) when the config or a test file cannot be used.
-pub fn execute(args: &TestArgs) -> Result<(String, bool), String> {
-    let resources = Resources::new().map_err(|e| format!("cannot start: {e}"))?;
-    let snapshot = load_snapshot(&args.config, &WithoutSecrets, &resources).map_err(|e| e.to_string())?;
-    let mut tests = Vec::new();
+/// The report of running every test of the routes file at `config` (its
+/// `tests:` list) and of the `tests` files: the text to print, and whether
+/// all passed.
+pub fn run_files(config: &Path, tests: &[PathBuf]) -> Result<(String, bool), TestRunError> {
+    let resources = Resources::new().map_err(TestRunError::Setup)?;
+    let snapshot = load_snapshot(config, &WithoutSecrets, &resources).map_err(TestRunError::Config)?;
+    let mut loaded = Vec::new();
     let mut problems = Vec::new();
-    for file in std::iter::once(&args.config).chain(&args.tests) {
+    for file in std::iter::once(config).chain(tests.iter().map(PathBuf::as_path)) {
         match load(file) {
-            Ok(t) => tests.extend(t),
+            Ok(t) => loaded.extend(t),
             Err(p) => problems.extend(p),
         }
     }
     if !problems.is_empty() {
-        return Err(problems.join("\n"));
+        return Err(TestRunError::TestFiles(problems));
     }
-    if tests.is_empty() {
-        return Err(format!("no tests found in {} (add a `tests:` list, or pass --tests FILE)", args.config.display()));
+    if loaded.is_empty() {
+        return Err(TestRunError::NoTests { config: config.to_path_buf() });
     }
-    let results: Vec<_> = tests.iter().map(|t| run(&snapshot, t)).collect();
+    let results: Vec<_> = loaded.iter().map(|t| run(&snapshot, t)).collect();
     Ok(report(&results))
 }
 

@@ -11,44 +11,41 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
-use crate::config::interpolate::ProcessEnv;
+use hookroute::config::interpolate::ProcessEnv;
+
+use super::problems::Problems;
 
 /// An admin API to call: its base URL (`http://host:port`, no trailing
 /// slash) and the bearer token to send, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdminEndpoint {
-    pub base: String,
-    pub token: Option<String>,
+pub(crate) struct AdminEndpoint {
+    /// `http://host:port`, no trailing slash.
+    pub(crate) base: String,
+    /// The bearer token to send.
+    pub(crate) token: Option<String>,
 }
 
-/// The config could not say where the admin API is.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct AddressError(String);
-
-/// The admin API of the server configured by the file at `path`.
-pub fn from_config(path: &Path) -> Result<AdminEndpoint, AddressError> {
-    let config = crate::config::load_file(path, &ProcessEnv).map_err(|e| {
-        AddressError(format!("{e}\nerror: cannot read the admin address from the config; or give --admin ADDR"))
-    })?;
+/// The admin API of the server configured by the file at `path`. When the
+/// file cannot be read, the error is [`Problems`]: the config's own
+/// messages, then what to do instead.
+pub(crate) fn from_config(path: &Path) -> anyhow::Result<AdminEndpoint> {
+    let config = hookroute::config::load_file(path, &ProcessEnv)
+        .map_err(|e| Problems::new(e, "cannot read the admin address from the config; or give --admin ADDR"))?;
     if let Some(problem) = config.problems.iter().find(|p| p.key_path == "admin_listen") {
-        return Err(AddressError(format!(
-            "{}: admin_listen: {}; give --admin ADDR instead",
-            config.source_name, problem.message
-        )));
+        anyhow::bail!("{}: admin_listen: {}; give --admin ADDR instead", config.source_name, problem.message);
     }
     let token = config.security.admin_token.as_ref().filter(|t| !t.is_empty()).map(|t| t.expose().to_string());
     Ok(AdminEndpoint { base: format!("http://{}", reachable(config.admin_listen)), token })
 }
 
 /// The admin API at `admin` (`host:port` or a URL), with `token`.
-pub fn given(admin: &str, token: Option<String>) -> AdminEndpoint {
+pub(crate) fn given(admin: &str, token: Option<String>) -> AdminEndpoint {
     AdminEndpoint { base: base_url(admin), token }
 }
 
 /// Where to reach a listener bound to `addr`: an unspecified address
 /// (`0.0.0.0`, `::`) listens on loopback too.
-pub fn reachable(addr: SocketAddr) -> SocketAddr {
+pub(crate) fn reachable(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port()),
         IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port()),

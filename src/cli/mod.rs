@@ -1,4 +1,16 @@
-//! Command-line arguments. Each subcommand is a thin call into the library.
+//! The binary's edge: command-line arguments, and one module per command
+//! that is more than a call into the library — the admin-API client of
+//! `deliveries` and `health` ([`admin`]), reading a body file for `explain`,
+//! and printing each command's result. None of this is in the library
+//! (`src/lib.rs`): it offers the functions these call, with typed results.
+
+pub mod admin;
+pub mod alerts;
+pub mod deliveries;
+pub mod explain;
+pub mod health;
+pub mod problems;
+pub mod test;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,14 +50,14 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  hookroute explain -c routes.yaml --path /hooks/github -H 'X-GitHub-Event: push' --body push.json\n  hookroute explain --path /hooks/stripe --body event.json --format json"
     )]
-    Explain(hookroute::explain::command::ExplainArgs),
+    Explain(explain::ExplainArgs),
     /// Run route tests (`tests:` in the config, or files given with
     /// --tests): one PASS/FAIL line each, a diff for each difference.
     /// Exits 1 when any test fails. No network, no side effects.
     #[command(
         after_help = "Examples:\n  hookroute test -c routes.yaml\n  hookroute test -c routes.yaml --tests routes.test.yaml"
     )]
-    Test(hookroute::routetest::command::TestArgs),
+    Test(test::TestArgs),
     /// Print the JSON Schema of routes.yaml (committed as routes.schema.json
     /// for editors: `# yaml-language-server: $schema=./routes.schema.json`).
     #[command(after_help = "Example:\n  hookroute schema > routes.schema.json")]
@@ -55,20 +67,20 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  hookroute deliveries -c routes.yaml list --status dead\n  hookroute deliveries show 01JD3T...   (a delivery id, or the event id from the 202)\n  hookroute deliveries retry --status dead --route github\n  hookroute deliveries destinations"
     )]
-    Deliveries(hookroute::delivery::command::DeliveriesArgs),
+    Deliveries(deliveries::DeliveriesArgs),
     /// Print Prometheus alerting rules for the routes and destinations in
     /// the config (dead letters, jobs waiting too long, failing
     /// destinations, signature failures, failed reloads), with the
     /// thresholds of its `alerts:` keys. Runs nothing.
     #[command(after_help = "Example:\n  hookroute alerts -c routes.yaml > /etc/prometheus/rules/hookroute.yaml")]
-    Alerts(hookroute::alerts::command::AlertsArgs),
+    Alerts(alerts::AlertsArgs),
     /// Ask a running server whether it is ready (GET /-/readyz on its admin
     /// listener). Exits 0 when ready, 1 otherwise: for container health
     /// checks and scripts.
     #[command(
         after_help = "Examples:\n  hookroute health -c /etc/hookroute/routes.yaml\n  hookroute health --admin 127.0.0.1:9090"
     )]
-    Health(hookroute::health::HealthArgs),
+    Health(health::HealthArgs),
 }
 
 #[derive(Debug, Args)]

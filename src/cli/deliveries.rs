@@ -15,8 +15,11 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
+use super::admin::AdminEndpoint;
+
+/// `hookroute deliveries`' arguments.
 #[derive(Debug, Args)]
-pub struct DeliveriesArgs {
+pub(crate) struct DeliveriesArgs {
     /// The routes file whose `admin_listen` and `admin_token` to use
     /// [env: HOOKROUTE_CONFIG; default ./routes.yaml when it exists, else
     /// 127.0.0.1:9090].
@@ -35,8 +38,9 @@ pub struct DeliveriesArgs {
     pub command: DeliveriesCommand,
 }
 
+/// What to do with deliveries.
 #[derive(Debug, Subcommand)]
-pub enum DeliveriesCommand {
+pub(crate) enum DeliveriesCommand {
     /// List deliveries, newest first.
     #[command(
         after_help = "Examples:\n  hookroute deliveries list --status dead\n  hookroute deliveries list --route github --limit 100"
@@ -85,20 +89,22 @@ pub enum DeliveriesCommand {
     Destinations,
 }
 
+/// Why a `deliveries` command did not get an answer to print.
 #[derive(Debug, thiserror::Error)]
-pub enum CommandError {
+enum CommandError {
     #[error("cannot reach the admin API at {url}: {message}")]
     Unreachable { url: String, message: String },
     #[error("{0}")]
-    Usage(String),
-    #[error(transparent)]
-    Address(#[from] crate::admin_address::AddressError),
+    Usage(&'static str),
+    /// The API refused: its own message, and the status.
+    #[error("{message} ({status})")]
+    Refused { message: String, status: reqwest::StatusCode },
 }
 
 /// Where to call: `--admin`, else `-c` (or HOOKROUTE_CONFIG), else
 /// ./routes.yaml when there is one, else the default admin address.
-fn endpoint(args: &DeliveriesArgs) -> Result<crate::admin_address::AdminEndpoint, CommandError> {
-    use crate::admin_address::{from_config, given};
+fn endpoint(args: &DeliveriesArgs) -> anyhow::Result<AdminEndpoint> {
+    use super::admin::{from_config, given};
     if let Some(admin) = &args.admin {
         return Ok(given(admin, args.token.clone()));
     }
@@ -115,8 +121,8 @@ fn endpoint(args: &DeliveriesArgs) -> Result<crate::admin_address::AdminEndpoint
 }
 
 /// Runs a `deliveries` command; prints its result.
-pub async fn run(args: DeliveriesArgs) -> Result<ExitCode, CommandError> {
-    let crate::admin_address::AdminEndpoint { base, token } = endpoint(&args)?;
+pub(crate) async fn run(args: DeliveriesArgs) -> anyhow::Result<ExitCode> {
+    let AdminEndpoint { base, token } = endpoint(&args)?;
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(std::time::Duration::from_secs(30))
@@ -130,7 +136,7 @@ pub async fn run(args: DeliveriesArgs) -> Result<ExitCode, CommandError> {
         }
         // Every call, not only the POSTs: one rule, and a proxy in front may
         // check it on all of them.
-        let mut request = client.request(method, url).header(crate::ADMIN_REQUEST_HEADER, "1");
+        let mut request = client.request(method, url).header(hookroute::ADMIN_REQUEST_HEADER, "1");
         if let Some(token) = &token {
             request = request.bearer_auth(token);
         }
@@ -150,15 +156,16 @@ pub async fn run(args: DeliveriesArgs) -> Result<ExitCode, CommandError> {
             (reqwest::Method::POST, format!("/-/deliveries/{}/retry", encode(id)), vec![])
         }
         DeliveriesCommand::Retry { id: Some(_), .. } => {
-            return Err(CommandError::Usage(
-                "give either a delivery id or --status/--route for a bulk retry, not both".into(),
-            ))
+            return Err(
+                CommandError::Usage("give either a delivery id or --status/--route for a bulk retry, not both").into()
+            )
         }
         DeliveriesCommand::Retry { id: None, status, route } => {
             if status.is_none() && route.is_none() {
                 return Err(CommandError::Usage(
-                    "give a delivery id, or --status dead (and/or --route NAME) to retry many".into(),
-                ));
+                    "give a delivery id, or --status dead (and/or --route NAME) to retry many",
+                )
+                .into());
             }
             let mut q = vec![("status", status.clone().unwrap_or_else(|| "dead".into()))];
             q.extend(route.clone().map(|r| ("route", r)));
@@ -170,7 +177,7 @@ pub async fn run(args: DeliveriesArgs) -> Result<ExitCode, CommandError> {
     let response = call(method, path, query)
         .send()
         .await
-        .map_err(|e| CommandError::Unreachable { url: url.clone(), message: crate::error_text::root_cause(&e) })?;
+        .map_err(|e| CommandError::Unreachable { url: url.clone(), message: hookroute::error_text::root_cause(&e) })?;
     let status = response.status();
     let bytes = response
         .bytes()
@@ -182,8 +189,7 @@ pub async fn run(args: DeliveriesArgs) -> Result<ExitCode, CommandError> {
     })?;
     if !status.is_success() {
         let message = body["error"].as_str().map(str::to_string).unwrap_or_else(|| body.to_string());
-        eprintln!("error: {message} ({status})");
-        return Ok(ExitCode::FAILURE);
+        return Err(CommandError::Refused { message, status }.into());
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
