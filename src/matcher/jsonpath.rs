@@ -13,6 +13,16 @@ use jsonpath_rust::parser::parse_json_path;
 use jsonpath_rust::query::js_path_process;
 use serde_json::Value;
 
+/// Why a text is not a JSONPath: the parser's message on one line, then a
+/// hint when the mistake is a common one (no `$`, a key needing brackets).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}{hint}")]
+pub struct InvalidJsonPath {
+    message: String,
+    /// Empty, or ` (…)` with what to write instead.
+    hint: String,
+}
+
 /// Cloning shares the compiled form: the same expression in many routes
 /// (and every reload of them) is one allocation, not one per route.
 #[derive(Debug, Clone)]
@@ -35,13 +45,14 @@ enum Step {
 
 impl JsonPathExpr {
     /// Compiles `source`, or explains why it is not a JSONPath.
-    pub fn compile(source: &str) -> Result<Self, String> {
+    pub fn compile(source: &str) -> Result<Self, InvalidJsonPath> {
         static CACHE: super::cache::CompileCache<JsonPathExpr> = super::cache::CompileCache::new();
         CACHE.get_or_compile(source, Self::compile_uncached)
     }
 
-    fn compile_uncached(source: &str) -> Result<Self, String> {
-        let query = parse_json_path(source).map_err(|e| format!("{}{}", one_line(&e), hint(source)))?;
+    fn compile_uncached(source: &str) -> Result<Self, InvalidJsonPath> {
+        let query =
+            parse_json_path(source).map_err(|e| InvalidJsonPath { message: one_line(&e), hint: hint(source) })?;
         let kind = match simple_steps(source) {
             Some(steps) => Kind::Steps(steps.into()),
             None => Kind::Query(std::sync::Arc::new(query)),
@@ -232,7 +243,7 @@ mod tests {
     fn rejects_invalid() {
         assert!(JsonPathExpr::compile("$.a[").is_err());
         assert!(JsonPathExpr::compile("a.b").is_err());
-        let msg = JsonPathExpr::compile("$.a[").unwrap_err();
+        let msg = JsonPathExpr::compile("$.a[").unwrap_err().to_string();
         assert_eq!(msg, "expected selector at character 5");
     }
 }

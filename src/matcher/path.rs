@@ -49,16 +49,34 @@ pub struct PathPattern {
     strict_slash: bool,
 }
 
+/// Why a route's `path:` is not a path pattern; each message names the
+/// pattern.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("path {pattern:?} must start with `/`")]
+    NoLeadingSlash { pattern: String },
+    #[error("invalid parameter name {name:?} in path {pattern:?} (use letters, digits and _)")]
+    ParamName { name: String, pattern: String },
+    #[error("parameter {{{name}}} appears twice in path {pattern:?}")]
+    DuplicateParam { name: String, pattern: String },
+    #[error("{{*{name}}} must be the last segment of path {pattern:?}")]
+    CatchAllNotLast { name: String, pattern: String },
+    #[error("in path {pattern:?}, a parameter must be a whole segment like /{{id}}")]
+    PartialSegment { pattern: String },
+    #[error("path {pattern:?} has an empty segment (`//`)")]
+    EmptySegment { pattern: String },
+}
+
 impl PathPattern {
     /// Parses a route's `path:` with the default rule: a trailing slash is
     /// insignificant.
-    pub fn parse(pattern: &str) -> Result<Self, String> {
+    pub fn parse(pattern: &str) -> Result<Self, PathError> {
         Self::with_slash_rule(pattern, false)
     }
 
     /// Parses a route's `path:`; `strict_slash` makes a trailing slash part
     /// of the path (`/a/` then never matches `/a`, nor `/a` `/a/`).
-    pub(crate) fn with_slash_rule(pattern: &str, strict_slash: bool) -> Result<Self, String> {
+    pub(crate) fn with_slash_rule(pattern: &str, strict_slash: bool) -> Result<Self, PathError> {
         let mut parsed = Self::parse_segments(pattern)?;
         if !strict_slash && parsed.segments.last() == Some(&Segment::Literal(String::new())) {
             parsed.segments.pop();
@@ -67,8 +85,9 @@ impl PathPattern {
         Ok(parsed)
     }
 
-    fn parse_segments(pattern: &str) -> Result<Self, String> {
-        let rest = pattern.strip_prefix('/').ok_or_else(|| format!("path {pattern:?} must start with `/`"))?;
+    fn parse_segments(pattern: &str) -> Result<Self, PathError> {
+        let owned = || pattern.to_string();
+        let rest = pattern.strip_prefix('/').ok_or_else(|| PathError::NoLeadingSlash { pattern: owned() })?;
         let mut segments = Vec::new();
         let parts: Vec<&str> = if rest.is_empty() { Vec::new() } else { rest.split('/').collect() };
         for (i, part) in parts.iter().enumerate() {
@@ -79,15 +98,13 @@ impl PathPattern {
                     None => (false, inner),
                 };
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(format!(
-                        "invalid parameter name {name:?} in path {pattern:?} (use letters, digits and _)"
-                    ));
+                    return Err(PathError::ParamName { name: name.to_string(), pattern: owned() });
                 }
                 if segments.iter().any(|s| matches!(s, Segment::Param(n) | Segment::CatchAll(n) if n == name)) {
-                    return Err(format!("parameter {{{name}}} appears twice in path {pattern:?}"));
+                    return Err(PathError::DuplicateParam { name: name.to_string(), pattern: owned() });
                 }
                 if catch_all && !last {
-                    return Err(format!("{{*{name}}} must be the last segment of path {pattern:?}"));
+                    return Err(PathError::CatchAllNotLast { name: name.to_string(), pattern: owned() });
                 }
                 segments.push(if catch_all {
                     Segment::CatchAll(name.to_string())
@@ -95,9 +112,9 @@ impl PathPattern {
                     Segment::Param(name.to_string())
                 });
             } else if part.contains(['{', '}']) {
-                return Err(format!("in path {pattern:?}, a parameter must be a whole segment like /{{id}}"));
+                return Err(PathError::PartialSegment { pattern: owned() });
             } else if part.is_empty() && !last {
-                return Err(format!("path {pattern:?} has an empty segment (`//`)"));
+                return Err(PathError::EmptySegment { pattern: owned() });
             } else {
                 segments.push(Segment::Literal(part.to_string()));
             }
@@ -446,11 +463,11 @@ mod tests {
 
     #[test]
     fn rejects_bad_patterns() {
-        assert!(PathPattern::parse("hooks").unwrap_err().contains("must start with"));
-        assert!(PathPattern::parse("/a/{*r}/b").unwrap_err().contains("last segment"));
-        assert!(PathPattern::parse("/a/x{id}").unwrap_err().contains("whole segment"));
-        assert!(PathPattern::parse("/a//b").unwrap_err().contains("empty segment"));
-        assert!(PathPattern::parse("/{a}/{a}").unwrap_err().contains("twice"));
+        assert!(PathPattern::parse("hooks").unwrap_err().to_string().contains("must start with"));
+        assert!(PathPattern::parse("/a/{*r}/b").unwrap_err().to_string().contains("last segment"));
+        assert!(PathPattern::parse("/a/x{id}").unwrap_err().to_string().contains("whole segment"));
+        assert!(PathPattern::parse("/a//b").unwrap_err().to_string().contains("empty segment"));
+        assert!(PathPattern::parse("/{a}/{a}").unwrap_err().to_string().contains("twice"));
     }
 
     proptest::proptest! {

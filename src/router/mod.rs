@@ -237,7 +237,7 @@ fn compile_route(
         errors.push(ConfigError::new("name", format!("route name {:?} may use only a-z, 0-9, - and _", spec.name)));
     }
     let pattern = PathPattern::with_slash_rule(&spec.path, spec.strict_slash)
-        .map_err(|e| errors.push(ConfigError::new("path", e)))
+        .map_err(|e| errors.push(ConfigError::new("path", e.to_string())))
         .ok();
     let methods = compile_methods(spec.methods.as_deref(), &mut errors);
     let conditions: Vec<Option<Condition>> =
