@@ -149,7 +149,7 @@ impl Delivery {
             retention: settings.retention.clone(),
         };
         if self.inner.running.set(running).is_err() {
-            return Err(StoreError::Io("delivery was already started".into()));
+            return Err(StoreError::Internal("delivery was already started".into()));
         }
         if open_now {
             self.store().await?;
@@ -176,7 +176,7 @@ impl Delivery {
             let dir = running.data_dir.clone();
             let store = tokio::task::spawn_blocking(move || redb_store::RedbStore::open(&dir))
                 .await
-                .map_err(|e| StoreError::Io(format!("opening the store did not finish: {e}")))??;
+                .map_err(|e| StoreError::Internal(format!("opening the store did not finish: {e}")))??;
             tracing::info!(path = %store.path().display(), "delivery store open");
             self.install(Arc::new(store)).await?;
         }
@@ -194,7 +194,7 @@ impl Delivery {
         let pending = store.pending().await?;
         // The slot first: resumed jobs read their bodies from it.
         if self.inner.store.set(store.clone()).is_err() {
-            return Err(StoreError::Io("a delivery store is already open".into()));
+            return Err(StoreError::Internal("a delivery store is already open".into()));
         }
         if !pending.is_empty() {
             tracing::info!(jobs = pending.len(), "resuming pending deliveries");

@@ -108,7 +108,7 @@ impl RedbStore {
     fn db(&self) -> Result<Arc<Database>, StoreError> {
         self.shared.current().ok_or_else(|| match self.shared.closed.load(Ordering::SeqCst) {
             true => StoreError::Closed,
-            false => StoreError::Io("it is being reopened after a failed write".into()),
+            false => StoreError::Reopening,
         })
     }
 
@@ -134,7 +134,7 @@ impl RedbStore {
         let db = self.db()?;
         tokio::task::spawn_blocking(move || f(&db))
             .await
-            .map_err(|e| StoreError::Io(format!("a store read did not finish: {e}")))?
+            .map_err(|e| StoreError::Internal(format!("a store read did not finish: {e}")))?
     }
 }
 

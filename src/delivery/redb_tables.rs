@@ -71,11 +71,11 @@ pub fn storage(e: impl Into<redb::Error>) -> StoreError {
 }
 
 pub fn decode(bytes: &[u8]) -> Result<JobRecord, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Io(format!("a stored job record is unreadable: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn encode(job: &JobRecord) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(job).map_err(|e| StoreError::Io(format!("cannot encode a job record: {e}")))
+    serde_json::to_vec(job).map_err(|e| StoreError::Encode(e.to_string()))
 }
 
 /// A write, with where to send its result.
@@ -130,7 +130,7 @@ impl ReplyTo {
             (ReplyTo::Save(tx), Ok(Done::Save)) => drop(tx.send(Ok(()))),
             (ReplyTo::Replay(tx), Ok(Done::Replay(o))) => drop(tx.send(Ok(o))),
             (ReplyTo::Prune(tx), Ok(Done::Prune(c))) => drop(tx.send(Ok(c))),
-            (reply, Ok(_)) => reply.answer(Err(StoreError::Io("internal: mismatched write result".into()))),
+            (reply, Ok(_)) => reply.answer(Err(StoreError::Internal("internal: mismatched write result".into()))),
             (ReplyTo::Accept(tx), Err(e)) => drop(tx.send(Err(e))),
             (ReplyTo::Save(tx), Err(e)) => drop(tx.send(Err(e))),
             (ReplyTo::Replay(tx), Err(e)) => drop(tx.send(Err(e))),
@@ -183,7 +183,7 @@ impl RedbCommitter {
             return Err(StoreError::Closed);
         }
         if self.last_reopen.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
-            return Err(StoreError::Io("it is being reopened after a failed write".into()));
+            return Err(StoreError::Reopening);
         }
         self.last_reopen = Some(Instant::now());
         let db = Arc::new(super::redb_store::open_database(&self.shared.path)?);
@@ -228,8 +228,11 @@ impl Committer for RedbCommitter {
             }
             Err(e) => {
                 tracing::error!("delivery store: a write failed, nothing in it was stored: {e}");
-                if !matches!(e, StoreError::Closed) {
-                    // Drop our handle; readers drop theirs when they finish.
+                // The disk or the file failed: drop our handle to reopen it;
+                // readers drop theirs when they finish. A bad record or a
+                // bug is not fixed by reopening, and reopening would fail
+                // every read meanwhile.
+                if e.is_io() {
                     self.shared.set(None);
                 }
                 replies.into_iter().for_each(|reply| reply.answer(Err(e.clone())));

@@ -22,14 +22,45 @@ use futures_util::future::BoxFuture;
 
 use super::job::{JobRecord, Status};
 
+/// Why the store did not do what was asked. Two kinds, told apart by
+/// [`StoreError::is_io`]: the disk or the database file failed (I/O, a
+/// lock held by another process, a failed commit) — worth trying again
+/// later, which is why callers answer 503 with Retry-After — or the data or
+/// the code is wrong (a record that does not decode or encode, a call the
+/// store did not expect), which trying again does not fix. Callers treat
+/// both alike today; the split says which is which.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
+    /// I/O: the file cannot be opened or created, or another process has it.
     #[error("cannot open the delivery store at {path}: {message}")]
     Open { path: String, message: String },
+    /// I/O: the database failed to read or commit.
     #[error("the delivery store failed: {0}")]
     Io(String),
+    /// I/O: a write failed a moment ago and the file is being reopened.
+    #[error("the delivery store failed: it is being reopened after a failed write")]
+    Reopening,
+    /// Logic: a stored job record does not decode.
+    #[error("the delivery store failed: a stored job record is unreadable: {0}")]
+    Corrupt(String),
+    /// Logic: a job record does not encode.
+    #[error("the delivery store failed: cannot encode a job record: {0}")]
+    Encode(String),
+    /// Logic: a call the store did not expect in its state, or a store task
+    /// that did not finish (it panicked): a bug, not the disk.
+    #[error("the delivery store failed: {0}")]
+    Internal(String),
+    /// The store was closed (shutdown); nothing more is done with it.
     #[error("the delivery store is closed")]
     Closed,
+}
+
+impl StoreError {
+    /// The disk or the database file failed, or is being reopened: the same
+    /// call may succeed later. False for closed and for logic errors.
+    pub fn is_io(&self) -> bool {
+        matches!(self, StoreError::Open { .. } | StoreError::Io(_) | StoreError::Reopening)
+    }
 }
 
 /// A claim on a dedup key, written with the event it belongs to.
