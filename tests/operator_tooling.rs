@@ -2,7 +2,8 @@
 //! every site (bytes at a real upstream, file lines, replies), their safety
 //! rules (at load and at run time), `explain` in text and JSON on real
 //! GitHub payloads, `test` passing and failing with its exit codes, the
-//! schema's freshness, and `check`'s warnings.
+//! schema's freshness, `check`'s warnings, and the one way every
+//! command prints its errors.
 
 mod common;
 
@@ -492,4 +493,57 @@ fn check_warns_about_routes_that_can_never_be_taken_and_exits_0() {
         ],
         "{err}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Errors at the terminal.
+
+/// Every command that fails prints one error line, `hookroute: error: …`,
+/// last on stderr; located problems (as `check` lists them) come before it.
+#[test]
+fn every_failing_command_ends_with_one_prefixed_error_line() {
+    let broken = "routes:\n  - name: a\n    path: a\n    actions: [ { log: {} } ]\n";
+    let (code, out, err, dir) = run_with_config(broken, &["test", "-c", "routes.yaml"]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert_eq!(
+        err,
+        "routes.yaml:3:11: route \"a\": path: path \"a\" must start with `/`\n\
+         hookroute: error: the config has problems; no tests run\n"
+    );
+    for (args, last) in [
+        (&["explain", "--path", "/a"][..], "hookroute: error: the config has problems; nothing explained"),
+        (&["alerts"][..], "hookroute: error: the config has problems; no rules written"),
+    ] {
+        let (code, _, err) = run_binary(args, dir.path());
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(err.starts_with("routes.yaml:3:11: route \"a\": path:"), "{args:?}: {err}");
+        assert_eq!(err.lines().last(), Some(last), "{args:?}: {err}");
+    }
+
+    let fine = "routes:\n  - name: a\n    path: /a\n    actions: [ { log: {} } ]\n";
+    let (code, _, err, dir) = run_with_config(fine, &["explain", "--path", "/a", "-X", "NOT A METHOD"]);
+    assert_eq!((code, err.as_str()), (1, "hookroute: error: invalid method \"NOT A METHOD\"\n"));
+    let (code, _, err) = run_binary(&["explain", "--path", "/a", "-H", "no colon"], dir.path());
+    assert_eq!((code, err.as_str()), (1, "hookroute: error: header \"no colon\": write it as `Name: value`\n"));
+    let (code, _, err) = run_binary(&["test"], dir.path());
+    assert_eq!(code, 1);
+    assert!(err.starts_with("hookroute: error: no tests found in routes.yaml"), "{err}");
+    let (code, _, err) = run_binary(&["deliveries", "--admin", "127.0.0.1:9", "retry"], dir.path());
+    assert_eq!(
+        (code, err.as_str()),
+        (1, "hookroute: error: give a delivery id, or --status dead (and/or --route NAME) to retry many\n")
+    );
+    let (code, _, err) = run_binary(&["health", "-c", "missing.yaml"], dir.path());
+    assert_eq!(code, 1);
+    assert!(err.starts_with("missing.yaml: cannot read config file: "), "{err}");
+    assert_eq!(
+        err.lines().last(),
+        Some("hookroute: error: cannot read the admin address from the config; or give --admin ADDR"),
+        "{err}"
+    );
+    // A usage mistake, found by the argument parser: the same prefix, and
+    // exit 2 as before.
+    let (code, _, err) = run_binary(&["no-such-command"], dir.path());
+    assert_eq!(code, 2);
+    assert!(err.starts_with("hookroute: error: unrecognized subcommand 'no-such-command'"), "{err}");
 }
