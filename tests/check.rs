@@ -564,6 +564,37 @@ fn a_taken_port_is_reported_once() {
     assert_eq!(line.matches("Address already in use").count(), 1, "{line}");
 }
 
+/// A delivery store another server holds: one error line, its cause said
+/// once (printing the error's chain used to repeat it).
+#[tokio::test]
+async fn a_store_held_by_another_server_is_reported_once() {
+    let (server, dir) = start("routes:\n  - name: a\n    path: /a\n    actions: [ { log: {} } ]\n").await;
+    let cwd = dir.path().to_path_buf();
+    let (code, _, err) = tokio::task::spawn_blocking(move || {
+        run_binary(
+            &[
+                "serve",
+                "-c",
+                "routes.yaml",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                "data",
+            ],
+            &cwd,
+        )
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+    assert_eq!(code, 1, "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with("hookroute: error: cannot open the delivery store at "), "{err}");
+    assert_eq!(last.matches("has it open").count(), 1, "{last}");
+}
+
 /// A lone condition written as a mapping with a misspelt subject is one
 /// mistake: the unknown key is reported, not also "needs one subject".
 #[test]
