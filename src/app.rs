@@ -59,7 +59,7 @@ impl Limits {
     /// admin listener has no request cap, so health checks answer under a
     /// flood.
     fn of(base: &ConnectionLimits, security: &crate::guard::SecuritySettings) -> (ConnectionLimits, ConnectionLimits) {
-        let public = security.connection_limits(base);
+        let public = connection_limits(security, base);
         let admin = ConnectionLimits { max_concurrent_requests: None, ..public.clone() };
         (public, admin)
     }
@@ -302,4 +302,22 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     ));
     tracing::info!(routes = route_count, "listening on {addr} (admin on {admin_addr})");
     Ok(RunningServer { app, addr, admin_addr, shutdown, tasks, admin_stop, admin_task, grace })
+}
+
+/// `base` (the command line's limits) with the limits the file sets.
+fn connection_limits(security: &crate::guard::SecuritySettings, base: &ConnectionLimits) -> ConnectionLimits {
+    let mut limits = base.clone();
+    if let Some(n) = security.max_concurrent_requests {
+        limits.max_concurrent_requests = Some(n);
+    }
+    if let Some(n) = security.max_headers {
+        limits.max_headers = n;
+    }
+    if let Some(n) = security.max_header_bytes {
+        limits.max_header_bytes = n;
+    }
+    if let Some(d) = security.header_read_timeout {
+        limits.header_read_timeout = d;
+    }
+    limits
 }

@@ -10,7 +10,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
@@ -24,26 +23,11 @@ use crate::router::{Matched, Snapshot};
 use crate::template::{RenderError, Scope};
 use crate::upstream::SendError;
 
-/// An HTTP answer, independent of the server framework.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Reply {
-    pub fn json(status: StatusCode, value: &serde_json::Value) -> Reply {
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        Reply { status, headers, body: Bytes::from(value.to_string()) }
-    }
-
-    /// `{"error": message}` with `status`.
-    pub fn error(status: StatusCode, message: impl std::fmt::Display) -> Reply {
-        Reply::json(status, &json!({ "error": message.to_string() }))
-    }
-}
+/// The HTTP answer type lives in the server; this re-export keeps the
+/// name `pipeline::Reply` working for code not yet moved to
+/// `crate::server::Reply` (temporary, to be removed once every user imports
+/// it from the server).
+pub use crate::server::Reply;
 
 /// Runs the matched routes' actions for `event` and builds the reply.
 pub async fn run(

@@ -13,7 +13,7 @@ use warp::Filter;
 
 use super::ingress::into_response;
 use crate::app::App;
-use crate::pipeline::Reply;
+use crate::server::Reply;
 use crate::reload::Trigger;
 
 /// `GET /-/config`: what is serving, and whether the last reload failed.

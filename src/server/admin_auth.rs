@@ -17,7 +17,7 @@ use warp::Filter;
 
 use super::ingress::into_response;
 use crate::app::App;
-use crate::pipeline::Reply;
+use crate::server::Reply;
 use crate::verify::bearer::credentials;
 use crate::verify::support::token_eq;
 

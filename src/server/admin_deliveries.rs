@@ -37,7 +37,7 @@ use crate::delivery::destination::BreakerState;
 use crate::delivery::job::Timestamp;
 use crate::delivery::scheduler::DestinationView;
 use crate::delivery::{Filter as JobFilter, JobRecord, ReplayOutcome, ReplaySelector, Status, StoreError};
-use crate::pipeline::Reply;
+use crate::server::Reply;
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 500;

@@ -21,7 +21,7 @@ use warp::Filter;
 use super::ingress::into_response;
 use crate::actions::Action;
 use crate::app::App;
-use crate::pipeline::Reply;
+use crate::server::Reply;
 
 /// The admin API's OpenAPI document, as committed in `docs/openapi.json`.
 pub const OPENAPI: &str = include_str!("../../docs/openapi.json");

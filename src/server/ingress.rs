@@ -20,9 +20,11 @@ use warp::Filter;
 use super::listener::ClientAddr;
 use crate::app::App;
 use crate::event::{Decode, Event};
+use super::door;
 use crate::guard;
 use crate::observe::{Access, Note};
-use crate::pipeline::{self, Reply};
+use crate::pipeline;
+use crate::server::Reply;
 use crate::router::Lookup;
 
 pub fn filter(
@@ -42,8 +44,9 @@ pub fn filter(
                 let access = Access::begin(&method, path.as_str(), client.map(|c| c.0), &mut headers);
                 let mut note = Note::default();
                 let path = path.as_str().to_string();
-                let reply = handle(&app, &mut note, method, path, query, headers, client, body).await;
-                into_response(access.finish(note, reply))
+                let mut reply = handle(&app, &mut note, method, path, query, headers, client, body).await;
+                access.finish(note, reply.status, &mut reply.headers, reply.body.len());
+                into_response(reply)
             }
         })
         .recover(|_rejection: warp::Rejection| async {
@@ -91,13 +94,13 @@ where
     };
     // The door (see crate::guard): address, size, signature — all before
     // the body is decoded or any action runs.
-    let who = guard::Client::resolve(&snapshot, client.map(|c| c.0), &headers);
+    let who = guard::Client::resolve(&snapshot.security.trusted_proxies, client.map(|c| c.0), &headers);
     note.client_ip = who.ip;
-    let candidates = match guard::admit(&snapshot, candidates, &who) {
+    let candidates = match door::admit(&snapshot, candidates, &who) {
         Ok(c) => c,
         Err(refusal) => {
-            note.refused_by_door(refusal);
-            return refusal.reply();
+            note.refused_by_door(refusal.reason());
+            return door::refusal_reply(refusal);
         }
     };
     let limit = snapshot.body_limit(&candidates);
@@ -110,15 +113,15 @@ where
         }
         Err(_) => {
             note.timed_out();
-            return guard::body_timeout(read_timeout, &who);
+            return door::body_timeout(read_timeout, &who);
         }
     };
-    let candidates = guard::fits_body(&snapshot, candidates, body.len());
-    let candidates = match guard::verify(&snapshot, candidates, &headers, &body, SystemTime::now(), &who) {
+    let candidates = door::fits_body(&snapshot, candidates, body.len());
+    let candidates = match door::verify(&snapshot, candidates, &headers, &body, SystemTime::now(), &who) {
         Ok(c) => c,
         Err(refusal) => {
-            note.refused_by_door(refusal);
-            return refusal.reply();
+            note.refused_by_door(refusal.reason());
+            return door::refusal_reply(refusal);
         }
     };
     // Decoding comes after the signature check: an unauthenticated sender
@@ -134,12 +137,12 @@ where
             return Reply::error(status, e);
         }
     };
-    let candidates = guard::fits_body(&snapshot, candidates, event.content().len());
+    let candidates = door::fits_body(&snapshot, candidates, event.content().len());
     note.event_id = Some(event.id.clone());
     let matched = snapshot.select(candidates, &event);
-    if let Err(refusal) = guard::rate(&snapshot, &matched, &who) {
-        note.refused_by_door(refusal);
-        return refusal.reply();
+    if let Err(refusal) = door::rate(&snapshot, &matched, &who) {
+        note.refused_by_door(refusal.reason());
+        return door::refusal_reply(refusal);
     }
     note.routed(&app.resources().stats, matched.iter().map(|m| snapshot.routes[m.route].name.clone()).collect());
     let reply = pipeline::run(&snapshot, app.resources(), app.delivery(), event, &matched).await;

@@ -6,8 +6,11 @@ pub mod admin_auth;
 pub mod admin_deliveries;
 pub mod admin_observe;
 mod admin_origin;
+pub mod door;
 pub mod ingress;
 pub mod listener;
+pub mod reply;
 pub mod shed;
 
 pub use listener::{ClientAddr, ConnectionLimits};
+pub use reply::Reply;
