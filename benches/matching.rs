@@ -23,7 +23,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use hookroute::actions::Resources;
 use hookroute::config::interpolate::ProcessEnv;
 use hookroute::event::Event;
-use hookroute::router::{snapshot_from_str, Lookup, Snapshot};
+use hookroute::router::{Lookup, Snapshot};
+use hookroute::settings::load_str;
+use std::sync::Arc;
 use http::{HeaderMap, HeaderValue, Method};
 
 fn config(routes: usize) -> String {
@@ -36,8 +38,8 @@ fn config(routes: usize) -> String {
     yaml
 }
 
-fn snapshot(routes: usize, resources: &Resources) -> Snapshot {
-    snapshot_from_str("bench.yaml", &config(routes), &ProcessEnv, resources).expect("the bench config compiles")
+fn snapshot(routes: usize, resources: &Resources) -> Arc<Snapshot> {
+    load_str("bench.yaml", &config(routes), &ProcessEnv, resources).expect("the bench config compiles").snapshot
 }
 
 /// A push-like JSON body of about `size` bytes (padded with commits).

@@ -28,16 +28,21 @@ pub struct AddressError(String);
 
 /// The admin API of the server configured by the file at `path`.
 pub fn from_config(path: &Path) -> Result<AdminEndpoint, AddressError> {
-    let config = crate::config::load_file(path, &ProcessEnv).map_err(|e| {
+    let mut config = crate::config::load_file(path, &ProcessEnv).map_err(|e| {
         AddressError(format!("{e}\nerror: cannot read the admin address from the config; or give --admin ADDR"))
     })?;
+    // The security settings add their own problems (an exposed admin
+    // listener without a token among them).
+    let mut found = Vec::new();
+    let security = crate::guard::SecuritySettings::compile(&config.spec, &mut found, &|_| None);
+    config.problems.extend(found);
     if let Some(problem) = config.problems.iter().find(|p| p.key_path == "admin_listen") {
         return Err(AddressError(format!(
             "{}: admin_listen: {}; give --admin ADDR instead",
             config.source_name, problem.message
         )));
     }
-    let token = config.security.admin_token.as_ref().filter(|t| !t.is_empty()).map(|t| t.expose().to_string());
+    let token = security.admin_token.as_ref().filter(|t| !t.is_empty()).map(|t| t.expose().to_string());
     Ok(AdminEndpoint { base: format!("http://{}", reachable(config.admin_listen)), token })
 }
 

@@ -11,7 +11,6 @@ use hookroute::actions::Resources;
 use hookroute::app::{self, ServeOptions, StartError};
 use hookroute::config::interpolate::ProcessEnv;
 use hookroute::observe::log_writer::{FlushGuard, LogWriter};
-use hookroute::router::load_snapshot;
 
 /// mimalloc instead of glibc's malloc. Decoding a webhook's JSON allocates a
 /// string or a map for nearly every key and value, and under glibc malloc,
@@ -76,9 +75,9 @@ fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
             eprintln!("{}", hookroute::lint::format(&config.source_name, &w));
         }
     }
-    match load_snapshot(path, &ProcessEnv, &resources) {
-        Ok(snapshot) => {
-            let n = snapshot.routes.len();
+    match hookroute::settings::load_file(path, &ProcessEnv, &resources) {
+        Ok(loaded) => {
+            let n = loaded.snapshot.routes.len();
             println!("ok: {n} route{}", if n == 1 { "" } else { "s" });
             Ok(ExitCode::SUCCESS)
         }

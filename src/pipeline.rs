@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::actions::file::FileError;
 use crate::actions::{Action, Forward, ForwardError, ForwardResponse, Resources, Respond};
-use crate::delivery::{intake, AcceptError, Delivery, StoreError};
+use crate::delivery::{intake, AcceptError, Delivery, DeliverySettings, StoreError};
 use crate::event::Event;
 use crate::observe::{self, ActionKind, ActionOutcome};
 use crate::router::{Matched, Snapshot};
@@ -30,8 +30,10 @@ use crate::upstream::SendError;
 pub use crate::server::Reply;
 
 /// Runs the matched routes' actions for `event` and builds the reply.
+/// `settings` are the delivery settings of the same config as `snapshot`.
 pub async fn run(
     snapshot: &Snapshot,
+    settings: &DeliverySettings,
     resources: &Resources,
     delivery: &Delivery,
     event: Arc<Event>,
@@ -110,9 +112,9 @@ pub async fn run(
         _ => None,
     };
     // The 202 below promises delivery: durable jobs are on disk first.
-    let plan = intake::plan(snapshot, &event, matched, sync_forward.as_ref());
+    let plan = intake::plan(snapshot, settings, &event, matched, sync_forward.as_ref());
     let queued = observe::queued_routes(&plan);
-    match delivery.accept(&event.id, &event.body, plan, &snapshot.delivery).await {
+    match delivery.accept(&event.id, &event.body, plan, settings).await {
         Ok(accepted) => {
             observe::forwards_queued(&resources.stats, &queued, &accepted.duplicates);
             if let Some((_, original)) = accepted.duplicates.iter().find(|(route, _)| **route == *primary.name) {

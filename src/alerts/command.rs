@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use crate::actions::Resources;
 use crate::config::interpolate::ProcessEnv;
 use crate::config::ConfigErrors;
-use crate::router::Snapshot;
 
 #[derive(Debug, clap::Args)]
 pub struct AlertsArgs {
@@ -32,8 +31,8 @@ pub fn run(args: &AlertsArgs) -> Result<String, AlertsError> {
     let resources = Resources::new()?;
     let config = crate::config::load_file(&args.config, &ProcessEnv)?;
     let settings = config.alerts.clone();
-    let snapshot = Snapshot::compile(config, &resources)?;
-    let rules = super::rules(&snapshot, &settings);
+    let loaded = crate::settings::Loaded::compile(config, &resources)?;
+    let rules = super::rules(&loaded.snapshot, &loaded.settings.delivery, &settings);
     let mut out = format!(
         "# Prometheus alerting rules for {}, written by `hookroute alerts`.\n# Generate them again when the routes change.\n",
         args.config.display()

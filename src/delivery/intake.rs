@@ -75,7 +75,14 @@ pub async fn screen(
 
 /// One job per forward of the matched routes, except `skip`: the forward of
 /// the first route that a `respond: {from: forward}` route sends itself.
-pub fn plan(snapshot: &Snapshot, event: &Event, matched: &[Matched], skip: Option<&Arc<Forward>>) -> Plan {
+/// `settings` are the delivery settings of the same config as `snapshot`.
+pub fn plan(
+    snapshot: &Snapshot,
+    settings: &super::DeliverySettings,
+    event: &Event,
+    matched: &[Matched],
+    skip: Option<&Arc<Forward>>,
+) -> Plan {
     let now = SystemTime::now();
     let mut plan = Plan::default();
     for (i, m) in matched.iter().enumerate() {
@@ -91,7 +98,7 @@ pub fn plan(snapshot: &Snapshot, event: &Event, matched: &[Matched], skip: Optio
             if i == 0 && skip.is_some_and(|s| Arc::ptr_eq(s, forward)) {
                 continue;
             }
-            let job = new_job(snapshot, event, &route.name, &m.params, forward, memory, now);
+            let job = new_job(settings, event, &route.name, &m.params, forward, memory, now);
             if let Some(reason) = &job.request.unsendable {
                 tracing::error!(route = &*route.name, event_id = %event.id, "forward not sent: {reason}");
                 metrics::counter!(crate::metrics::DEAD_LETTERS, "route" => route.name.to_string()).increment(1);
@@ -110,7 +117,7 @@ pub fn plan(snapshot: &Snapshot, event: &Event, matched: &[Matched], skip: Optio
 }
 
 fn new_job(
-    snapshot: &Snapshot,
+    settings: &super::DeliverySettings,
     event: &Event,
     route: &str,
     params: &[(String, String)],
@@ -153,7 +160,7 @@ fn new_job(
             body,
             unsendable: unsendable.clone(),
         },
-        retry: forward.retry.over(&snapshot.delivery.retry),
+        retry: forward.retry.over(&settings.retry),
         ordering_key,
         round_started_at: now,
         round_first_attempt: 0,

@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use super::{explain, render_text, Request};
 use crate::actions::Resources;
 use crate::config::interpolate::ProcessEnv;
-use crate::router::load_snapshot;
+use crate::settings::load_file;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -48,7 +48,7 @@ pub struct ExplainArgs {
 pub fn run(args: &ExplainArgs) -> Result<String, String> {
     let request = request_from(args)?;
     let resources = Resources::new().map_err(|e| format!("cannot start: {e}"))?;
-    let snapshot = load_snapshot(&args.config, &ProcessEnv, &resources).map_err(|e| e.to_string())?;
+    let snapshot = load_file(&args.config, &ProcessEnv, &resources).map_err(|e| e.to_string())?.snapshot;
     let explanation = explain(&snapshot, request);
     Ok(match args.format {
         Format::Text => render_text(&explanation),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::{load, report, run};
 use crate::actions::Resources;
 use crate::config::interpolate::{Environment, ProcessEnv};
-use crate::router::load_snapshot;
+use crate::settings::load_file;
 
 #[derive(Debug, clap::Args)]
 pub struct TestArgs {
@@ -22,7 +22,7 @@ pub struct TestArgs {
 /// passed, or Err(message) when the config or a test file cannot be used.
 pub fn execute(args: &TestArgs) -> Result<(String, bool), String> {
     let resources = Resources::new().map_err(|e| format!("cannot start: {e}"))?;
-    let snapshot = load_snapshot(&args.config, &WithoutSecrets, &resources).map_err(|e| e.to_string())?;
+    let snapshot = load_file(&args.config, &WithoutSecrets, &resources).map_err(|e| e.to_string())?.snapshot;
     let mut tests = Vec::new();
     let mut problems = Vec::new();
     for file in std::iter::once(&args.config).chain(&args.tests) {

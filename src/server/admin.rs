@@ -18,11 +18,12 @@ use crate::reload::Trigger;
 
 /// `GET /-/config`: what is serving, and whether the last reload failed.
 fn config_summary(app: &App) -> Reply {
-    let snapshot = app.snapshot();
+    let active = app.active();
+    let (source, snapshot) = (&active.source, &active.snapshot);
     let body = json!({
-        "source": snapshot.source_name,
-        "hash": snapshot.hash,
-        "loaded_at": humantime::format_rfc3339_millis(snapshot.loaded_at).to_string(),
+        "source": source.name,
+        "hash": source.hash,
+        "loaded_at": humantime::format_rfc3339_millis(source.loaded_at).to_string(),
         "routes": snapshot.routes.len(),
         "route_names": snapshot.routes.iter().map(|r| &*r.name).collect::<Vec<_>>(),
         // A config error may quote a URL with its credentials.
@@ -36,7 +37,7 @@ fn config_summary(app: &App) -> Reply {
 
 /// `POST /-/reload`: reload now and say how it went.
 async fn reload_now(app: &Arc<App>) -> Reply {
-    match app.reloader().reload(app, Trigger::Admin).await {
+    match app.reloader().reload(&**app, Trigger::Admin).await {
         Ok(summary) => {
             let mut body = serde_json::to_value(&summary).unwrap_or_default();
             if let Some(map) = body.as_object_mut() {

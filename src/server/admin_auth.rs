@@ -43,13 +43,13 @@ where
               headers: HeaderMap| {
             let app = app.clone();
             async move {
-                let snapshot = app.snapshot();
+                let settings = app.settings();
                 let door = super::admin_origin::check(
                     &method,
                     host.as_ref().map(Option::as_ref).map_err(|_| ()),
                     &headers,
                     app.bound_admin_addr(),
-                    &snapshot.security.admin_allowed_hosts,
+                    &settings.security.admin_allowed_hosts,
                 );
                 if let Err(refusal) = door {
                     return Ok(into_response(refusal.reply()));
@@ -71,8 +71,8 @@ pub fn authorized(app: &App, path: &str, headers: &HeaderMap) -> bool {
     if OPEN_PATHS.contains(&path) {
         return true;
     }
-    let snapshot = app.snapshot();
-    let Some(token) = &snapshot.security.admin_token else { return true };
+    let settings = app.settings();
+    let Some(token) = &settings.security.admin_token else { return true };
     let Some(value) = headers.get(AUTHORIZATION) else { return false };
     match credentials(value.as_bytes(), "bearer") {
         Ok(received) => token_eq(token.expose().as_bytes(), received).into(),

@@ -71,8 +71,10 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
 {
-    // One snapshot for the request's whole life, whatever reloads happen.
-    let snapshot = app.snapshot();
+    // One config (routes and settings) for the request's whole life,
+    // whatever reloads happen.
+    let active = app.active();
+    let (snapshot, settings) = (&active.snapshot, &active.settings);
     let candidates = match snapshot.lookup(&path, &method) {
         Lookup::NotFound => {
             note.refuse("not_found");
@@ -94,9 +96,9 @@ where
     };
     // The door (see crate::guard): address, size, signature — all before
     // the body is decoded or any action runs.
-    let who = guard::Client::resolve(&snapshot.security.trusted_proxies, client.map(|c| c.0), &headers);
+    let who = guard::Client::resolve(&settings.security.trusted_proxies, client.map(|c| c.0), &headers);
     note.client_ip = who.ip;
-    let candidates = match door::admit(&snapshot, candidates, &who) {
+    let candidates = match door::admit(snapshot, candidates, &who) {
         Ok(c) => c,
         Err(refusal) => {
             note.refused_by_door(refusal.reason());
@@ -104,7 +106,7 @@ where
         }
     };
     let limit = snapshot.body_limit(&candidates);
-    let read_timeout = snapshot.security.body_read_timeout;
+    let read_timeout = settings.security.body_read_timeout;
     let body = match tokio::time::timeout(read_timeout, read_body(body, &headers, limit)).await {
         Ok(Ok(b)) => b,
         Ok(Err(reply)) => {
@@ -116,8 +118,8 @@ where
             return door::body_timeout(read_timeout, &who);
         }
     };
-    let candidates = door::fits_body(&snapshot, candidates, body.len());
-    let candidates = match door::verify(&snapshot, candidates, &headers, &body, SystemTime::now(), &who) {
+    let candidates = door::fits_body(snapshot, candidates, body.len());
+    let candidates = match door::verify(snapshot, candidates, &headers, &body, SystemTime::now(), &who) {
         Ok(c) => c,
         Err(refusal) => {
             note.refused_by_door(refusal.reason());
@@ -137,15 +139,15 @@ where
             return Reply::error(status, e);
         }
     };
-    let candidates = door::fits_body(&snapshot, candidates, event.content().len());
+    let candidates = door::fits_body(snapshot, candidates, event.content().len());
     note.event_id = Some(event.id.clone());
     let matched = snapshot.select(candidates, &event);
-    if let Err(refusal) = door::rate(&snapshot, &matched, &who) {
+    if let Err(refusal) = door::rate(snapshot, &matched, &who) {
         note.refused_by_door(refusal.reason());
         return door::refusal_reply(refusal);
     }
     note.routed(&app.resources().stats, matched.iter().map(|m| snapshot.routes[m.route].name.clone()).collect());
-    let reply = pipeline::run(&snapshot, app.resources(), app.delivery(), event, &matched).await;
+    let reply = pipeline::run(snapshot, &settings.delivery, app.resources(), app.delivery(), event, &matched).await;
     // A redelivery caught by dedup is answered with the first delivery's
     // event id: the access line shows the id the sender was given.
     if let Some(id) = reply.headers.get("x-hookroute-event-id").and_then(|v| v.to_str().ok()) {
