@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use futures_util::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -23,8 +24,9 @@ use crate::config::ConfigErrors;
 use crate::delivery::settings::StartOnly;
 use crate::delivery::Delivery;
 use crate::reload::{self, Reloader};
-use crate::router::Snapshot;
-use crate::server::{self, ConnectionLimits};
+use crate::event::Event;
+use crate::router::{Matched, Snapshot};
+use crate::server::{self, ConnectionLimits, Reply};
 use crate::settings::{Loaded, Settings, Started};
 
 /// Shared state of a running server.
@@ -183,6 +185,54 @@ fn listener_limits(settings: &Settings, base: &ConnectionLimits) -> (ConnectionL
     }
     let admin = ConnectionLimits { max_concurrent_requests: None, ..public.clone() };
     (public, admin)
+}
+
+/// The server works on the application through this, and nothing more.
+impl server::State for App {
+    fn active(&self) -> Arc<Loaded> {
+        App::active(self)
+    }
+
+    fn resources(&self) -> &Resources {
+        &self.resources
+    }
+
+    fn delivery(&self) -> &Delivery {
+        &self.delivery
+    }
+
+    fn bound_admin_addr(&self) -> SocketAddr {
+        self.started.admin_addr
+    }
+
+    fn is_ready(&self) -> bool {
+        App::is_ready(self)
+    }
+
+    fn last_reload_failure(&self) -> Option<server::state::ReloadFailure> {
+        self.reloader.last_failure().map(|f| server::state::ReloadFailure { at: f.at, errors: f.errors })
+    }
+
+    fn reload(&self) -> BoxFuture<'_, Result<server::state::ReloadReport, ConfigErrors>> {
+        Box::pin(async move {
+            let summary = self.reloader.reload(self, reload::Trigger::Admin).await?;
+            Ok(server::state::ReloadReport {
+                summary: serde_json::to_value(&summary).unwrap_or_default(),
+                message: summary.to_string(),
+            })
+        })
+    }
+
+    fn run<'a>(&'a self, active: &'a Loaded, event: Arc<Event>, matched: &'a [Matched]) -> BoxFuture<'a, Reply> {
+        Box::pin(crate::pipeline::run(
+            &active.snapshot,
+            &active.settings.delivery,
+            &self.resources,
+            &self.delivery,
+            event,
+            matched,
+        ))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ use http::{HeaderMap, StatusCode};
 use warp::Filter;
 
 use super::ingress::into_response;
-use crate::app::App;
+use super::state::App;
 use crate::server::Reply;
 use crate::verify::bearer::credentials;
 use crate::verify::support::token_eq;
@@ -54,7 +54,7 @@ where
                 if let Err(refusal) = door {
                     return Ok(into_response(refusal.reply()));
                 }
-                if authorized(&app, path.as_str(), &headers) {
+                if authorized(&*app, path.as_str(), &headers) {
                     // Not refused: fall through to the admin API.
                     Err(warp::reject::not_found())
                 } else {

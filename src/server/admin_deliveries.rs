@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 use warp::Filter;
 
 use super::ingress::into_response;
-use crate::app::App;
+use super::state::App;
 use crate::delivery::destination::BreakerState;
 use crate::delivery::job::Timestamp;
 use crate::delivery::scheduler::DestinationView;
@@ -47,22 +47,22 @@ pub fn filter(app: Arc<App>) -> impl Filter<Extract = (http::Response<Bytes>,), 
     let list_app = app.clone();
     let list = warp::path!("-" / "deliveries").and(warp::get()).and(query()).then(move |q| {
         let app = list_app.clone();
-        async move { into_response(list(&app, q).await) }
+        async move { into_response(list(&*app, q).await) }
     });
     let bulk_app = app.clone();
     let bulk = warp::path!("-" / "deliveries" / "retry").and(warp::post()).and(query()).then(move |q| {
         let app = bulk_app.clone();
-        async move { into_response(retry_many(&app, q).await) }
+        async move { into_response(retry_many(&*app, q).await) }
     });
     let show_app = app.clone();
     let show = warp::path!("-" / "deliveries" / String).and(warp::get()).then(move |id: String| {
         let app = show_app.clone();
-        async move { into_response(show(&app, &id).await) }
+        async move { into_response(show(&*app, &id).await) }
     });
     let retry_app = app.clone();
     let retry = warp::path!("-" / "deliveries" / String / "retry").and(warp::post()).then(move |id: String| {
         let app = retry_app.clone();
-        async move { into_response(retry_one(&app, &id).await) }
+        async move { into_response(retry_one(&*app, &id).await) }
     });
     let destinations = warp::path!("-" / "destinations").and(warp::get()).map(move || {
         let all: Vec<Value> = app.delivery().destinations().iter().map(destination).collect();

@@ -18,12 +18,11 @@ use http::{HeaderMap, Method, StatusCode};
 use warp::Filter;
 
 use super::listener::ClientAddr;
-use crate::app::App;
+use super::state::App;
 use crate::event::{Decode, Event};
 use super::door;
 use crate::guard;
 use crate::observe::{Access, Note};
-use crate::pipeline;
 use crate::server::Reply;
 use crate::router::Lookup;
 
@@ -44,7 +43,7 @@ pub fn filter(
                 let access = Access::begin(&method, path.as_str(), client.map(|c| c.0), &mut headers);
                 let mut note = Note::default();
                 let path = path.as_str().to_string();
-                let mut reply = handle(&app, &mut note, method, path, query, headers, client, body).await;
+                let mut reply = handle(&*app, &mut note, method, path, query, headers, client, body).await;
                 access.finish(note, reply.status, &mut reply.headers, reply.body.len());
                 into_response(reply)
             }
@@ -147,7 +146,7 @@ where
         return door::refusal_reply(refusal);
     }
     note.routed(&app.resources().stats, matched.iter().map(|m| snapshot.routes[m.route].name.clone()).collect());
-    let reply = pipeline::run(snapshot, &settings.delivery, app.resources(), app.delivery(), event, &matched).await;
+    let reply = app.run(&active, event, &matched).await;
     // A redelivery caught by dedup is answered with the first delivery's
     // event id: the access line shows the id the sender was given.
     if let Some(id) = reply.headers.get("x-hookroute-event-id").and_then(|v| v.to_str().ok()) {

@@ -11,6 +11,8 @@ pub mod ingress;
 pub mod listener;
 pub mod reply;
 pub mod shed;
+pub mod state;
 
 pub use listener::{ClientAddr, ConnectionLimits};
 pub use reply::Reply;
+pub use state::State;
