@@ -204,15 +204,24 @@ pub struct ActionKeys {
     file: Option<FileSpec>,
 }
 
+/// An action item that does not name exactly one kind.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionKindError {
+    #[error("an action needs one of `forward`, `log` or `file`")]
+    None,
+    #[error("an action has exactly one of `forward`, `log` or `file`; list each as its own `- ` item")]
+    Several,
+}
+
 impl TryFrom<ActionKeys> for ActionSpec {
-    type Error = String;
-    fn try_from(keys: ActionKeys) -> Result<Self, String> {
+    type Error = ActionKindError;
+    fn try_from(keys: ActionKeys) -> Result<Self, ActionKindError> {
         match (keys.forward, keys.log, keys.file) {
             (Some(f), None, None) => Ok(ActionSpec::Forward(Box::new(f))),
             (None, Some(l), None) => Ok(ActionSpec::Log(l)),
             (None, None, Some(f)) => Ok(ActionSpec::File(f)),
-            (None, None, None) => Err("an action needs one of `forward`, `log` or `file`".into()),
-            _ => Err("an action has exactly one of `forward`, `log` or `file`; list each as its own `- ` item".into()),
+            (None, None, None) => Err(ActionKindError::None),
+            _ => Err(ActionKindError::Several),
         }
     }
 }

@@ -75,13 +75,16 @@ fn parse_query(raw: &str) -> HashMap<String, String> {
     form_urlencoded::parse(raw.as_bytes()).into_owned().collect()
 }
 
+/// A `status` parameter that names no job status.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown status {0:?}; use pending, succeeded or dead")]
+struct UnknownStatus(String);
+
 /// The `status` and `route` parameters; a bad status is explained.
-fn job_filter(q: &HashMap<String, String>) -> Result<JobFilter, String> {
+fn job_filter(q: &HashMap<String, String>) -> Result<JobFilter, UnknownStatus> {
     let status = match q.get("status").map(String::as_str) {
         None | Some("") => None,
-        Some(s) => {
-            Some(Status::parse(s).ok_or_else(|| format!("unknown status {s:?}; use pending, succeeded or dead"))?)
-        }
+        Some(s) => Some(Status::parse(s).ok_or_else(|| UnknownStatus(s.to_string()))?),
     };
     let route = q.get("route").filter(|r| !r.is_empty()).cloned();
     let event = q.get("event").filter(|e| !e.is_empty()).cloned();
