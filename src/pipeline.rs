@@ -113,7 +113,7 @@ pub async fn run(
     };
     // The 202 below promises delivery: durable jobs are on disk first.
     let plan = intake::plan(snapshot, settings, &event, matched, sync_forward.as_ref());
-    let queued = observe::queued_routes(&plan);
+    let queued = plan.queued_routes();
     match delivery.accept(&event.id, &event.body, plan, settings).await {
         Ok(accepted) => {
             observe::forwards_queued(&resources.stats, &queued, &accepted.duplicates);

@@ -31,6 +31,14 @@ pub struct Plan {
     pub dedup: Vec<DedupClaim>,
 }
 
+impl Plan {
+    /// The routes of the jobs, one entry per job, to count once the plan
+    /// is accepted (it is consumed by the acceptance).
+    pub fn queued_routes(&self) -> Vec<Arc<str>> {
+        self.durable.iter().chain(&self.memory).map(|job| Arc::from(job.route.as_str())).collect()
+    }
+}
+
 /// What dedup screening left.
 #[derive(Debug)]
 pub struct Screened {
@@ -180,11 +188,5 @@ pub fn needs_store(snapshot: &Snapshot) -> bool {
     })
 }
 
-/// `host:port` of a URL, the unit of per-destination limits.
-pub fn destination_of(url: &reqwest::Url) -> String {
-    let host = url.host_str().unwrap_or("");
-    match url.port_or_known_default() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_string(),
-    }
-}
+/// Defined with the upstream client, below observe and delivery alike.
+pub use crate::upstream::destination_of;
