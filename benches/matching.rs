@@ -25,8 +25,8 @@ use hookroute::config::interpolate::ProcessEnv;
 use hookroute::event::Event;
 use hookroute::router::{Lookup, Snapshot};
 use hookroute::settings::load_str;
-use std::sync::Arc;
 use http::{HeaderMap, HeaderValue, Method};
+use std::sync::Arc;
 
 fn config(routes: usize) -> String {
     let mut yaml = String::from("routes:\n");

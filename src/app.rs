@@ -23,8 +23,8 @@ use crate::config::interpolate::ProcessEnv;
 use crate::config::ConfigErrors;
 use crate::delivery::settings::StartOnly;
 use crate::delivery::Delivery;
-use crate::reload::{self, Reloader};
 use crate::event::Event;
+use crate::reload::{self, Reloader};
 use crate::router::{Matched, Snapshot};
 use crate::server::{self, ConnectionLimits, Reply};
 use crate::settings::{Loaded, Settings, Started};
@@ -53,7 +53,13 @@ struct Limits {
 }
 
 impl App {
-    fn new(loaded: Loaded, resources: Arc<Resources>, reloader: Reloader, started: Started, base: ConnectionLimits) -> Self {
+    fn new(
+        loaded: Loaded,
+        resources: Arc<Resources>,
+        reloader: Reloader,
+        started: Started,
+        base: ConnectionLimits,
+    ) -> Self {
         let delivery = Delivery::new(resources.http.clone());
         // Start is a reload from nothing: the limits begin as the command
         // line's and the loaded file's are applied by `swap`, as at reload.
@@ -309,10 +315,9 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     // Compiling is CPU-bound (see reload): off the runtime's workers, as
     // every reload does it.
     let (path, loader_resources) = (options.config_path.clone(), resources.clone());
-    let loaded =
-        tokio::task::spawn_blocking(move || crate::settings::load_file(&path, &ProcessEnv, &loader_resources))
-            .await
-            .unwrap_or_else(|e| Err(reload::join_failure(&options.config_path, e)))?;
+    let loaded = tokio::task::spawn_blocking(move || crate::settings::load_file(&path, &ProcessEnv, &loader_resources))
+        .await
+        .unwrap_or_else(|e| Err(reload::join_failure(&options.config_path, e)))?;
     let settings = loaded.settings.clone();
     if loaded.snapshot.routes.is_empty() {
         tracing::warn!("{}", crate::lint::NO_ROUTES);
@@ -372,4 +377,3 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     tracing::info!(routes = route_count, "listening on {addr} (admin on {admin_addr})");
     Ok(RunningServer { app, addr, admin_addr, shutdown, tasks, admin_stop, admin_task, grace })
 }
-

@@ -143,7 +143,11 @@ pub const KEYS: &[Key] = &[
         applies: Applies::Reload,
         differs: |a, b| a.security.max_concurrent_requests != b.security.max_concurrent_requests,
     },
-    Key { name: "max_headers", applies: Applies::Reload, differs: |a, b| a.security.max_headers != b.security.max_headers },
+    Key {
+        name: "max_headers",
+        applies: Applies::Reload,
+        differs: |a, b| a.security.max_headers != b.security.max_headers,
+    },
     Key {
         name: "max_header_bytes",
         applies: Applies::Reload,
@@ -167,7 +171,9 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "data_dir",
         applies: Applies::Restart,
-        differs: |a, b| a.delivery.data_dir != b.delivery.data_dir || a.delivery.data_dir_set != b.delivery.data_dir_set,
+        differs: |a, b| {
+            a.delivery.data_dir != b.delivery.data_dir || a.delivery.data_dir_set != b.delivery.data_dir_set
+        },
     },
     Key {
         name: "shutdown_grace",
@@ -221,7 +227,8 @@ impl Loaded {
     /// without a single problem compiles; every problem is reported.
     pub fn compile(mut config: Config, resources: &Resources) -> Result<Loaded, ConfigErrors> {
         let settings = Settings::compile(&mut config);
-        let source = Source { name: config.source_name.clone(), hash: config.hash.clone(), loaded_at: SystemTime::now() };
+        let source =
+            Source { name: config.source_name.clone(), hash: config.hash.clone(), loaded_at: SystemTime::now() };
         let snapshot = Snapshot::compile(config, resources)?;
         Ok(Loaded { source, settings: Arc::new(settings), snapshot: Arc::new(snapshot) })
     }

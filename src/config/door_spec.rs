@@ -70,7 +70,8 @@ pub struct VerifyKeys {
 }
 
 /// The schemes `verify:` knows, for the messages below.
-const SCHEMES: &str = "`github`, `stripe`, `slack`, `standard_webhooks`, `shopify`, `gitlab`, `hmac`, `bearer` or `basic`";
+const SCHEMES: &str =
+    "`github`, `stripe`, `slack`, `standard_webhooks`, `shopify`, `gitlab`, `hmac`, `bearer` or `basic`";
 
 /// A `verify:` that does not name exactly one scheme.
 #[derive(Debug, thiserror::Error)]

@@ -133,7 +133,6 @@ fn walk(value: &mut Value, at: &At<'_>, env: &dyn Environment, errors: &mut Vec<
     }
 }
 
-
 /// Why a `${…}` reference could not be substituted.
 #[derive(Debug, thiserror::Error)]
 pub enum InterpolationError {
@@ -287,7 +286,10 @@ mod tests {
         let err = interpolate_str("${NOPE}", &env).unwrap_err().to_string();
         assert!(err.contains("NOPE is not set"), "{err}");
         assert!(interpolate_str("${HOST", &env).unwrap_err().to_string().contains("unterminated"));
-        assert!(!interpolate_str("s3cr3t${", &env).unwrap_err().to_string().contains("s3cr3t"), "an inline secret is echoed");
+        assert!(
+            !interpolate_str("s3cr3t${", &env).unwrap_err().to_string().contains("s3cr3t"),
+            "an inline secret is echoed"
+        );
         assert!(interpolate_str("${1X}", &env).unwrap_err().to_string().contains("invalid variable name"));
     }
 

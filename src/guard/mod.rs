@@ -263,4 +263,3 @@ impl Refusal {
 pub(crate) fn reject(reason: &'static str) {
     metrics::counter!(crate::metrics::REJECTED, "reason" => reason).increment(1);
 }
-

@@ -19,8 +19,8 @@ use serde_json::json;
 use warp::Filter;
 
 use super::ingress::into_response;
-use crate::actions::Action;
 use super::state::App;
+use crate::actions::Action;
 use crate::server::Reply;
 
 /// The admin API's OpenAPI document, as committed in `docs/openapi.json`.

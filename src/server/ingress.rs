@@ -17,14 +17,14 @@ use http::header::{HeaderValue, ALLOW, CONTENT_LENGTH};
 use http::{HeaderMap, Method, StatusCode};
 use warp::Filter;
 
+use super::door;
 use super::listener::ClientAddr;
 use super::state::App;
 use crate::event::{Decode, Event};
-use super::door;
 use crate::guard;
 use crate::observe::{Access, Note};
-use crate::server::Reply;
 use crate::router::Lookup;
+use crate::server::Reply;
 
 pub fn filter(
     app: Arc<App>,
