@@ -62,27 +62,34 @@ impl App {
     ) -> Self {
         let delivery = Delivery::new(resources.http.clone());
         // Start is a reload from nothing: the limits begin as the command
-        // line's and the loaded file's are applied by `swap`, as at reload.
+        // line's, and the loaded file's are applied over them by `apply`,
+        // as at every reload.
         let limits = Limits {
             public: tokio::sync::watch::Sender::new(base.clone()),
             admin: tokio::sync::watch::Sender::new(ConnectionLimits { max_concurrent_requests: None, ..base.clone() }),
             base,
         };
+        let settings = loaded.settings.clone();
         let app = App {
             limits,
-            active: ArcSwap::from_pointee(Loaded {
-                source: loaded.source.clone(),
-                settings: loaded.settings.clone(),
-                snapshot: loaded.snapshot.clone(),
-            }),
+            active: ArcSwap::from_pointee(loaded),
             resources,
             delivery,
             shutting_down: AtomicBool::new(false),
             reloader,
             started,
         };
-        app.swap(loaded);
+        app.apply(&settings);
         app
+    }
+
+    /// Hands the listeners the limits `settings` set: at start and at every
+    /// reload alike. Sent only when different, so an unchanged reload
+    /// rebuilds nothing.
+    fn apply(&self, settings: &Settings) {
+        let (public, admin) = listener_limits(settings, &self.limits.base);
+        self.limits.public.send_if_modified(|held| std::mem::replace(held, public.clone()) != public);
+        self.limits.admin.send_if_modified(|held| std::mem::replace(held, admin.clone()) != admin);
     }
 
     pub fn reloader(&self) -> &Reloader {
@@ -126,10 +133,7 @@ impl App {
     /// Makes `next` the active config, and its listener limits the
     /// listeners'. Requests already running keep the config they hold.
     pub fn swap(&self, next: Loaded) -> Arc<Loaded> {
-        let (public, admin) = listener_limits(&next.settings, &self.limits.base);
-        // Sent only when different, so an unchanged reload rebuilds nothing.
-        self.limits.public.send_if_modified(|held| std::mem::replace(held, public.clone()) != public);
-        self.limits.admin.send_if_modified(|held| std::mem::replace(held, admin.clone()) != admin);
+        self.apply(&next.settings);
         self.active.swap(Arc::new(next))
     }
 

@@ -307,6 +307,35 @@ mod tests {
     }
 
     #[test]
+    fn every_restart_warning_is_for_a_key_the_table_calls_restart_only() {
+        let (old, new) = (
+            settings(""),
+            settings("data_dir: /srv/q\nshutdown_grace: 3s\nretention: {succeeded: 1h, dead: 1h}\ndestinations: {concurrency: 4, circuit_breaker: {failures: 2, open_for: 1s, max_open_for: 9s}}\n"),
+        );
+        let started = Started {
+            addr: old.listen,
+            admin_addr: old.admin_listen,
+            listen_override: None,
+            admin_listen_override: None,
+            delivery: StartOnly::applied(&old.delivery, None, Duration::from_secs(10)),
+            data_dir_override: None,
+            default_grace: Duration::from_secs(10),
+        };
+        let warnings = started.restart_required(&old, &new);
+        assert_eq!(warnings.len(), 8, "{warnings:?}");
+        let restart: Vec<&str> = restart_only().collect();
+        for warning in &warnings {
+            let key = warning.split(' ').next().unwrap_or_default();
+            let top = key.split('.').next().unwrap_or_default();
+            assert!(restart.contains(&top), "{key} warns but the table applies it at reload");
+        }
+        // Only restart-only keys differ here, and the summary names them so.
+        for key in old.changed_keys(&new) {
+            assert!(restart.contains(&key.as_str()), "{key} is not a restart-only key");
+        }
+    }
+
+    #[test]
     fn the_restart_only_table_names_the_listen_addresses_and_the_delivery_store() {
         let keys: Vec<&str> = restart_only().collect();
         assert_eq!(keys, vec!["listen", "admin_listen", "data_dir", "shutdown_grace", "retention", "destinations"]);
