@@ -23,8 +23,10 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use hookroute::actions::Resources;
 use hookroute::config::interpolate::ProcessEnv;
 use hookroute::event::Event;
-use hookroute::router::{snapshot_from_str, Lookup, Snapshot};
+use hookroute::router::{Lookup, Snapshot};
+use hookroute::settings::load_str;
 use http::{HeaderMap, HeaderValue, Method};
+use std::sync::Arc;
 
 fn config(routes: usize) -> String {
     let mut yaml = String::from("routes:\n");
@@ -36,8 +38,8 @@ fn config(routes: usize) -> String {
     yaml
 }
 
-fn snapshot(routes: usize, resources: &Resources) -> Snapshot {
-    snapshot_from_str("bench.yaml", &config(routes), &ProcessEnv, resources).expect("the bench config compiles")
+fn snapshot(routes: usize, resources: &Resources) -> Arc<Snapshot> {
+    load_str("bench.yaml", &config(routes), &ProcessEnv, resources).expect("the bench config compiles").snapshot
 }
 
 /// A push-like JSON body of about `size` bytes (padded with commits).

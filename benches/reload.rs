@@ -5,7 +5,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
 use hookroute::actions::Resources;
-use hookroute::router::snapshot_from_str;
+use hookroute::settings::load_str;
 
 /// The allocator the `hookroute` binary runs with (src/main.rs), so the
 /// figures are what a server's reload costs: reload allocates heavily, and
@@ -33,7 +33,7 @@ fn bench_reload(c: &mut Criterion) {
     for n in [10usize, 10_000] {
         let text = config(n);
         group.bench_with_input(BenchmarkId::new("validate_and_compile", n), &text, |b, text| {
-            b.iter(|| snapshot_from_str("routes.yaml", text, &env, &resources).expect("valid config"))
+            b.iter(|| load_str("routes.yaml", text, &env, &resources).expect("valid config"))
         });
         // The parse/decode half alone, to see where a slow reload spends.
         group.bench_with_input(BenchmarkId::new("parse_and_decode", n), &text, |b, text| {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use futures_util::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -21,22 +22,24 @@ use crate::actions::Resources;
 use crate::config::interpolate::ProcessEnv;
 use crate::config::ConfigErrors;
 use crate::delivery::settings::StartOnly;
-use crate::delivery::{Delivery, DeliverySettings};
+use crate::delivery::Delivery;
+use crate::event::Event;
 use crate::reload::{self, Reloader};
-use crate::router::{load_snapshot, Snapshot};
-use crate::server::{self, ConnectionLimits};
+use crate::router::{Matched, Snapshot};
+use crate::server::{self, ConnectionLimits, Reply};
+use crate::settings::{Loaded, Settings, Started};
 
 /// Shared state of a running server.
 pub struct App {
-    snapshot: ArcSwap<Snapshot>,
+    /// The active config: routes and settings of one file, swapped together.
+    active: ArcSwap<Loaded>,
     resources: Arc<Resources>,
     delivery: Delivery,
     shutting_down: AtomicBool,
     reloader: Reloader,
-    /// What the listeners are bound to, and whether the command line fixed
-    /// them (then a changed `listen:` is not a restart warning).
-    bound: Bound,
-    delivery_start: DeliveryStart,
+    /// What the process applied at start of the settings only a restart
+    /// changes.
+    started: Started,
     limits: Limits,
 }
 
@@ -49,109 +52,89 @@ struct Limits {
     admin: tokio::sync::watch::Sender<ConnectionLimits>,
 }
 
-impl Limits {
-    fn new(base: ConnectionLimits, security: &crate::guard::SecuritySettings) -> Self {
-        let (public, admin) = Limits::of(&base, security);
-        Limits { base, public: tokio::sync::watch::Sender::new(public), admin: tokio::sync::watch::Sender::new(admin) }
-    }
-
-    /// The public and the admin listener's limits under `security`. The
-    /// admin listener has no request cap, so health checks answer under a
-    /// flood.
-    fn of(base: &ConnectionLimits, security: &crate::guard::SecuritySettings) -> (ConnectionLimits, ConnectionLimits) {
-        let public = security.connection_limits(base);
-        let admin = ConnectionLimits { max_concurrent_requests: None, ..public.clone() };
-        (public, admin)
-    }
-}
-
-/// The delivery settings read only at start, as applied, and what applied
-/// them, so a reloaded file can be read the same way and compared.
-#[derive(Debug, Clone)]
-struct DeliveryStart {
-    applied: StartOnly,
-    data_dir_override: Option<PathBuf>,
-    default_grace: Duration,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Bound {
-    addr: SocketAddr,
-    admin_addr: SocketAddr,
-    listen_override: Option<SocketAddr>,
-    admin_listen_override: Option<SocketAddr>,
-}
-
 impl App {
     fn new(
-        snapshot: Snapshot,
+        loaded: Loaded,
         resources: Arc<Resources>,
         reloader: Reloader,
-        bound: Bound,
-        delivery_start: DeliveryStart,
-        base_limits: ConnectionLimits,
+        started: Started,
+        base: ConnectionLimits,
     ) -> Self {
         let delivery = Delivery::new(resources.http.clone());
-        let limits = Limits::new(base_limits, &snapshot.security);
-        App {
+        // Start is a reload from nothing: the limits begin as the command
+        // line's, and the loaded file's are applied over them by `apply`,
+        // as at every reload.
+        let limits = Limits {
+            public: tokio::sync::watch::Sender::new(base.clone()),
+            admin: tokio::sync::watch::Sender::new(ConnectionLimits { max_concurrent_requests: None, ..base.clone() }),
+            base,
+        };
+        let settings = loaded.settings.clone();
+        let app = App {
             limits,
-            snapshot: ArcSwap::from_pointee(snapshot),
+            active: ArcSwap::from_pointee(loaded),
             resources,
             delivery,
             shutting_down: AtomicBool::new(false),
             reloader,
-            bound,
-            delivery_start,
-        }
+            started,
+        };
+        app.apply(&settings);
+        app
+    }
+
+    /// Hands the listeners the limits `settings` set: at start and at every
+    /// reload alike. Sent only when different, so an unchanged reload
+    /// rebuilds nothing.
+    fn apply(&self, settings: &Settings) {
+        let (public, admin) = listener_limits(settings, &self.limits.base);
+        self.limits.public.send_if_modified(|held| std::mem::replace(held, public.clone()) != public);
+        self.limits.admin.send_if_modified(|held| std::mem::replace(held, admin.clone()) != admin);
     }
 
     pub fn reloader(&self) -> &Reloader {
         &self.reloader
     }
 
-    /// The resources, to hand to a snapshot being compiled off-thread.
+    /// The resources, to hand to a config being compiled off-thread.
     pub fn resources_handle(&self) -> Arc<Resources> {
         self.resources.clone()
     }
 
     pub fn bound_addr(&self) -> SocketAddr {
-        self.bound.addr
+        self.started.addr
     }
 
     pub fn bound_admin_addr(&self) -> SocketAddr {
-        self.bound.admin_addr
+        self.started.admin_addr
     }
 
-    pub fn listen_override(&self) -> Option<SocketAddr> {
-        self.bound.listen_override
+    /// What the process applied at start of the restart-only settings.
+    pub fn started(&self) -> &Started {
+        &self.started
     }
 
-    pub fn admin_listen_override(&self) -> Option<SocketAddr> {
-        self.bound.admin_listen_override
+    /// The active config, routes and settings together; hold it for the
+    /// whole request.
+    pub fn active(&self) -> Arc<Loaded> {
+        self.active.load_full()
     }
 
-    /// One warning per start-only delivery setting (`data_dir`,
-    /// `shutdown_grace`, `retention`, `destinations`) that `next` sets
-    /// differently from what this process runs with.
-    pub fn delivery_restart_required(&self, next: &DeliverySettings) -> Vec<String> {
-        let start = &self.delivery_start;
-        let wanted = StartOnly::applied(next, start.data_dir_override.as_deref(), start.default_grace);
-        start.applied.restart_required(&wanted)
-    }
-
-    /// The active snapshot; hold it for the whole request.
+    /// The active routes.
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.snapshot.load_full()
+        self.active.load().snapshot.clone()
     }
 
-    /// Makes `next` the active snapshot, and its listener limits the
-    /// listeners'. Requests already running keep the snapshot they hold.
-    pub fn swap(&self, next: Snapshot) -> Arc<Snapshot> {
-        let (public, admin) = Limits::of(&self.limits.base, &next.security);
-        // Sent only when different, so an unchanged reload rebuilds nothing.
-        self.limits.public.send_if_modified(|held| std::mem::replace(held, public.clone()) != public);
-        self.limits.admin.send_if_modified(|held| std::mem::replace(held, admin.clone()) != admin);
-        self.snapshot.swap(Arc::new(next))
+    /// The active settings.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.active.load().settings.clone()
+    }
+
+    /// Makes `next` the active config, and its listener limits the
+    /// listeners'. Requests already running keep the config they hold.
+    pub fn swap(&self, next: Loaded) -> Arc<Loaded> {
+        self.apply(&next.settings);
+        self.active.swap(Arc::new(next))
     }
 
     pub fn resources(&self) -> &Resources {
@@ -166,6 +149,99 @@ impl App {
     /// is open, and shutdown has not begun.
     pub fn is_ready(&self) -> bool {
         !self.shutting_down.load(Ordering::Relaxed) && self.delivery.is_open()
+    }
+}
+
+/// The reloader works on the application through this, and nothing more.
+impl reload::Target for App {
+    fn reloader(&self) -> &Reloader {
+        &self.reloader
+    }
+
+    fn resources_handle(&self) -> Arc<Resources> {
+        self.resources.clone()
+    }
+
+    fn active(&self) -> Arc<Loaded> {
+        App::active(self)
+    }
+
+    fn swap(&self, next: Loaded) -> Arc<Loaded> {
+        App::swap(self, next)
+    }
+
+    fn started(&self) -> &Started {
+        &self.started
+    }
+}
+
+/// The public and the admin listener's limits: `base` (the command
+/// line's) with the file's over them. The admin listener has no request
+/// cap, so health checks answer under a flood.
+fn listener_limits(settings: &Settings, base: &ConnectionLimits) -> (ConnectionLimits, ConnectionLimits) {
+    let security = &settings.security;
+    let mut public = base.clone();
+    if let Some(n) = security.max_concurrent_requests {
+        public.max_concurrent_requests = Some(n);
+    }
+    if let Some(n) = security.max_headers {
+        public.max_headers = n;
+    }
+    if let Some(n) = security.max_header_bytes {
+        public.max_header_bytes = n;
+    }
+    if let Some(d) = security.header_read_timeout {
+        public.header_read_timeout = d;
+    }
+    let admin = ConnectionLimits { max_concurrent_requests: None, ..public.clone() };
+    (public, admin)
+}
+
+/// The server works on the application through this, and nothing more.
+impl server::State for App {
+    fn active(&self) -> Arc<Loaded> {
+        App::active(self)
+    }
+
+    fn resources(&self) -> &Resources {
+        &self.resources
+    }
+
+    fn delivery(&self) -> &Delivery {
+        &self.delivery
+    }
+
+    fn bound_admin_addr(&self) -> SocketAddr {
+        self.started.admin_addr
+    }
+
+    fn is_ready(&self) -> bool {
+        App::is_ready(self)
+    }
+
+    fn last_reload_failure(&self) -> Option<server::state::ReloadFailure> {
+        self.reloader.last_failure().map(|f| server::state::ReloadFailure { at: f.at, errors: f.errors })
+    }
+
+    fn reload(&self) -> BoxFuture<'_, Result<server::state::ReloadReport, ConfigErrors>> {
+        Box::pin(async move {
+            let summary = self.reloader.reload(self, reload::Trigger::Admin).await?;
+            Ok(server::state::ReloadReport {
+                summary: serde_json::to_value(&summary).unwrap_or_default(),
+                message: summary.to_string(),
+            })
+        })
+    }
+
+    fn run<'a>(&'a self, active: &'a Loaded, event: Arc<Event>, matched: &'a [Matched]) -> BoxFuture<'a, Reply> {
+        Box::pin(crate::pipeline::run(
+            &active.snapshot,
+            &active.settings.delivery,
+            &self.resources,
+            &self.delivery,
+            event,
+            matched,
+        ))
     }
 }
 
@@ -243,19 +319,20 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     // Compiling is CPU-bound (see reload): off the runtime's workers, as
     // every reload does it.
     let (path, loader_resources) = (options.config_path.clone(), resources.clone());
-    let snapshot = tokio::task::spawn_blocking(move || load_snapshot(&path, &ProcessEnv, &loader_resources))
+    let loaded = tokio::task::spawn_blocking(move || crate::settings::load_file(&path, &ProcessEnv, &loader_resources))
         .await
         .unwrap_or_else(|e| Err(reload::join_failure(&options.config_path, e)))?;
-    if snapshot.routes.is_empty() {
+    let settings = loaded.settings.clone();
+    if loaded.snapshot.routes.is_empty() {
         tracing::warn!("{}", crate::lint::NO_ROUTES);
     }
-    let listen = options.listen.unwrap_or(snapshot.listen);
-    let admin_listen = options.admin_listen.unwrap_or(snapshot.admin_listen);
+    let listen = options.listen.unwrap_or(settings.listen);
+    let admin_listen = options.admin_listen.unwrap_or(settings.admin_listen);
     // `check` refuses this for the file's admin_listen; --admin-listen too.
-    if let Some(message) = crate::guard::admin_exposure(admin_listen, snapshot.security.admin_token.as_ref()) {
+    if let Some(message) = crate::guard::admin_exposure(admin_listen, settings.security.admin_token.as_ref()) {
         return Err(StartError::InsecureAdmin(message));
     }
-    let route_count = snapshot.routes.len();
+    let route_count = loaded.snapshot.routes.len();
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr).await.map_err(|error| StartError::Bind { addr, error })
     };
@@ -264,21 +341,22 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     let addr = public.local_addr().map_err(|error| StartError::Bind { addr: listen, error })?;
     let admin_addr = admin.local_addr().map_err(|error| StartError::Bind { addr: admin_listen, error })?;
 
-    let bound =
-        Bound { addr, admin_addr, listen_override: options.listen, admin_listen_override: options.admin_listen };
-    let delivery_settings = snapshot.delivery.clone();
     let default_grace = options.limits.shutdown_grace;
-    let delivery_start = DeliveryStart {
-        applied: StartOnly::applied(&delivery_settings, options.data_dir.as_deref(), default_grace),
+    let started = Started {
+        addr,
+        admin_addr,
+        listen_override: options.listen,
+        admin_listen_override: options.admin_listen,
+        delivery: StartOnly::applied(&settings.delivery, options.data_dir.as_deref(), default_grace),
         data_dir_override: options.data_dir.clone(),
         default_grace,
     };
-    let grace = delivery_start.applied.shutdown_grace;
+    let grace = started.delivery.shutdown_grace;
     let reloader = Reloader::new(options.config_path.clone());
-    let app = Arc::new(App::new(snapshot, resources, reloader, bound, delivery_start, options.limits.clone()));
+    let app = Arc::new(App::new(loaded, resources, reloader, started, options.limits.clone()));
     // Open the queue (resuming pending jobs) before anything is accepted.
     let needs_store = crate::delivery::intake::needs_store(&app.snapshot());
-    app.delivery().start(&delivery_settings, options.data_dir.clone(), needs_store).await?;
+    app.delivery().start(&settings.delivery, options.data_dir.clone(), needs_store).await?;
     metrics::gauge!(crate::metrics::CONFIG_LAST_SUCCESS).set(crate::reload::unix_now());
     let shutdown = CancellationToken::new();
     if options.watch {

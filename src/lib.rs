@@ -30,6 +30,7 @@ pub mod router;
 pub mod routetest;
 pub mod schema;
 pub mod server;
+pub mod settings;
 pub mod template;
 pub mod upstream;
 pub mod verify;

@@ -13,7 +13,6 @@ use hookroute::actions::Resources;
 use hookroute::app::{self, ServeOptions, StartError};
 use hookroute::config::interpolate::ProcessEnv;
 use hookroute::observe::log_writer::{FlushGuard, LogWriter};
-use hookroute::router::load_snapshot;
 
 /// mimalloc instead of glibc's malloc. Decoding a webhook's JSON allocates a
 /// string or a map for nearly every key and value, and under glibc malloc,
@@ -96,9 +95,9 @@ fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     }
     // The problems are `check`'s answer, not an error of the binary: they
     // are printed alone, as the docs show.
-    match load_snapshot(path, &ProcessEnv, &resources) {
-        Ok(snapshot) => {
-            let n = snapshot.routes.len();
+    match hookroute::settings::load_file(path, &ProcessEnv, &resources) {
+        Ok(loaded) => {
+            let n = loaded.snapshot.routes.len();
             println!("ok: {n} route{}", if n == 1 { "" } else { "s" });
             Ok(ExitCode::SUCCESS)
         }

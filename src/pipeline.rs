@@ -10,44 +10,30 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
 use crate::actions::file::FileError;
 use crate::actions::{Action, Forward, ForwardError, ForwardResponse, Resources, Respond};
-use crate::delivery::{intake, AcceptError, Delivery, StoreError};
+use crate::delivery::{intake, AcceptError, Delivery, DeliverySettings, StoreError};
 use crate::event::Event;
 use crate::observe::{self, ActionKind, ActionOutcome};
 use crate::router::{Matched, Snapshot};
 use crate::template::{RenderError, Scope};
 use crate::upstream::SendError;
 
-/// An HTTP answer, independent of the server framework.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Reply {
-    pub fn json(status: StatusCode, value: &serde_json::Value) -> Reply {
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        Reply { status, headers, body: Bytes::from(value.to_string()) }
-    }
-
-    /// `{"error": message}` with `status`.
-    pub fn error(status: StatusCode, message: impl std::fmt::Display) -> Reply {
-        Reply::json(status, &json!({ "error": message.to_string() }))
-    }
-}
+/// The HTTP answer type lives in the server; this re-export keeps the
+/// name `pipeline::Reply` working for code not yet moved to
+/// `crate::server::Reply` (temporary, to be removed once every user imports
+/// it from the server).
+pub use crate::server::Reply;
 
 /// Runs the matched routes' actions for `event` and builds the reply.
+/// `settings` are the delivery settings of the same config as `snapshot`.
 pub async fn run(
     snapshot: &Snapshot,
+    settings: &DeliverySettings,
     resources: &Resources,
     delivery: &Delivery,
     event: Arc<Event>,
@@ -126,9 +112,9 @@ pub async fn run(
         _ => None,
     };
     // The 202 below promises delivery: durable jobs are on disk first.
-    let plan = intake::plan(snapshot, &event, matched, sync_forward.as_ref());
-    let queued = observe::queued_routes(&plan);
-    match delivery.accept(&event.id, &event.body, plan, &snapshot.delivery).await {
+    let plan = intake::plan(snapshot, settings, &event, matched, sync_forward.as_ref());
+    let queued = plan.queued_routes();
+    match delivery.accept(&event.id, &event.body, plan, settings).await {
         Ok(accepted) => {
             observe::forwards_queued(&resources.stats, &queued, &accepted.duplicates);
             if let Some((_, original)) = accepted.duplicates.iter().find(|(route, _)| **route == *primary.name) {

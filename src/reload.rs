@@ -2,7 +2,7 @@
 //!
 //! Every trigger (the file watcher, SIGHUP, `POST /-/reload`) ends in
 //! [`Reloader::reload`], which runs the very function startup uses
-//! ([`crate::router::load_snapshot`]), so a file that `check` accepts is a
+//! ([`crate::settings::load_file`]), so a file that `check` accepts is a
 //! file reload accepts. Each reload reads the file and every `${VAR}` and
 //! `${file:…}` it names afresh, and decides "unchanged" by comparing the
 //! compiled result with what serves ([`diff`]): a rotated secret behind an
@@ -11,8 +11,14 @@
 //! and the errors are kept for `GET /-/config`.
 //!
 //! Settings the process reads only at start (the listen addresses, the
-//! delivery store's) are reported under `restart_required`; the listener
-//! limits are handed to the listeners with the snapshot ([`App::swap`]).
+//! delivery store's: see [`crate::settings::KEYS`]) are reported under
+//! `restart_required`; the listener limits are handed to the listeners
+//! with the settings, by the very swap that applied them at start.
+//!
+//! The reloader knows nothing of the application but what it needs, a
+//! [`Target`]: the resources to compile with, the active config cell and
+//! what was applied at start. The application implements it; so reload
+//! does not import the application.
 
 mod diff;
 mod watch;
@@ -26,10 +32,25 @@ use std::time::{Instant, SystemTime};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
+use crate::actions::Resources;
 use crate::config::interpolate::ProcessEnv;
 use crate::config::ConfigErrors;
-use crate::router::{snapshot_from_str, Snapshot};
+use crate::settings::{load_str, Loaded, Started};
+
+/// What a reload works on: implemented by the application.
+pub trait Target: Send + Sync + 'static {
+    /// The reloader of this target.
+    fn reloader(&self) -> &Reloader;
+    /// The resources a config compiles against (and whose files a reload
+    /// reopens).
+    fn resources_handle(&self) -> Arc<Resources>;
+    /// The active config.
+    fn active(&self) -> Arc<Loaded>;
+    /// Makes `next` the active config, settings applied.
+    fn swap(&self, next: Loaded) -> Arc<Loaded>;
+    /// What the process applied at start of the restart-only settings.
+    fn started(&self) -> &Started;
+}
 
 /// What started a reload, for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +127,7 @@ fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error
     s.serialize_str(&humantime::format_rfc3339_millis(*t).to_string())
 }
 
-/// Reloads the config of one running [`App`].
+/// Reloads the config of one running application (a [`Target`]).
 pub struct Reloader {
     config_path: PathBuf,
     /// One reload at a time; triggers that arrive meanwhile wait their turn.
@@ -129,7 +150,7 @@ impl Reloader {
 
     /// Loads the file (re-reading every variable and secret file it names)
     /// and, if it is valid and compiles to something different, swaps it in.
-    pub async fn reload(&self, app: &Arc<App>, trigger: Trigger) -> Result<ReloadSummary, ConfigErrors> {
+    pub async fn reload(&self, app: &dyn Target, trigger: Trigger) -> Result<ReloadSummary, ConfigErrors> {
         let _turn = self.running.lock().await;
         let started = Instant::now();
         let path = self.config_path.clone();
@@ -145,24 +166,24 @@ impl Reloader {
         };
         // A reload (SIGHUP above all: logrotate's `postrotate`) reopens every
         // `file` action's output, whether or not the config changed.
-        app.resources().files.reopen_all();
+        app.resources_handle().files.reopen_all();
         let resources = app.resources_handle();
         let name = path.display().to_string();
         // Compiling (10,000 routes of regexes and JSONPaths) is CPU-bound;
         // keep it off the runtime's workers.
-        let loaded = tokio::task::spawn_blocking(move || snapshot_from_str(&name, &text, &ProcessEnv, &resources))
+        let loaded = tokio::task::spawn_blocking(move || load_str(&name, &text, &ProcessEnv, &resources))
             .await
             .unwrap_or_else(|e| Err(join_failure(&self.config_path, e)));
         let next = match loaded {
             Ok(next) => next,
             Err(errors) => return Err(self.failed(trigger, errors)),
         };
-        let current = app.snapshot();
+        let current = app.active();
         let changes = diff::changes(&current, &next);
         let mut summary = ReloadSummary {
             changed: !changes.is_empty(),
-            routes: next.routes.len(),
-            restart_required: restart_required(app, &current, &next),
+            routes: next.snapshot.routes.len(),
+            restart_required: app.started().restart_required(&current.settings, &next.settings),
             added: changes.added,
             removed: changes.removed,
             modified: changes.modified,
@@ -174,13 +195,13 @@ impl Reloader {
         if !summary.changed {
             // Comments or layout changed, or nothing did: nothing to apply,
             // but `GET /-/config` shows the hash of the file as it now is.
-            if next.hash != current.hash {
+            if next.source.hash != current.source.hash {
                 app.swap(next);
             }
             tracing::info!(trigger = trigger.as_str(), "{summary}; nothing to apply");
             return Ok(summary);
         }
-        let no_routes = next.routes.is_empty();
+        let no_routes = next.snapshot.routes.is_empty();
         app.swap(next);
         summary.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         metrics::counter!(crate::metrics::CONFIG_RELOADS, "outcome" => "success").increment(1);
@@ -222,32 +243,8 @@ pub fn unix_now() -> f64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
-/// Settings read only at start that `next` changes. The delivery ones are
-/// compared with what the process runs with rather than with `current`, so
-/// the warning stays while the file and the process disagree, and a file
-/// changed back to what runs gets none.
-fn restart_required(app: &App, current: &Snapshot, next: &Snapshot) -> Vec<String> {
-    let mut out = Vec::new();
-    if next.listen != current.listen && app.listen_override().is_none() {
-        out.push(format!(
-            "listen changed to {} but requires a restart; still listening on {}",
-            next.listen,
-            app.bound_addr()
-        ));
-    }
-    if next.admin_listen != current.admin_listen && app.admin_listen_override().is_none() {
-        out.push(format!(
-            "admin_listen changed to {} but requires a restart; still listening on {}",
-            next.admin_listen,
-            app.bound_admin_addr()
-        ));
-    }
-    out.extend(app.delivery_restart_required(&next.delivery));
-    out
-}
-
 /// Reloads on every SIGHUP until `stop` is cancelled.
-pub fn spawn_sighup(app: Arc<App>, stop: CancellationToken) {
+pub fn spawn_sighup(app: Arc<dyn Target>, stop: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = match signal(SignalKind::hangup()) {
         Ok(s) => s,
@@ -262,7 +259,7 @@ pub fn spawn_sighup(app: Arc<App>, stop: CancellationToken) {
                 _ = stop.cancelled() => break,
                 got = hup.recv() => if got.is_none() { break },
             }
-            let _ = app.reloader().reload(&app, Trigger::Signal).await;
+            let _ = app.reloader().reload(&*app, Trigger::Signal).await;
         }
     });
 }

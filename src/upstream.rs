@@ -230,6 +230,15 @@ impl Upstream {
     }
 }
 
+/// `host:port` of a URL, the unit of per-destination limits.
+pub fn destination_of(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or("");
+    match url.port_or_known_default() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

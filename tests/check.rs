@@ -314,8 +314,9 @@ fn shipped_configs_pass_check_and_load_through_the_library() {
             (0, format!("ok: {routes} routes\n").as_str(), ""),
             "{file}"
         );
-        let snapshot = hookroute::router::load_snapshot(&repo_file(file), &example_env, &resources)
-            .unwrap_or_else(|e| panic!("{file}:\n{e}"));
+        let snapshot = hookroute::settings::load_file(&repo_file(file), &example_env, &resources)
+            .unwrap_or_else(|e| panic!("{file}:\n{e}"))
+            .snapshot;
         assert_eq!(snapshot.routes.len(), routes, "{file}");
     }
 }

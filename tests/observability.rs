@@ -829,18 +829,19 @@ fn kubernetes_manifests_parse_and_the_configmap_config_checks() {
     let text = config_maps[0]["data"]["routes.yaml"].as_str().expect("data.routes.yaml");
     let env = PodEnv { vars, files };
     let resources = hookroute::actions::Resources::new().unwrap();
-    let snapshot = hookroute::router::snapshot_from_str("configmap routes.yaml", text, &env, &resources)
+    let loaded = hookroute::settings::load_str("configmap routes.yaml", text, &env, &resources)
         .unwrap_or_else(|e| panic!("the ConfigMap's routes.yaml does not check:\n{e}"));
-    assert!(snapshot.security.admin_token.is_some(), "admin on 0.0.0.0 needs a token");
+    let (snapshot, settings) = (&loaded.snapshot, &loaded.settings);
+    assert!(settings.security.admin_token.is_some(), "admin on 0.0.0.0 needs a token");
     assert!(snapshot.routes.iter().any(|r| r.guard.verify.is_some()), "a route verifies with the Secret");
-    assert_eq!(snapshot.admin_listen.port(), 9090);
+    assert_eq!(settings.admin_listen.port(), 9090);
 
     // The memory limit covers what the config lets the process hold: bodies
     // being received, durable bodies kept for a first attempt, a baseline.
     let limit = mebibytes(container["resources"]["limits"]["memory"].as_str().expect("a memory limit"));
-    let concurrent = snapshot.security.max_concurrent_requests.expect("the ConfigMap sets max_concurrent_requests");
+    let concurrent = settings.security.max_concurrent_requests.expect("the ConfigMap sets max_concurrent_requests");
     let body = snapshot.routes.iter().filter_map(|r| r.guard.max_body_bytes).fold(snapshot.max_body_bytes, usize::max);
-    let needed = (concurrent * body + snapshot.delivery.queued_body_memory) / (1 << 20) + 64;
+    let needed = (concurrent * body + settings.delivery.queued_body_memory) / (1 << 20) + 64;
     assert!(limit >= needed, "memory limit {limit} MiB is below the configured caps ({needed} MiB)");
 
     // No API token in a pod that never calls the API; the admin port only
@@ -896,7 +897,7 @@ fn compose_mounts_the_config_directory_and_its_config_checks() {
     let env = PodEnv { vars, files: HashMap::new() };
     let text = std::fs::read_to_string(source.join("routes.yaml")).unwrap();
     let resources = hookroute::actions::Resources::new().unwrap();
-    hookroute::router::snapshot_from_str("compose routes.yaml", &text, &env, &resources)
+    hookroute::settings::load_str("compose routes.yaml", &text, &env, &resources)
         .unwrap_or_else(|e| panic!("examples/compose/routes.yaml does not check:\n{e}"));
 }
 

@@ -102,6 +102,36 @@ async fn a_rotated_verify_secret_file_takes_effect_on_sighup_reload_and_admin_re
     assert_eq!(signed_post(&url, "second-secret-a9b0").await, 401);
 }
 
+#[tokio::test]
+async fn a_rotated_forward_header_token_file_takes_effect_on_reload() {
+    let upstream = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("downstream-token");
+    std::fs::write(&token, "first-token-0b7e\n").unwrap();
+    let yaml = format!(
+        "routes:\n  - name: x\n    path: /hooks/x\n    delivery: memory\n    actions:\n      - forward: {{ url: '{}', headers: {{ Authorization: 'Bearer ${{file:{}}}' }} }}\n",
+        upstream.url("/in"),
+        token.display()
+    );
+    let path = write_config(dir.path(), &yaml);
+    let options = ServeOptions { config_path: path, data_dir: Some(dir.path().join("data")), ..serve_options() };
+    let server = start_with(options).await.unwrap();
+    assert_eq!(post_json(&url(&server, "/hooks/x"), &json!({"n": 1})).await.status, 202);
+    let got = upstream.wait_for(1).await;
+    assert_eq!(got[0].header("authorization"), Some("Bearer first-token-0b7e"));
+
+    // routes.yaml is byte for byte the same; only the token file changed.
+    std::fs::write(&token, "second-token-c3d1\n").unwrap();
+    let answer = send(client().post(admin_url(&server, "/-/reload"))).await;
+    let body = answer.json();
+    assert_eq!(body["changed"], true, "{body}");
+    assert_eq!(body["modified"], json!(["x"]), "{body}");
+    assert!(!answer.text().contains("-token-"), "the summary shows the token: {}", answer.text());
+    assert_eq!(post_json(&url(&server, "/hooks/x"), &json!({"n": 2})).await.status, 202);
+    let got = upstream.wait_for(2).await;
+    assert_eq!(got[1].header("authorization"), Some("Bearer second-token-c3d1"));
+}
+
 /// A request with `n` extra headers, on a connection of its own (a
 /// connection keeps the limits it was accepted with).
 async fn with_headers(server: &hookroute::app::RunningServer, n: usize) -> u16 {

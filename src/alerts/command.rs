@@ -7,7 +7,6 @@ use std::path::Path;
 use crate::actions::Resources;
 use crate::config::interpolate::ProcessEnv;
 use crate::config::ConfigErrors;
-use crate::router::Snapshot;
 
 /// Why no rules were written.
 #[derive(Debug, thiserror::Error)]
@@ -24,10 +23,10 @@ pub enum AlertsError {
 /// The rules file for the routes file at `config`, ready to print.
 pub fn rules_file(config: &Path) -> Result<String, AlertsError> {
     let resources = Resources::new()?;
-    let loaded = crate::config::load_file(config, &ProcessEnv)?;
-    let settings = loaded.alerts.clone();
-    let snapshot = Snapshot::compile(loaded, &resources)?;
-    let rules = super::rules(&snapshot, &settings);
+    let config_spec = crate::config::load_file(config, &ProcessEnv)?;
+    let settings = config_spec.alerts.clone();
+    let loaded = crate::settings::Loaded::compile(config_spec, &resources)?;
+    let rules = super::rules(&loaded.snapshot, &loaded.settings.delivery, &settings);
     let mut out = format!(
         "# Prometheus alerting rules for {}, written by `hookroute alerts`.\n# Generate them again when the routes change.\n",
         config.display()

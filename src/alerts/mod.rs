@@ -24,6 +24,7 @@ use serde::Serialize;
 use crate::actions::Action;
 use crate::config::alerts::AlertSettings;
 use crate::delivery::intake::destination_of;
+use crate::delivery::DeliverySettings;
 use crate::metrics as m;
 use crate::router::Snapshot;
 
@@ -78,7 +79,7 @@ const KINDS: &[fn(&Facts) -> Vec<Rule>] =
     &[dead_letters, pending_job_at_risk, delivery_failing, signature_failures, reload_failed];
 
 /// The rules for `snapshot`, with thresholds from `settings`.
-pub(crate) fn rules(snapshot: &Snapshot, settings: &AlertSettings) -> RuleFile {
+pub(crate) fn rules(snapshot: &Snapshot, delivery: &DeliverySettings, settings: &AlertSettings) -> RuleFile {
     let routes = snapshot
         .routes
         .iter()
@@ -91,7 +92,7 @@ pub(crate) fn rules(snapshot: &Snapshot, settings: &AlertSettings) -> RuleFile {
                 if !destinations.contains(&destination) {
                     destinations.push(destination);
                 }
-                let policy = forward.retry.over(&snapshot.delivery.retry);
+                let policy = forward.retry.over(&delivery.retry);
                 let this = retry_budget(&policy, forward.timeout);
                 budget = Some(budget.map_or(this, |b| b.max(this)));
             }

@@ -29,12 +29,17 @@ pub(crate) struct AdminEndpoint {
 /// file cannot be read, the error is [`Problems`]: the config's own
 /// messages, then what to do instead.
 pub(crate) fn from_config(path: &Path) -> anyhow::Result<AdminEndpoint> {
-    let config = hookroute::config::load_file(path, &ProcessEnv)
+    let mut config = hookroute::config::load_file(path, &ProcessEnv)
         .map_err(|e| Problems::new(e, "cannot read the admin address from the config; or give --admin ADDR"))?;
+    // The security settings add their own problems (an exposed admin
+    // listener without a token among them).
+    let mut found = Vec::new();
+    let security = hookroute::guard::SecuritySettings::compile(&config.spec, &mut found, &|_| None);
+    config.problems.extend(found);
     if let Some(problem) = config.problems.iter().find(|p| p.key_path == "admin_listen") {
         anyhow::bail!("{}: admin_listen: {}; give --admin ADDR instead", config.source_name, problem.message);
     }
-    let token = config.security.admin_token.as_ref().filter(|t| !t.is_empty()).map(|t| t.expose().to_string());
+    let token = security.admin_token.as_ref().filter(|t| !t.is_empty()).map(|t| t.expose().to_string());
     Ok(AdminEndpoint { base: format!("http://{}", reachable(config.admin_listen)), token })
 }
 

@@ -69,9 +69,22 @@ pub struct VerifyKeys {
     basic: Option<BasicVerifySpec>,
 }
 
+/// The schemes `verify:` knows, for the messages below.
+const SCHEMES: &str =
+    "`github`, `stripe`, `slack`, `standard_webhooks`, `shopify`, `gitlab`, `hmac`, `bearer` or `basic`";
+
+/// A `verify:` that does not name exactly one scheme.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemeCountError {
+    #[error("`verify` needs one scheme: {SCHEMES}")]
+    None,
+    #[error("`verify` takes exactly one scheme; a route checks one provider's signature")]
+    Several,
+}
+
 impl TryFrom<VerifyKeys> for VerifySpec {
-    type Error = String;
-    fn try_from(k: VerifyKeys) -> Result<Self, String> {
+    type Error = SchemeCountError;
+    fn try_from(k: VerifyKeys) -> Result<Self, SchemeCountError> {
         let mut found: Vec<VerifySpec> = Vec::new();
         found.extend(k.github.map(VerifySpec::Github));
         found.extend(k.stripe.map(VerifySpec::Stripe));
@@ -82,12 +95,10 @@ impl TryFrom<VerifyKeys> for VerifySpec {
         found.extend(k.hmac.map(VerifySpec::Hmac));
         found.extend(k.bearer.map(VerifySpec::Bearer));
         found.extend(k.basic.map(VerifySpec::Basic));
-        const SCHEMES: &str =
-            "`github`, `stripe`, `slack`, `standard_webhooks`, `shopify`, `gitlab`, `hmac`, `bearer` or `basic`";
         match found.len() {
             1 => Ok(found.remove(0)),
-            0 => Err(format!("`verify` needs one scheme: {SCHEMES}")),
-            _ => Err("`verify` takes exactly one scheme; a route checks one provider's signature".into()),
+            0 => Err(SchemeCountError::None),
+            _ => Err(SchemeCountError::Several),
         }
     }
 }

@@ -133,24 +133,49 @@ fn walk(value: &mut Value, at: &At<'_>, env: &dyn Environment, errors: &mut Vec<
     }
 }
 
-/// Why a reference could not be resolved.
-enum Failure {
+/// Why a `${…}` reference could not be substituted.
+#[derive(Debug, thiserror::Error)]
+pub enum InterpolationError {
     /// `${NAME}` without a default, and NAME is not set.
+    #[error("environment variable {0} is not set (write ${{{0}:-default}} to give a default)")]
     Unset(String),
-    Other(String),
+    #[error("unterminated `${{` (add the closing `}}`, or write `$${{` for a literal `${{`)")]
+    Unterminated,
+    #[error("invalid variable name {name:?} in ${{{reference}}} (use letters, digits and _)")]
+    InvalidName { name: String, reference: String },
+    #[error(transparent)]
+    SecretFile(#[from] SecretFileError),
 }
 
-impl Failure {
+/// Why a `${file:…}` secret could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFileError {
+    #[error("empty file name in ${{file:}} (write e.g. ${{file:/run/secrets/github}})")]
+    EmptyName,
+    /// The cause is in the message, not a `source`, so a chain printed
+    /// with `{:#}` does not say it twice.
+    #[error("cannot read secret file {path}: {error}")]
+    Unreadable { path: String, error: std::io::Error },
+    #[error("secret file {path} is larger than 64 KiB; is it the right file?")]
+    TooLarge { path: String },
+    #[error("secret file {path} is not UTF-8 text")]
+    NotUtf8 { path: String },
+    /// Else the key would be reported as empty "(is its variable set?)",
+    /// sending the reader to look for a variable that is not there.
+    #[error("secret file {path} is empty")]
+    Empty { path: String },
+}
+
+impl InterpolationError {
+    /// The message; for a secret, an unset variable is told to take no
+    /// default but a file.
     fn message(self, secret: bool) -> String {
         match self {
-            Failure::Unset(name) if secret => format!(
+            InterpolationError::Unset(name) if secret => format!(
                 "environment variable {name} is not set (a secret takes no default: set {name}, or read the \
                  secret from a file with ${{file:/run/secrets/...}})"
             ),
-            Failure::Unset(name) => {
-                format!("environment variable {name} is not set (write ${{{name}:-default}} to give a default)")
-            }
-            Failure::Other(message) => message,
+            other => other.to_string(),
         }
     }
 }
@@ -176,11 +201,11 @@ pub(crate) fn interpolate_value(
 }
 
 /// Substitutes the variables of one string.
-pub fn interpolate_str(input: &str, env: &dyn Environment) -> Result<String, String> {
-    interpolate(input, env).map_err(|f| f.message(false))
+pub fn interpolate_str(input: &str, env: &dyn Environment) -> Result<String, InterpolationError> {
+    interpolate(input, env)
 }
 
-fn interpolate(input: &str, env: &dyn Environment) -> Result<String, Failure> {
+fn interpolate(input: &str, env: &dyn Environment) -> Result<String, InterpolationError> {
     let mut out = String::with_capacity(input.len());
     let mut rest = input;
     while let Some(pos) = rest.find('$') {
@@ -191,9 +216,7 @@ fn interpolate(input: &str, env: &dyn Environment) -> Result<String, Failure> {
             rest = tail;
         } else if let Some(tail) = after.strip_prefix("${") {
             // The value is not quoted: it may be a secret written inline.
-            let end = tail.find('}').ok_or_else(|| {
-                Failure::Other("unterminated `${` (add the closing `}`, or write `$${` for a literal `${`)".into())
-            })?;
+            let end = tail.find('}').ok_or(InterpolationError::Unterminated)?;
             out.push_str(&resolve(&tail[..end], env)?);
             rest = &tail[end + 1..];
         } else {
@@ -205,9 +228,9 @@ fn interpolate(input: &str, env: &dyn Environment) -> Result<String, Failure> {
     Ok(out)
 }
 
-fn resolve(reference: &str, env: &dyn Environment) -> Result<String, Failure> {
+fn resolve(reference: &str, env: &dyn Environment) -> Result<String, InterpolationError> {
     if let Some(path) = reference.strip_prefix("file:") {
-        return read_secret_file(path, env).map_err(Failure::Other);
+        return Ok(read_secret_file(path, env)?);
     }
     let (name, default) = match reference.split_once(":-") {
         Some((name, default)) => (name, Some(default)),
@@ -217,31 +240,27 @@ fn resolve(reference: &str, env: &dyn Environment) -> Result<String, Failure> {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !name.starts_with(|c: char| c.is_ascii_digit());
     if !valid {
-        return Err(Failure::Other(format!(
-            "invalid variable name {name:?} in ${{{reference}}} (use letters, digits and _)"
-        )));
+        return Err(InterpolationError::InvalidName { name: name.to_string(), reference: reference.to_string() });
     }
     match (env.var(name), default) {
         (Some(v), _) => Ok(v),
         (None, Some(d)) => Ok(d.to_string()),
-        (None, None) => Err(Failure::Unset(name.to_string())),
+        (None, None) => Err(InterpolationError::Unset(name.to_string())),
     }
 }
 
-fn read_secret_file(path: &str, env: &dyn Environment) -> Result<String, String> {
+fn read_secret_file(path: &str, env: &dyn Environment) -> Result<String, SecretFileError> {
     if path.is_empty() {
-        return Err("empty file name in ${file:} (write e.g. ${file:/run/secrets/github})".into());
+        return Err(SecretFileError::EmptyName);
     }
-    let bytes = env.read_file(path).map_err(|e| format!("cannot read secret file {path}: {e}"))?;
+    let bytes = env.read_file(path).map_err(|error| SecretFileError::Unreadable { path: path.to_string(), error })?;
     if bytes.len() > MAX_SECRET_FILE_BYTES {
-        return Err(format!("secret file {path} is larger than 64 KiB; is it the right file?"));
+        return Err(SecretFileError::TooLarge { path: path.to_string() });
     }
-    let text = String::from_utf8(bytes).map_err(|_| format!("secret file {path} is not UTF-8 text"))?;
+    let text = String::from_utf8(bytes).map_err(|_| SecretFileError::NotUtf8 { path: path.to_string() })?;
     let text = text.trim_end_matches(['\n', '\r']);
     if text.is_empty() {
-        // Else the key would be reported as empty "(is its variable set?)",
-        // sending the reader to look for a variable that is not there.
-        return Err(format!("secret file {path} is empty"));
+        return Err(SecretFileError::Empty { path: path.to_string() });
     }
     Ok(text.to_string())
 }
@@ -264,11 +283,14 @@ mod tests {
 
     #[test]
     fn reports_unset_and_malformed() {
-        let err = interpolate_str("${NOPE}", &env).unwrap_err();
+        let err = interpolate_str("${NOPE}", &env).unwrap_err().to_string();
         assert!(err.contains("NOPE is not set"), "{err}");
-        assert!(interpolate_str("${HOST", &env).unwrap_err().contains("unterminated"));
-        assert!(!interpolate_str("s3cr3t${", &env).unwrap_err().contains("s3cr3t"), "an inline secret is echoed");
-        assert!(interpolate_str("${1X}", &env).unwrap_err().contains("invalid variable name"));
+        assert!(interpolate_str("${HOST", &env).unwrap_err().to_string().contains("unterminated"));
+        assert!(
+            !interpolate_str("s3cr3t${", &env).unwrap_err().to_string().contains("s3cr3t"),
+            "an inline secret is echoed"
+        );
+        assert!(interpolate_str("${1X}", &env).unwrap_err().to_string().contains("invalid variable name"));
     }
 
     #[test]
@@ -280,11 +302,11 @@ mod tests {
         assert_eq!(interpolate_str(&text, &env).unwrap(), "s3cr3t");
         std::fs::write(&path, "a b\r\n").unwrap();
         assert_eq!(interpolate_str(&format!("x-${{file:{}}}", path.display()), &env).unwrap(), "x-a b");
-        let err = interpolate_str("${file:/nonexistent/secret}", &env).unwrap_err();
+        let err = interpolate_str("${file:/nonexistent/secret}", &env).unwrap_err().to_string();
         assert!(err.contains("cannot read secret file /nonexistent/secret"), "{err}");
         std::fs::write(&path, [0xff, 0xfe]).unwrap();
-        assert!(interpolate_str(&text, &env).unwrap_err().contains("not UTF-8"));
-        assert!(interpolate_str("${file:/dev/zero}", &env).unwrap_err().contains("larger than 64 KiB"));
+        assert!(interpolate_str(&text, &env).unwrap_err().to_string().contains("not UTF-8"));
+        assert!(interpolate_str("${file:/dev/zero}", &env).unwrap_err().to_string().contains("larger than 64 KiB"));
     }
 
     #[test]
@@ -309,7 +331,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("empty");
         std::fs::write(&path, "\n").unwrap();
-        let err = interpolate_str(&format!("${{file:{}}}", path.display()), &env).unwrap_err();
+        let err = interpolate_str(&format!("${{file:{}}}", path.display()), &env).unwrap_err().to_string();
         assert!(err.ends_with("is empty"), "{err}");
     }
 

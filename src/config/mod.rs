@@ -7,12 +7,14 @@
 
 pub mod alerts;
 pub mod decode;
+pub mod delivery_spec;
 pub mod door_spec;
 pub mod error;
 pub mod interpolate;
 pub mod locate;
 pub mod secret;
 pub mod spec;
+pub mod test_spec;
 pub mod yaml;
 
 use std::net::SocketAddr;
@@ -42,10 +44,11 @@ pub struct Config {
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub max_body_bytes: usize,
-    /// Trusted proxies, admin token and connection limits.
-    pub security: crate::guard::SecuritySettings,
-    /// data_dir, retry defaults, retention, destination protection.
-    pub delivery: crate::delivery::DeliverySettings,
+    /// The file's top-level keys as decoded (its `routes:` are in
+    /// [`Config::routes`]): the global settings are compiled from it by the
+    /// modules that own them (see `crate::settings`), config being data
+    /// that imports no runtime module.
+    pub spec: ConfigSpec,
     /// The routes that decoded, in file order.
     pub routes: Vec<RouteSpec>,
     /// Where each secret is used, with a digest of its value (see
@@ -102,6 +105,20 @@ impl Config {
 
     fn route_path(&self, index: usize) -> String {
         format!("routes[{}]", self.file_indices.get(index).copied().unwrap_or(index))
+    }
+
+    /// Adds a problem with a top-level key path found after loading (by
+    /// the compilers of the global settings), located in the file.
+    pub fn add_top_level_problem(&mut self, mut err: ConfigError) {
+        if err.location.is_none() {
+            err.location = self.positions.key(&err.key_path).or_else(|| self.positions.value(&err.key_path));
+        }
+        self.problems.push(err);
+    }
+
+    /// Where the value of a top-level key is written.
+    pub fn value_location(&self, key_path: &str) -> Option<Location> {
+        self.positions.value(key_path)
     }
 
     /// All problems, in file order, ready to print; None when there are none.
@@ -298,7 +315,6 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
         errors.push(ConfigError { location, ..p.into_error() });
     }
     let top = top.unwrap_or_default();
-    let delivery = crate::delivery::DeliverySettings::compile(&top, &mut errors);
     let mut alerts = alerts::AlertSettings::compile(top.alerts.as_ref(), &mut errors);
 
     let mut routes = Vec::new();
@@ -365,9 +381,8 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
             ..ConfigError::new("max_body_bytes", "must be greater than 0")
         });
     }
-    let security = crate::guard::SecuritySettings::compile(&top, &mut errors, &|key| positions.value(key));
     let mut secrets = secret::SecretDigests::new();
-    if let Some(token) = &security.admin_token {
+    if let Some(token) = &top.admin_token {
         secrets.insert("admin_token".to_string(), secret::digest([token]));
     }
     for route in &routes {
@@ -382,8 +397,7 @@ pub fn load(source_name: &str, text: &str, env: &dyn Environment) -> Result<Conf
         listen,
         admin_listen,
         max_body_bytes,
-        security,
-        delivery,
+        spec: top,
         alerts,
         routes,
         secrets,

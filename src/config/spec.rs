@@ -57,11 +57,11 @@ pub struct ConfigSpec {
     /// Time in-flight deliveries get to finish at shutdown. Default 10s.
     pub shutdown_grace: Option<HumanDuration>,
     /// Defaults for every route (`retry:`).
-    pub defaults: Option<crate::delivery::spec::DefaultsSpec>,
+    pub defaults: Option<super::delivery_spec::DefaultsSpec>,
     /// How long finished deliveries are kept.
-    pub retention: Option<crate::delivery::spec::RetentionSpec>,
+    pub retention: Option<super::delivery_spec::RetentionSpec>,
     /// Per-destination concurrency and circuit breaker.
-    pub destinations: Option<crate::delivery::spec::DestinationsSpec>,
+    pub destinations: Option<super::delivery_spec::DestinationsSpec>,
     /// Most `delivery: memory` jobs held in memory, not yet delivered; past it such events get 503 with Retry-After. Default 10000.
     #[schemars(range(min = 1))]
     pub memory_queue_limit: Option<usize>,
@@ -71,7 +71,7 @@ pub struct ConfigSpec {
     pub queued_body_memory: Option<bytesize::ByteSize>,
     /// Route tests, run by `hookroute test` (the server ignores them).
     #[serde(default)]
-    pub tests: Vec<crate::routetest::TestSpec>,
+    pub tests: Vec<super::test_spec::TestSpec>,
     /// Thresholds of the Prometheus rules `hookroute alerts` prints (the server ignores them).
     pub alerts: Option<super::alerts::AlertsSpec>,
 }
@@ -108,9 +108,9 @@ pub struct RouteSpec {
     /// Requests per second this route accepts; more get 429.
     pub rate_limit: Option<RateLimitSpec>,
     /// `durable` (default: 202 once on disk) or `memory` (lost on crash).
-    pub delivery: Option<crate::delivery::spec::DeliveryModeSpec>,
+    pub delivery: Option<super::delivery_spec::DeliveryModeSpec>,
     /// Answer a provider's redelivery with the original event id.
-    pub dedup: Option<crate::delivery::spec::DedupSpec>,
+    pub dedup: Option<super::delivery_spec::DedupSpec>,
     /// Match a trailing slash exactly as written in `path`. Default false: `/hooks/x/` and `/hooks/x` both reach the route.
     #[serde(default)]
     pub strict_slash: bool,
@@ -204,15 +204,24 @@ pub struct ActionKeys {
     file: Option<FileSpec>,
 }
 
+/// An action item that does not name exactly one kind.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionKindError {
+    #[error("an action needs one of `forward`, `log` or `file`")]
+    None,
+    #[error("an action has exactly one of `forward`, `log` or `file`; list each as its own `- ` item")]
+    Several,
+}
+
 impl TryFrom<ActionKeys> for ActionSpec {
-    type Error = String;
-    fn try_from(keys: ActionKeys) -> Result<Self, String> {
+    type Error = ActionKindError;
+    fn try_from(keys: ActionKeys) -> Result<Self, ActionKindError> {
         match (keys.forward, keys.log, keys.file) {
             (Some(f), None, None) => Ok(ActionSpec::Forward(Box::new(f))),
             (None, Some(l), None) => Ok(ActionSpec::Log(l)),
             (None, None, Some(f)) => Ok(ActionSpec::File(f)),
-            (None, None, None) => Err("an action needs one of `forward`, `log` or `file`".into()),
-            _ => Err("an action has exactly one of `forward`, `log` or `file`; list each as its own `- ` item".into()),
+            (None, None, None) => Err(ActionKindError::None),
+            _ => Err(ActionKindError::Several),
         }
     }
 }
@@ -230,7 +239,7 @@ pub struct ForwardSpec {
     /// Time one attempt may take, e.g. `5s`. Default 10s.
     pub timeout: Option<HumanDuration>,
     /// Overrides `defaults.retry` for this forward.
-    pub retry: Option<crate::delivery::spec::RetrySpec>,
+    pub retry: Option<super::delivery_spec::RetrySpec>,
     /// JSONPath whose value orders deliveries: one at a time per value.
     pub ordering_key: Option<String>,
     /// Replaces the event's body. A mapping or list is sent as JSON (its

@@ -31,6 +31,14 @@ pub struct Plan {
     pub dedup: Vec<DedupClaim>,
 }
 
+impl Plan {
+    /// The routes of the jobs, one entry per job, to count once the plan
+    /// is accepted (it is consumed by the acceptance).
+    pub fn queued_routes(&self) -> Vec<Arc<str>> {
+        self.durable.iter().chain(&self.memory).map(|job| Arc::from(job.route.as_str())).collect()
+    }
+}
+
 /// What dedup screening left.
 #[derive(Debug)]
 pub struct Screened {
@@ -75,7 +83,14 @@ pub async fn screen(
 
 /// One job per forward of the matched routes, except `skip`: the forward of
 /// the first route that a `respond: {from: forward}` route sends itself.
-pub fn plan(snapshot: &Snapshot, event: &Event, matched: &[Matched], skip: Option<&Arc<Forward>>) -> Plan {
+/// `settings` are the delivery settings of the same config as `snapshot`.
+pub fn plan(
+    snapshot: &Snapshot,
+    settings: &super::DeliverySettings,
+    event: &Event,
+    matched: &[Matched],
+    skip: Option<&Arc<Forward>>,
+) -> Plan {
     let now = SystemTime::now();
     let mut plan = Plan::default();
     for (i, m) in matched.iter().enumerate() {
@@ -91,7 +106,7 @@ pub fn plan(snapshot: &Snapshot, event: &Event, matched: &[Matched], skip: Optio
             if i == 0 && skip.is_some_and(|s| Arc::ptr_eq(s, forward)) {
                 continue;
             }
-            let job = new_job(snapshot, event, &route.name, &m.params, forward, memory, now);
+            let job = new_job(settings, event, &route.name, &m.params, forward, memory, now);
             if let Some(reason) = &job.request.unsendable {
                 tracing::error!(route = &*route.name, event_id = %event.id, "forward not sent: {reason}");
                 metrics::counter!(crate::metrics::DEAD_LETTERS, "route" => route.name.to_string()).increment(1);
@@ -110,7 +125,7 @@ pub fn plan(snapshot: &Snapshot, event: &Event, matched: &[Matched], skip: Optio
 }
 
 fn new_job(
-    snapshot: &Snapshot,
+    settings: &super::DeliverySettings,
     event: &Event,
     route: &str,
     params: &[(String, String)],
@@ -153,7 +168,7 @@ fn new_job(
             body,
             unsendable: unsendable.clone(),
         },
-        retry: forward.retry.over(&snapshot.delivery.retry),
+        retry: forward.retry.over(&settings.retry),
         ordering_key,
         round_started_at: now,
         round_first_attempt: 0,
@@ -173,11 +188,5 @@ pub fn needs_store(snapshot: &Snapshot) -> bool {
     })
 }
 
-/// `host:port` of a URL, the unit of per-destination limits.
-pub fn destination_of(url: &reqwest::Url) -> String {
-    let host = url.host_str().unwrap_or("");
-    match url.port_or_known_default() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_string(),
-    }
-}
+/// Defined with the upstream client, below observe and delivery alike.
+pub use crate::upstream::destination_of;

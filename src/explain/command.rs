@@ -9,7 +9,7 @@ use super::{explain, Explanation, Request};
 use crate::actions::Resources;
 use crate::config::interpolate::ProcessEnv;
 use crate::config::ConfigErrors;
-use crate::router::load_snapshot;
+use crate::settings::load_file;
 
 /// Why a request could not be explained. Each message holds its cause
 /// (no `source`), so printing the chain does not repeat it.
@@ -27,6 +27,6 @@ pub enum ExplainError {
 /// process environment for its variables, as `serve` would load it.
 pub fn explain_file(config: &Path, request: Request) -> Result<Explanation, ExplainError> {
     let resources = Resources::new().map_err(ExplainError::Setup)?;
-    let snapshot = load_snapshot(config, &ProcessEnv, &resources).map_err(ExplainError::Config)?;
+    let snapshot = load_file(config, &ProcessEnv, &resources).map_err(ExplainError::Config)?.snapshot;
     Ok(explain(&snapshot, request))
 }

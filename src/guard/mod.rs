@@ -2,15 +2,17 @@
 //! or any action runs.
 //!
 //! The ingress calls these checks in order of cost, cheapest first, so
-//! abusive traffic is turned away before it costs much:
+//! abusive traffic is turned away before it costs much (the steps, which
+//! walk the router's candidates, are in [`crate::server::door`]; the checks
+//! here know only bytes, headers and addresses):
 //!
-//! 1. [`admit`]: the client address against each candidate route's
+//! 1. [`admit`](crate::server::door::admit): the client address against each candidate route's
 //!    `allow_ips` (403) — before the body is read;
 //! 2. the body, read under the largest limit any candidate accepts, then
-//!    [`fits_body`] drops candidates with a smaller `max_body_bytes`;
-//! 3. [`verify`]: each candidate's `verify:` scheme on the raw bytes (401)
+//!    [`fits_body`](crate::server::door::fits_body) drops candidates with a smaller `max_body_bytes`;
+//! 3. [`verify`](crate::server::door::verify): each candidate's `verify:` scheme on the raw bytes (401)
 //!    — before the body is decoded;
-//! 4. [`rate`]: the rate limits of the routes actually taken (429) — after
+//! 4. [`rate`](crate::server::door::rate): the rate limits of the routes actually taken (429) — after
 //!    conditions, so a flood of forged requests, which fail step 3, cannot
 //!    spend a route's budget and lock out the real sender.
 //!
@@ -29,21 +31,16 @@ pub mod ip;
 pub mod rate;
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use http::header::{HeaderValue, RETRY_AFTER};
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 use ipnet::IpNet;
 
 use crate::config::error::Location;
 use crate::config::secret::Secret;
 use crate::config::spec::{ConfigSpec, RouteSpec};
 use crate::config::ConfigError;
-use crate::matcher::path::Candidate;
-use crate::pipeline::Reply;
-use crate::router::{Matched, Snapshot};
-use crate::server::ConnectionLimits;
-use crate::verify::{Verifier, Verify};
+use crate::verify::Verifier;
 pub use ip::{client_ip, IpAllowlist};
 pub use rate::RouteRateLimit;
 
@@ -164,24 +161,6 @@ impl SecuritySettings {
             body_read_timeout,
         }
     }
-
-    /// `base` with the limits this file sets.
-    pub fn connection_limits(&self, base: &ConnectionLimits) -> ConnectionLimits {
-        let mut limits = base.clone();
-        if let Some(n) = self.max_concurrent_requests {
-            limits.max_concurrent_requests = Some(n);
-        }
-        if let Some(n) = self.max_headers {
-            limits.max_headers = n;
-        }
-        if let Some(n) = self.max_header_bytes {
-            limits.max_header_bytes = n;
-        }
-        if let Some(d) = self.header_read_timeout {
-            limits.header_read_timeout = d;
-        }
-        limits
-    }
 }
 
 /// `admin_allowed_hosts`, normalized for comparison with a request's `Host`:
@@ -240,21 +219,25 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn resolve(snapshot: &Snapshot, peer: Option<SocketAddr>, headers: &HeaderMap) -> Client {
-        Client { peer, ip: client_ip(peer, headers, &snapshot.security.trusted_proxies) }
+    /// The client of a request from `peer` with `headers`, believing
+    /// forwarding headers only from `trusted_proxies`.
+    pub fn resolve(trusted_proxies: &[IpNet], peer: Option<SocketAddr>, headers: &HeaderMap) -> Client {
+        Client { peer, ip: client_ip(peer, headers, trusted_proxies) }
     }
 
-    fn ip_text(&self) -> String {
+    /// The client address for a log line.
+    pub(crate) fn ip_text(&self) -> String {
         self.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into())
     }
 
-    fn peer_text(&self) -> String {
+    /// The connection's peer for a log line.
+    pub(crate) fn peer_text(&self) -> String {
         self.peer.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into())
     }
 }
 
-/// Why the door refused a request; [`Refusal::reply`] is all the sender
-/// learns.
+/// Why the door refused a request; the server's answer for it is all the
+/// sender learns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// 403: the client address is in no candidate's `allow_ips`.
@@ -266,135 +249,17 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn reply(self) -> Reply {
+    /// The reason word of `hookroute_rejected_total` and the access log.
+    pub fn reason(self) -> &'static str {
         match self {
-            Refusal::Forbidden => Reply::error(StatusCode::FORBIDDEN, "forbidden"),
-            Refusal::Unauthorized => Reply::error(StatusCode::UNAUTHORIZED, SIGNATURE_FAILED),
-            Refusal::RateLimited { retry_after } => {
-                let mut reply = Reply::error(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded; retry later");
-                reply.headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
-                reply
-            }
+            Refusal::Forbidden => "ip",
+            Refusal::Unauthorized => "signature",
+            Refusal::RateLimited { .. } => "rate",
         }
     }
 }
 
-fn reject(reason: &'static str) {
+/// Counts a refusal under `reason`.
+pub(crate) fn reject(reason: &'static str) {
     metrics::counter!(crate::metrics::REJECTED, "reason" => reason).increment(1);
-}
-
-fn names(snapshot: &Snapshot, candidates: &[Candidate]) -> String {
-    candidates.iter().map(|c| &*snapshot.routes[c.route].name).collect::<Vec<_>>().join(",")
-}
-
-/// Step 1: drops the candidates whose `allow_ips` excludes the client; 403
-/// when none is left.
-pub fn admit(snapshot: &Snapshot, candidates: Vec<Candidate>, client: &Client) -> Result<Vec<Candidate>, Refusal> {
-    let allowed = |c: &Candidate| snapshot.routes[c.route].guard.allow_ips.as_ref().is_none_or(|l| l.allows(client.ip));
-    if candidates.iter().all(allowed) {
-        return Ok(candidates);
-    }
-    let all = names(snapshot, &candidates);
-    let kept: Vec<Candidate> = candidates.into_iter().filter(allowed).collect();
-    if kept.is_empty() {
-        tracing::warn!(routes = %all, client = %client.ip_text(), peer = %client.peer_text(), "client address not allowed; request refused");
-        reject("ip");
-        return Err(Refusal::Forbidden);
-    }
-    tracing::debug!(routes = %all, client = %client.ip_text(), "client address not allowed on some routes of this path");
-    Ok(kept)
-}
-
-/// Step 2: drops the candidates whose own `max_body_bytes` the body exceeds
-/// (it was read under the largest limit of any candidate).
-pub fn fits_body(snapshot: &Snapshot, candidates: Vec<Candidate>, body_len: usize) -> Vec<Candidate> {
-    candidates
-        .into_iter()
-        .filter(|c| body_len <= snapshot.routes[c.route].guard.max_body_bytes.unwrap_or(snapshot.max_body_bytes))
-        .collect()
-}
-
-/// Step 3: checks each candidate's `verify:` on the raw body; drops those
-/// that fail; 401 when none is left.
-pub fn verify(
-    snapshot: &Snapshot,
-    candidates: Vec<Candidate>,
-    headers: &HeaderMap,
-    body: &[u8],
-    now: SystemTime,
-    client: &Client,
-) -> Result<Vec<Candidate>, Refusal> {
-    if candidates.iter().all(|c| snapshot.routes[c.route].guard.verify.is_none()) {
-        return Ok(candidates);
-    }
-    let mut kept = Vec::with_capacity(candidates.len());
-    // One line per request, not per route: a path with three routes would
-    // otherwise log every forged request three times.
-    let mut failed = Vec::new();
-    let mut failed_routes = Vec::new();
-    for c in candidates {
-        let route = &snapshot.routes[c.route];
-        let Some(verifier) = &route.guard.verify else {
-            kept.push(c);
-            continue;
-        };
-        match verifier.verify(headers, body, now) {
-            Ok(()) => kept.push(c),
-            Err(e) => {
-                failed.push(format!("{} ({}): {e}", route.name, verifier.scheme()));
-                failed_routes.push(&*route.name);
-            }
-        }
-    }
-    let failed = failed.join("; ");
-    if kept.is_empty() {
-        tracing::warn!(
-            routes = %failed_routes.join(","),
-            client = %client.ip_text(),
-            peer = %client.peer_text(),
-            reason = %failed,
-            "signature verification failed; request refused"
-        );
-        reject("signature");
-        return Err(Refusal::Unauthorized);
-    }
-    if !failed.is_empty() {
-        // Another route of the path verified it: routes told apart by their
-        // secrets, as expected.
-        tracing::debug!(
-            routes = %failed_routes.join(","),
-            client = %client.ip_text(),
-            reason = %failed,
-            "signature not valid for some routes of this path"
-        );
-    }
-    Ok(kept)
-}
-
-/// Step 4: takes one request from the budget of each route taken; 429 with
-/// `Retry-After` when any is spent.
-pub fn rate(snapshot: &Snapshot, matched: &[Matched], client: &Client) -> Result<(), Refusal> {
-    let mut wait: Option<Duration> = None;
-    let mut limited = Vec::new();
-    for m in matched {
-        let route = &snapshot.routes[m.route];
-        if let Some(limit) = &route.guard.rate_limit {
-            if let Err(w) = limit.check(client.ip) {
-                wait = Some(wait.map_or(w, |x| x.max(w)));
-                limited.push(&*route.name);
-            }
-        }
-    }
-    let Some(wait) = wait else { return Ok(()) };
-    let secs = rate::retry_after_secs(wait);
-    tracing::warn!(routes = %limited.join(","), client = %client.ip_text(), retry_after = secs, "rate limit exceeded; request refused");
-    reject("rate");
-    Err(Refusal::RateLimited { retry_after: secs })
-}
-
-/// The answer to a body that did not arrive within `body_read_timeout`.
-pub fn body_timeout(limit: Duration, client: &Client) -> Reply {
-    tracing::warn!(client = %client.ip_text(), peer = %client.peer_text(), "request body not received within {limit:?}; request refused");
-    reject("timeout");
-    Reply::error(StatusCode::REQUEST_TIMEOUT, "request body not received in time")
 }

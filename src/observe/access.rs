@@ -24,9 +24,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 
 use super::route_stats::RouteStats;
-use crate::guard::Refusal;
 use crate::metrics as m;
-use crate::pipeline::Reply;
 
 /// The `tracing` target of access lines: filter them with
 /// `--log-level info,hookroute::access=off`, or route them elsewhere.
@@ -77,13 +75,10 @@ impl Note {
         self.outcome = Some(Outcome::Rejected(reason));
     }
 
-    /// The door ([`crate::guard`]) refused it; the door has counted it.
-    pub fn refused_by_door(&mut self, refusal: Refusal) {
-        let reason = match refusal {
-            Refusal::Forbidden => "ip",
-            Refusal::Unauthorized => "signature",
-            Refusal::RateLimited { .. } => "rate",
-        };
+    /// The door ([`crate::guard`]) refused it for `reason` (its word in
+    /// `hookroute_rejected_total`); the door has counted it. A word rather
+    /// than the door's type, so the log sits below what reports into it.
+    pub fn refused_by_door(&mut self, reason: &'static str) {
         self.outcome = Some(Outcome::Rejected(reason));
     }
 
@@ -126,14 +121,16 @@ impl Access {
         Access { started: Instant::now(), request_id, method: method.clone(), path: path.to_string(), peer }
     }
 
-    /// Counts and logs the request, and returns `reply` with `X-Request-Id`.
-    pub fn finish(self, note: Note, mut reply: Reply) -> Reply {
-        let status = reply.status;
+    /// Counts and logs the request answered with `status` and a body of
+    /// `bytes`, and adds `X-Request-Id` to the answer's `headers`. Takes
+    /// the parts, not the server's answer type, so the log sits below the
+    /// server that reports into it.
+    pub fn finish(self, note: Note, status: StatusCode, headers: &mut HeaderMap, bytes: usize) {
         let route = note.routes.first().map(|r| r.to_string()).unwrap_or_else(|| "none".to_string());
         metrics::counter!(m::REQUESTS, "route" => route, "status" => status_class(status)).increment(1);
         let outcome = note.outcome.unwrap_or(Outcome::Rejected("other"));
         metrics::counter!(m::EVENTS, "outcome" => outcome.as_str()).increment(1);
-        reply.headers.insert(REQUEST_ID.clone(), self.request_id.clone());
+        headers.insert(REQUEST_ID.clone(), self.request_id.clone());
 
         let latency_ms = (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
         let client = note.client_ip.or(self.peer.map(|p| p.ip()));
@@ -152,7 +149,7 @@ impl Access {
             path = %self.path,
             routes = %routes,
             status = status.as_u16(),
-            bytes = reply.body.len(),
+            bytes,
             latency_ms,
             outcome = outcome.as_str(),
             reason,
@@ -161,7 +158,6 @@ impl Access {
             self.path,
             status.as_u16()
         );
-        reply
     }
 }
 

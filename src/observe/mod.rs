@@ -21,8 +21,8 @@ use std::time::Duration;
 pub use access::{Access, Note};
 pub use route_stats::{ActionKind, ActionOutcome, RouteCounts, RouteStats};
 
-use crate::delivery::intake::{destination_of, Plan};
 use crate::metrics as m;
+use crate::upstream::destination_of;
 
 /// One execution of a `log` or `file` action (or a forward's hand-off).
 pub fn action(stats: &RouteStats, route: &Arc<str>, kind: ActionKind, outcome: ActionOutcome) {
@@ -40,12 +40,6 @@ pub fn sync_forward(stats: &RouteStats, route: &Arc<str>, url: &reqwest::Url, to
     let attempt = if ok { "success" } else { "failed" };
     metrics::counter!(m::FORWARD_ATTEMPTS, "destination" => destination, "outcome" => attempt).increment(1);
     action(stats, route, ActionKind::Forward, if ok { ActionOutcome::Ok } else { ActionOutcome::Error });
-}
-
-/// The routes of the jobs in `plan`, one entry per job, to count once the
-/// plan is accepted (it is consumed by the acceptance).
-pub fn queued_routes(plan: &Plan) -> Vec<Arc<str>> {
-    plan.durable.iter().chain(&plan.memory).map(|job| Arc::from(job.route.as_str())).collect()
 }
 
 /// Counts the accepted hand-offs, skipping routes for which the event was a

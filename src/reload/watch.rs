@@ -23,8 +23,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::Trigger;
-use crate::app::App;
+use super::{Target, Trigger};
 
 /// A burst of file events settles within this long; reload once after it.
 pub const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -52,7 +51,7 @@ fn concerns(event: &notify::Event, file_name: &OsStr) -> bool {
 /// config file, until `stop` is cancelled. Returns an error if the watch
 /// cannot be set up (the caller logs it; SIGHUP and the admin API still
 /// work).
-pub fn spawn_watcher(app: Arc<App>, stop: CancellationToken) -> Result<(), notify::Error> {
+pub fn spawn_watcher(app: Arc<dyn Target>, stop: CancellationToken) -> Result<(), notify::Error> {
     let path = app.reloader().config_path().to_path_buf();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -87,7 +86,7 @@ pub fn spawn_watcher(app: Arc<App>, stop: CancellationToken) -> Result<(), notif
                     got = rx.recv() => if got.is_none() { return },
                 }
             }
-            let _ = app.reloader().reload(&app, Trigger::Watch).await;
+            let _ = app.reloader().reload(&*app, Trigger::Watch).await;
         }
     });
     Ok(())

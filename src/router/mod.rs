@@ -6,9 +6,7 @@
 //! snapshot it started with for its whole life, so no request ever sees half
 //! of one config and half of another.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use http::Method;
 
@@ -43,21 +41,14 @@ pub struct Route {
 }
 
 /// A compiled config.
+///
+/// Only the routes: the file's global settings are compiled beside it
+/// (`crate::settings::Settings`, which holds delivery's settings, and the
+/// router imports no delivery), and the runtime holds the two together.
 pub struct Snapshot {
-    pub hash: String,
-    pub loaded_at: SystemTime,
-    pub source_name: String,
-    pub listen: SocketAddr,
-    pub admin_listen: SocketAddr,
+    /// The body limit of a route that sets none (the file's `max_body_bytes`).
     pub max_body_bytes: usize,
-    /// Trusted proxies, admin token, connection limits.
-    pub security: crate::guard::SecuritySettings,
-    /// data_dir, retry defaults, retention, destination protection.
-    pub delivery: Arc<crate::delivery::DeliverySettings>,
     pub routes: Vec<Route>,
-    /// Where each secret is used, with a digest of its value: a reload
-    /// names the secrets it rotates.
-    pub(crate) secrets: crate::config::secret::SecretDigests,
     /// Route name → fingerprint of its config, for reload summaries.
     pub fingerprints: std::collections::HashMap<Arc<str>, u64>,
     /// The parts of a JSON body any route's conditions read: what ingress
@@ -134,15 +125,7 @@ impl Snapshot {
             return Err(errors);
         }
         Ok(Snapshot {
-            hash: config.hash,
-            loaded_at: SystemTime::now(),
-            source_name: config.source_name,
-            listen: config.listen,
-            admin_listen: config.admin_listen,
             max_body_bytes: config.max_body_bytes,
-            security: config.security,
-            secrets: config.secrets,
-            delivery: Arc::new(config.delivery),
             paths: match index {
                 Some(index) if routes.len() == patterns.len() && patterns.len() == config.routes.len() => index,
                 _ => PathIndex::from_patterns(patterns),
@@ -303,30 +286,18 @@ fn compile_methods(methods: Option<&[String]>, errors: &mut Vec<ConfigError>) ->
     out
 }
 
-/// Loads and compiles a config file: what `serve`, `check` and reload all do.
-pub fn load_snapshot(
-    path: &std::path::Path,
-    env: &dyn config::interpolate::Environment,
-    resources: &Resources,
-) -> Result<Snapshot, ConfigErrors> {
-    let config = config::load_file(path, env)?;
-    Snapshot::compile(config, resources)
-}
-
-/// Same as [`load_snapshot`] from text (tests, benchmarks).
-pub fn snapshot_from_str(
-    name: &str,
-    text: &str,
-    env: &dyn config::interpolate::Environment,
-    resources: &Resources,
-) -> Result<Snapshot, ConfigErrors> {
-    let config = config::load(name, text, env)?;
-    Snapshot::compile(config, resources)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn snapshot_from_str(
+        name: &str,
+        text: &str,
+        env: &dyn config::interpolate::Environment,
+        resources: &Resources,
+    ) -> Result<Snapshot, ConfigErrors> {
+        Snapshot::compile(config::load(name, text, env)?, resources)
+    }
 
     fn config(routes: usize, last_path: &str) -> String {
         let mut out = String::from("routes:\n");

@@ -8,7 +8,7 @@ use super::{load, report, run};
 use crate::actions::Resources;
 use crate::config::interpolate::{Environment, ProcessEnv};
 use crate::config::ConfigErrors;
-use crate::router::load_snapshot;
+use crate::settings::load_file;
 
 /// Why the tests could not be run at all (a failing test is not an error:
 /// it is in the report). Each message holds its cause (no `source`), so
@@ -34,7 +34,7 @@ pub enum TestRunError {
 /// all passed.
 pub fn run_files(config: &Path, tests: &[PathBuf]) -> Result<(String, bool), TestRunError> {
     let resources = Resources::new().map_err(TestRunError::Setup)?;
-    let snapshot = load_snapshot(config, &WithoutSecrets, &resources).map_err(TestRunError::Config)?;
+    let snapshot = load_file(config, &WithoutSecrets, &resources).map_err(TestRunError::Config)?.snapshot;
     let mut loaded = Vec::new();
     let mut problems = Vec::new();
     for file in std::iter::once(config).chain(tests.iter().map(PathBuf::as_path)) {

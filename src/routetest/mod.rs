@@ -8,7 +8,10 @@
 //! what differed, with a line diff for bodies.
 
 pub mod command;
-pub mod spec;
+/// The `tests:` format, defined in config (see [`crate::config::test_spec`]).
+pub mod spec {
+    pub use crate::config::test_spec::*;
+}
 
 use std::path::{Path, PathBuf};
 

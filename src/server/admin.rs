@@ -12,35 +12,35 @@ use serde_json::json;
 use warp::Filter;
 
 use super::ingress::into_response;
-use crate::app::App;
-use crate::pipeline::Reply;
-use crate::reload::Trigger;
+use super::state::App;
+use crate::server::Reply;
 
 /// `GET /-/config`: what is serving, and whether the last reload failed.
 fn config_summary(app: &App) -> Reply {
-    let snapshot = app.snapshot();
+    let active = app.active();
+    let (source, snapshot) = (&active.source, &active.snapshot);
     let body = json!({
-        "source": snapshot.source_name,
-        "hash": snapshot.hash,
-        "loaded_at": humantime::format_rfc3339_millis(snapshot.loaded_at).to_string(),
+        "source": source.name,
+        "hash": source.hash,
+        "loaded_at": humantime::format_rfc3339_millis(source.loaded_at).to_string(),
         "routes": snapshot.routes.len(),
         "route_names": snapshot.routes.iter().map(|r| &*r.name).collect::<Vec<_>>(),
         // A config error may quote a URL with its credentials.
-        "last_reload_error": app.reloader().last_failure().map(|mut failure| {
-            failure.errors.iter_mut().for_each(|e| *e = crate::redact::text(e));
-            failure
-        }),
+        "last_reload_error": app.last_reload_failure().map(|failure| json!({
+            "at": humantime::format_rfc3339_millis(failure.at).to_string(),
+            "errors": failure.errors.iter().map(|e| crate::redact::text(e)).collect::<Vec<_>>(),
+        })),
     });
     Reply::json(StatusCode::OK, &body)
 }
 
 /// `POST /-/reload`: reload now and say how it went.
 async fn reload_now(app: &Arc<App>) -> Reply {
-    match app.reloader().reload(app, Trigger::Admin).await {
-        Ok(summary) => {
-            let mut body = serde_json::to_value(&summary).unwrap_or_default();
+    match app.reload().await {
+        Ok(report) => {
+            let mut body = report.summary;
             if let Some(map) = body.as_object_mut() {
-                map.insert("message".into(), json!(summary.to_string()));
+                map.insert("message".into(), json!(report.message));
             }
             Reply::json(StatusCode::OK, &body)
         }
@@ -69,7 +69,7 @@ pub fn filter(
         }
     });
     let config_app = app.clone();
-    let config = warp::path!("-" / "config").and(warp::get()).map(move || into_response(config_summary(&config_app)));
+    let config = warp::path!("-" / "config").and(warp::get()).map(move || into_response(config_summary(&*config_app)));
     let reload_app = app.clone();
     let reload = warp::path!("-" / "reload").and(warp::post()).then(move || {
         let app = reload_app.clone();

@@ -16,8 +16,8 @@ use http::{HeaderMap, StatusCode};
 use warp::Filter;
 
 use super::ingress::into_response;
-use crate::app::App;
-use crate::pipeline::Reply;
+use super::state::App;
+use crate::server::Reply;
 use crate::verify::bearer::credentials;
 use crate::verify::support::token_eq;
 
@@ -43,18 +43,18 @@ where
               headers: HeaderMap| {
             let app = app.clone();
             async move {
-                let snapshot = app.snapshot();
+                let settings = app.settings();
                 let door = super::admin_origin::check(
                     &method,
                     host.as_ref().map(Option::as_ref).map_err(|_| ()),
                     &headers,
                     app.bound_admin_addr(),
-                    &snapshot.security.admin_allowed_hosts,
+                    &settings.security.admin_allowed_hosts,
                 );
                 if let Err(refusal) = door {
                     return Ok(into_response(refusal.reply()));
                 }
-                if authorized(&app, path.as_str(), &headers) {
+                if authorized(&*app, path.as_str(), &headers) {
                     // Not refused: fall through to the admin API.
                     Err(warp::reject::not_found())
                 } else {
@@ -71,8 +71,8 @@ pub fn authorized(app: &App, path: &str, headers: &HeaderMap) -> bool {
     if OPEN_PATHS.contains(&path) {
         return true;
     }
-    let snapshot = app.snapshot();
-    let Some(token) = &snapshot.security.admin_token else { return true };
+    let settings = app.settings();
+    let Some(token) = &settings.security.admin_token else { return true };
     let Some(value) = headers.get(AUTHORIZATION) else { return false };
     match credentials(value.as_bytes(), "bearer") {
         Ok(received) => token_eq(token.expose().as_bytes(), received).into(),

@@ -32,12 +32,12 @@ use serde_json::{json, Value};
 use warp::Filter;
 
 use super::ingress::into_response;
-use crate::app::App;
+use super::state::App;
 use crate::delivery::destination::BreakerState;
 use crate::delivery::job::Timestamp;
 use crate::delivery::scheduler::DestinationView;
 use crate::delivery::{Filter as JobFilter, JobRecord, ReplayOutcome, ReplaySelector, Status, StoreError};
-use crate::pipeline::Reply;
+use crate::server::Reply;
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 500;
@@ -47,22 +47,22 @@ pub fn filter(app: Arc<App>) -> impl Filter<Extract = (http::Response<Bytes>,), 
     let list_app = app.clone();
     let list = warp::path!("-" / "deliveries").and(warp::get()).and(query()).then(move |q| {
         let app = list_app.clone();
-        async move { into_response(list(&app, q).await) }
+        async move { into_response(list(&*app, q).await) }
     });
     let bulk_app = app.clone();
     let bulk = warp::path!("-" / "deliveries" / "retry").and(warp::post()).and(query()).then(move |q| {
         let app = bulk_app.clone();
-        async move { into_response(retry_many(&app, q).await) }
+        async move { into_response(retry_many(&*app, q).await) }
     });
     let show_app = app.clone();
     let show = warp::path!("-" / "deliveries" / String).and(warp::get()).then(move |id: String| {
         let app = show_app.clone();
-        async move { into_response(show(&app, &id).await) }
+        async move { into_response(show(&*app, &id).await) }
     });
     let retry_app = app.clone();
     let retry = warp::path!("-" / "deliveries" / String / "retry").and(warp::post()).then(move |id: String| {
         let app = retry_app.clone();
-        async move { into_response(retry_one(&app, &id).await) }
+        async move { into_response(retry_one(&*app, &id).await) }
     });
     let destinations = warp::path!("-" / "destinations").and(warp::get()).map(move || {
         let all: Vec<Value> = app.delivery().destinations().iter().map(destination).collect();
@@ -75,13 +75,16 @@ fn parse_query(raw: &str) -> HashMap<String, String> {
     form_urlencoded::parse(raw.as_bytes()).into_owned().collect()
 }
 
+/// A `status` parameter that names no job status.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown status {0:?}; use pending, succeeded or dead")]
+struct UnknownStatus(String);
+
 /// The `status` and `route` parameters; a bad status is explained.
-fn job_filter(q: &HashMap<String, String>) -> Result<JobFilter, String> {
+fn job_filter(q: &HashMap<String, String>) -> Result<JobFilter, UnknownStatus> {
     let status = match q.get("status").map(String::as_str) {
         None | Some("") => None,
-        Some(s) => {
-            Some(Status::parse(s).ok_or_else(|| format!("unknown status {s:?}; use pending, succeeded or dead"))?)
-        }
+        Some(s) => Some(Status::parse(s).ok_or_else(|| UnknownStatus(s.to_string()))?),
     };
     let route = q.get("route").filter(|r| !r.is_empty()).cloned();
     let event = q.get("event").filter(|e| !e.is_empty()).cloned();

@@ -19,9 +19,9 @@ use serde_json::json;
 use warp::Filter;
 
 use super::ingress::into_response;
+use super::state::App;
 use crate::actions::Action;
-use crate::app::App;
-use crate::pipeline::Reply;
+use crate::server::Reply;
 
 /// The admin API's OpenAPI document, as committed in `docs/openapi.json`.
 pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
@@ -31,7 +31,7 @@ pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 pub fn filter(app: Arc<App>) -> impl Filter<Extract = (http::Response<Bytes>,), Error = warp::Rejection> + Clone {
     let metrics = warp::path!("-" / "metrics").and(warp::get()).map(|| into_response(metrics_reply()));
-    let routes = warp::path!("-" / "routes").and(warp::get()).map(move || into_response(routes_reply(&app)));
+    let routes = warp::path!("-" / "routes").and(warp::get()).map(move || into_response(routes_reply(&*app)));
     let openapi = warp::path!("-" / "openapi.json").and(warp::get()).map(|| {
         let mut headers = http::HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

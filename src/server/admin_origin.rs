@@ -24,7 +24,7 @@ use http::header::ORIGIN;
 use http::{HeaderMap, Method, StatusCode};
 use warp::host::Authority;
 
-use crate::pipeline::Reply;
+use crate::server::Reply;
 
 /// Why a request is refused at the admin door, if it is.
 #[derive(Debug, Clone, PartialEq, Eq)]

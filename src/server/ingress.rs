@@ -17,13 +17,14 @@ use http::header::{HeaderValue, ALLOW, CONTENT_LENGTH};
 use http::{HeaderMap, Method, StatusCode};
 use warp::Filter;
 
+use super::door;
 use super::listener::ClientAddr;
-use crate::app::App;
+use super::state::App;
 use crate::event::{Decode, Event};
 use crate::guard;
 use crate::observe::{Access, Note};
-use crate::pipeline::{self, Reply};
 use crate::router::Lookup;
+use crate::server::Reply;
 
 pub fn filter(
     app: Arc<App>,
@@ -42,8 +43,9 @@ pub fn filter(
                 let access = Access::begin(&method, path.as_str(), client.map(|c| c.0), &mut headers);
                 let mut note = Note::default();
                 let path = path.as_str().to_string();
-                let reply = handle(&app, &mut note, method, path, query, headers, client, body).await;
-                into_response(access.finish(note, reply))
+                let mut reply = handle(&*app, &mut note, method, path, query, headers, client, body).await;
+                access.finish(note, reply.status, &mut reply.headers, reply.body.len());
+                into_response(reply)
             }
         })
         .recover(|_rejection: warp::Rejection| async {
@@ -68,8 +70,10 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
 {
-    // One snapshot for the request's whole life, whatever reloads happen.
-    let snapshot = app.snapshot();
+    // One config (routes and settings) for the request's whole life,
+    // whatever reloads happen.
+    let active = app.active();
+    let (snapshot, settings) = (&active.snapshot, &active.settings);
     let candidates = match snapshot.lookup(&path, &method) {
         Lookup::NotFound => {
             note.refuse("not_found");
@@ -91,17 +95,17 @@ where
     };
     // The door (see crate::guard): address, size, signature — all before
     // the body is decoded or any action runs.
-    let who = guard::Client::resolve(&snapshot, client.map(|c| c.0), &headers);
+    let who = guard::Client::resolve(&settings.security.trusted_proxies, client.map(|c| c.0), &headers);
     note.client_ip = who.ip;
-    let candidates = match guard::admit(&snapshot, candidates, &who) {
+    let candidates = match door::admit(snapshot, candidates, &who) {
         Ok(c) => c,
         Err(refusal) => {
-            note.refused_by_door(refusal);
-            return refusal.reply();
+            note.refused_by_door(refusal.reason());
+            return door::refusal_reply(refusal);
         }
     };
     let limit = snapshot.body_limit(&candidates);
-    let read_timeout = snapshot.security.body_read_timeout;
+    let read_timeout = settings.security.body_read_timeout;
     let body = match tokio::time::timeout(read_timeout, read_body(body, &headers, limit)).await {
         Ok(Ok(b)) => b,
         Ok(Err(reply)) => {
@@ -110,15 +114,15 @@ where
         }
         Err(_) => {
             note.timed_out();
-            return guard::body_timeout(read_timeout, &who);
+            return door::body_timeout(read_timeout, &who);
         }
     };
-    let candidates = guard::fits_body(&snapshot, candidates, body.len());
-    let candidates = match guard::verify(&snapshot, candidates, &headers, &body, SystemTime::now(), &who) {
+    let candidates = door::fits_body(snapshot, candidates, body.len());
+    let candidates = match door::verify(snapshot, candidates, &headers, &body, SystemTime::now(), &who) {
         Ok(c) => c,
         Err(refusal) => {
-            note.refused_by_door(refusal);
-            return refusal.reply();
+            note.refused_by_door(refusal.reason());
+            return door::refusal_reply(refusal);
         }
     };
     // Decoding comes after the signature check: an unauthenticated sender
@@ -134,15 +138,15 @@ where
             return Reply::error(status, e);
         }
     };
-    let candidates = guard::fits_body(&snapshot, candidates, event.content().len());
+    let candidates = door::fits_body(snapshot, candidates, event.content().len());
     note.event_id = Some(event.id.clone());
     let matched = snapshot.select(candidates, &event);
-    if let Err(refusal) = guard::rate(&snapshot, &matched, &who) {
-        note.refused_by_door(refusal);
-        return refusal.reply();
+    if let Err(refusal) = door::rate(snapshot, &matched, &who) {
+        note.refused_by_door(refusal.reason());
+        return door::refusal_reply(refusal);
     }
     note.routed(&app.resources().stats, matched.iter().map(|m| snapshot.routes[m.route].name.clone()).collect());
-    let reply = pipeline::run(&snapshot, app.resources(), app.delivery(), event, &matched).await;
+    let reply = app.run(&active, event, &matched).await;
     // A redelivery caught by dedup is answered with the first delivery's
     // event id: the access line shows the id the sender was given.
     if let Some(id) = reply.headers.get("x-hookroute-event-id").and_then(|v| v.to_str().ok()) {

@@ -6,8 +6,13 @@ pub mod admin_auth;
 pub mod admin_deliveries;
 pub mod admin_observe;
 mod admin_origin;
+pub mod door;
 pub mod ingress;
 pub mod listener;
+pub mod reply;
 pub mod shed;
+pub mod state;
 
 pub use listener::{ClientAddr, ConnectionLimits};
+pub use reply::Reply;
+pub use state::State;

@@ -1,4 +1,7 @@
 //! The `tests:` format: a request and what routing should make of it.
+//!
+//! A spec type, so it lives in `config` (which imports no runtime module);
+//! [`crate::routetest`] runs the tests and re-exports it.
 
 use std::collections::BTreeMap;
 
