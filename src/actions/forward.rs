@@ -13,6 +13,8 @@
 //! a body that is no longer the one sent. Rendering happens once per event,
 //! when the delivery job is built, so the queue holds the finished request.
 
+pub mod retry;
+
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -23,6 +25,7 @@ use crate::config::ConfigError;
 use crate::event::Event;
 use crate::template::{self, Body, Escape, RenderError, Scope, Text, UrlTemplate};
 use crate::upstream::{ReadBody, SendError, Upstream, UpstreamUrl};
+pub use retry::RetryOverrides;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -35,7 +38,7 @@ pub struct Forward {
     pub headers: HeaderMap,
     pub timeout: Duration,
     /// This forward's `retry:`; the rest comes from `defaults.retry`.
-    pub retry: crate::delivery::retry::RetryOverrides,
+    pub retry: RetryOverrides,
     /// `ordering_key:` — deliveries with the same value go one at a time.
     pub ordering_key: Option<crate::matcher::JsonPathExpr>,
     /// Set when `url:` has templates; `url` is then its literal origin and
@@ -153,7 +156,16 @@ impl Forward {
         let retry = spec
             .retry
             .as_ref()
-            .map(|r| crate::delivery::retry::RetryOverrides::compile(r, &format!("{path}.retry"), errors))
+            .map(|r| {
+                RetryOverrides {
+                    max_attempts: r.max_attempts,
+                    initial_backoff: r.initial_backoff.map(|d| d.0),
+                    max_backoff: r.max_backoff.map(|d| d.0),
+                    max_age: r.max_age.map(|d| d.0),
+                    retry_on: r.retry_on.clone(),
+                }
+                .checked(&format!("{path}.retry"), errors)
+            })
             .unwrap_or_default();
         let ordering_key = spec.ordering_key.as_ref().and_then(|k| {
             let compiled = crate::matcher::JsonPathExpr::compile(k);

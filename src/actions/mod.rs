@@ -19,6 +19,15 @@ pub use forward::{Forward, ForwardError, ForwardResponse};
 pub use log::LogAction;
 pub use respond::{Respond, StaticReply};
 
+/// How a route's forwards are queued: `durable` jobs are on disk before
+/// the sender is answered; `memory` ones are only queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeliveryMode {
+    #[default]
+    Durable,
+    Memory,
+}
+
 #[derive(Debug)]
 pub enum Action {
     Forward(Arc<Forward>),

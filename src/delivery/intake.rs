@@ -15,7 +15,6 @@ use std::time::SystemTime;
 
 use super::job::{JobRecord, Status, Target, Timestamp};
 use super::ordering;
-use super::spec::DeliveryModeSpec;
 use super::store::{DedupClaim, StoreError};
 use super::Delivery;
 use crate::actions::{Action, Forward};
@@ -85,7 +84,7 @@ pub fn plan(snapshot: &Snapshot, event: &Event, matched: &[Matched], skip: Optio
                 plan.dedup.push(DedupClaim { route: route.name.to_string(), key, window: dedup.window });
             }
         }
-        let memory = route.delivery == DeliveryModeSpec::Memory;
+        let memory = route.delivery == crate::actions::DeliveryMode::Memory;
         for action in &route.actions {
             let Action::Forward(forward) = action else { continue };
             if i == 0 && skip.is_some_and(|s| Arc::ptr_eq(s, forward)) {
@@ -168,7 +167,7 @@ fn new_job(
 pub fn needs_store(snapshot: &Snapshot) -> bool {
     snapshot.routes.iter().any(|route| {
         route.dedup.is_some()
-            || (route.delivery == DeliveryModeSpec::Durable
+            || (route.delivery == crate::actions::DeliveryMode::Durable
                 && route.actions.iter().any(|a| matches!(a, Action::Forward(_))))
     })
 }

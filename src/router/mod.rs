@@ -12,7 +12,10 @@ use std::time::SystemTime;
 
 use http::Method;
 
+pub mod dedup;
+
 use crate::actions::{Action, Resources, Respond};
+pub use dedup::Dedup;
 use crate::config::{self, Config, ConfigError, ConfigErrors};
 use crate::event::{Event, Projection};
 use crate::matcher::condition::order_by_cost;
@@ -37,9 +40,9 @@ pub struct Route {
     /// `verify`, `allow_ips`, `max_body_bytes`, `rate_limit`: see [`crate::guard`].
     pub guard: crate::guard::RouteGuard,
     /// `durable` (ack after the jobs are on disk) or `memory`.
-    pub delivery: crate::delivery::DeliveryMode,
+    pub delivery: crate::actions::DeliveryMode,
     /// Redeliveries of an accepted event are answered, not processed.
-    pub dedup: Option<crate::delivery::Dedup>,
+    pub dedup: Option<Dedup>,
 }
 
 /// A compiled config.
@@ -254,7 +257,7 @@ fn compile_route(
     let has_forward = spec.actions.iter().any(|a| matches!(a, config::spec::ActionSpec::Forward(_)));
     let respond = Respond::compile(spec.respond.as_ref(), has_forward, &mut errors);
     let guard = crate::guard::RouteGuard::compile(spec, &mut errors);
-    let dedup = crate::delivery::Dedup::compile(spec.dedup.as_ref(), spec.respond.as_ref(), &mut errors);
+    let dedup = Dedup::compile(spec, &mut errors);
     let located: Vec<ConfigError> =
         errors.into_iter().filter(|e| !config.already_reported(i, &e.key_path)).map(|e| config.locate(i, e)).collect();
     if !located.is_empty() {
@@ -281,7 +284,7 @@ fn compile_route(
         continue_matching: spec.continue_matching,
         respond,
         guard,
-        delivery: spec.delivery.unwrap_or_default(),
+        delivery: spec.delivery.unwrap_or_default().into(),
         dedup,
     };
     (located, Some((pattern, route)))
