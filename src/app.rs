@@ -277,7 +277,7 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     let reloader = Reloader::new(options.config_path.clone());
     let app = Arc::new(App::new(snapshot, resources, reloader, bound, delivery_start, options.limits.clone()));
     // Open the queue (resuming pending jobs) before anything is accepted.
-    let needs_store = crate::delivery::intake::needs_store(&app.snapshot());
+    let needs_store = app.snapshot().needs_store();
     app.delivery().start(&delivery_settings, options.data_dir.clone(), needs_store).await?;
     metrics::gauge!(crate::metrics::CONFIG_LAST_SUCCESS).set(crate::reload::unix_now());
     let shutdown = CancellationToken::new();

@@ -13,6 +13,7 @@
 //! a body that is no longer the one sent. Rendering happens once per event,
 //! when the delivery job is built, so the queue holds the finished request.
 
+pub mod job;
 pub mod retry;
 
 use std::time::Duration;
@@ -25,6 +26,7 @@ use crate::config::ConfigError;
 use crate::event::Event;
 use crate::template::{self, Body, Escape, RenderError, Scope, Text, UrlTemplate};
 use crate::upstream::{ReadBody, SendError, Upstream, UpstreamUrl};
+pub use job::{destination_of, ordering_key_for, ForwardJob, Target};
 pub use retry::RetryOverrides;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -60,7 +62,8 @@ pub struct Outgoing {
     pub body: Option<bytes::Bytes>,
 }
 
-/// The downstream's answer.
+/// The upstream's answer to a relayed forward: what the sender is then
+/// answered with (see `crate::pipeline`).
 #[derive(Debug)]
 pub struct ForwardResponse {
     pub status: http::StatusCode,
@@ -270,7 +273,7 @@ impl Forward {
             out.append(name.clone(), value.clone());
         }
         if let Ok(v) = HeaderValue::from_str(&event.id) {
-            out.insert("x-hookroute-event-id", v);
+            out.insert(crate::event::ID_HEADER, v);
         }
         if let Ok(v) = HeaderValue::from_str(route) {
             out.insert("x-hookroute-route", v);
@@ -295,25 +298,27 @@ impl Forward {
         out
     }
 
-    /// Sends the event once and reads the whole answer.
-    pub async fn send(&self, client: &Upstream, event: &Event, route: &str) -> Result<ForwardResponse, ForwardError> {
-        self.send_in(client, &Scope::new(event, route, &[])).await
-    }
-
-    /// [`Forward::send`] with the route's path parameters for templates.
-    pub async fn send_in(&self, client: &Upstream, scope: &Scope<'_>) -> Result<ForwardResponse, ForwardError> {
-        let outgoing = self.render(scope).map_err(|e| ForwardError::Render(e.to_string()))?;
-        let rendered;
+    /// Sends the request rendered for `event` once (the forward a
+    /// `respond: {from: forward}` route relays) and reads the whole answer.
+    pub async fn relay(
+        &self,
+        client: &Upstream,
+        event: &Event,
+        rendered: &Result<Outgoing, RenderError>,
+    ) -> Result<ForwardResponse, ForwardError> {
+        let outgoing = rendered.as_ref().map_err(|e| ForwardError::Render(e.to_string()))?;
+        let from_template;
         let upstream = match &self.url_template {
             None => &self.upstream,
             Some(_) => {
-                rendered = UpstreamUrl::from_url(&outgoing.url).map_err(|e| ForwardError::Render(e.to_string()))?;
-                &rendered
+                from_template =
+                    UpstreamUrl::from_url(&outgoing.url).map_err(|e| ForwardError::Render(e.to_string()))?;
+                &from_template
             }
         };
-        let body = outgoing.body.unwrap_or_else(|| scope.event.body.clone());
+        let body = outgoing.body.clone().unwrap_or_else(|| event.body.clone());
         let answer = client
-            .exchange(self.method.clone(), upstream, outgoing.headers, body, self.timeout, ReadBody::Whole)
+            .exchange(self.method.clone(), upstream, outgoing.headers.clone(), body, self.timeout, ReadBody::Whole)
             .await?;
         let content_type = answer.headers.get(http::header::CONTENT_TYPE).cloned();
         Ok(ForwardResponse { status: answer.status, content_type, body: answer.body })

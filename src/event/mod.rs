@@ -176,6 +176,10 @@ impl Event {
     }
 }
 
+/// The header naming an event's id: on the reply that accepted it and on
+/// every forward of it.
+pub const ID_HEADER: &str = "x-hookroute-event-id";
+
 /// Generates a new event id. A process-wide generator keeps ids strictly
 /// increasing even within one millisecond, so sorting by id is sorting by
 /// acceptance.

@@ -21,7 +21,6 @@ use std::time::Duration;
 pub use access::{Access, Note};
 pub use route_stats::{ActionKind, ActionOutcome, RouteCounts, RouteStats};
 
-use crate::delivery::intake::{destination_of, Plan};
 use crate::metrics as m;
 
 /// One execution of a `log` or `file` action (or a forward's hand-off).
@@ -34,18 +33,11 @@ pub fn action(stats: &RouteStats, route: &Arc<str>, kind: ActionKind, outcome: A
 /// pipeline itself rather than the queue: its latency and attempt are
 /// recorded under the same names the queue uses. `ok` when the upstream
 /// answered 2xx, as for a queued forward.
-pub fn sync_forward(stats: &RouteStats, route: &Arc<str>, url: &reqwest::Url, took: Duration, ok: bool) {
-    let destination = destination_of(url);
+pub fn sync_forward(stats: &RouteStats, route: &Arc<str>, destination: String, took: Duration, ok: bool) {
     metrics::histogram!(m::FORWARD_DURATION, "destination" => destination.clone()).record(took.as_secs_f64());
     let attempt = if ok { "success" } else { "failed" };
     metrics::counter!(m::FORWARD_ATTEMPTS, "destination" => destination, "outcome" => attempt).increment(1);
     action(stats, route, ActionKind::Forward, if ok { ActionOutcome::Ok } else { ActionOutcome::Error });
-}
-
-/// The routes of the jobs in `plan`, one entry per job, to count once the
-/// plan is accepted (it is consumed by the acceptance).
-pub fn queued_routes(plan: &Plan) -> Vec<Arc<str>> {
-    plan.durable.iter().chain(&plan.memory).map(|job| Arc::from(job.route.as_str())).collect()
 }
 
 /// Counts the accepted hand-offs, skipping routes for which the event was a

@@ -5,6 +5,9 @@
 //! reload builds a new one and swaps it in, and each request keeps the
 //! snapshot it started with for its whole life, so no request ever sees half
 //! of one config and half of another.
+//!
+//! What a request becomes is decided here too, as one value built without
+//! side effects: see [`dispatch`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,14 +16,16 @@ use std::time::SystemTime;
 use http::Method;
 
 pub mod dedup;
+pub mod dispatch;
 
 use crate::actions::{Action, Resources, Respond};
-pub use dedup::Dedup;
 use crate::config::{self, Config, ConfigError, ConfigErrors};
 use crate::event::{Event, Projection};
 use crate::matcher::condition::order_by_cost;
 use crate::matcher::path::Candidate;
 use crate::matcher::{Condition, EvalContext, PathIndex, PathPattern};
+pub use dedup::Dedup;
+pub use dispatch::{Dispatch, ReplyPlan, Taken, Why};
 
 /// From this many routes on, the path index is built on a thread of its own
 /// while the routes compile; below it, a thread costs more than it saves.
@@ -194,6 +199,16 @@ impl Snapshot {
             }
         }
         taken
+    }
+
+    /// True when some route writes to the store: a durable forward or a
+    /// dedup claim.
+    pub fn needs_store(&self) -> bool {
+        self.routes.iter().any(|route| {
+            route.dedup.is_some()
+                || (route.delivery == crate::actions::DeliveryMode::Durable
+                    && route.actions.iter().any(|a| matches!(a, Action::Forward(_))))
+        })
     }
 
     /// Largest body any of `candidates` accepts.
