@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::actions::Resources;
+use crate::pipeline::Resources;
 use crate::config::interpolate::ProcessEnv;
 use crate::config::ConfigErrors;
 use crate::delivery::settings::StartOnly;

@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::actions::file::FileError;
 use crate::actions::forward::destination_of;
-use crate::actions::{Forward, ForwardError, ForwardJob, ForwardResponse, Outgoing, Planned, Resources};
+use crate::actions::{Forward, ForwardError, ForwardJob, ForwardResponse, Outgoing, Planned};
 use crate::delivery::{intake, AcceptError, Delivery, StoreError};
 use crate::event::Event;
 use crate::observe::{self, ActionKind, ActionOutcome};
@@ -48,6 +48,34 @@ impl Reply {
     /// `{"error": message}` with `status`.
     pub fn error(status: StatusCode, message: impl std::fmt::Display) -> Reply {
         Reply::json(status, &json!({ "error": message.to_string() }))
+    }
+}
+
+/// What serving shares, created once per process and kept across reloads:
+/// what the actions share, and the per-route counts the pipeline records
+/// (actions do not record metrics; whoever runs them does).
+#[derive(Debug)]
+pub struct Resources {
+    pub actions: crate::actions::Resources,
+    /// Per-route match and action counts for `GET /-/routes`, kept by route
+    /// name across reloads.
+    pub stats: observe::RouteStats,
+}
+
+impl Resources {
+    pub fn new() -> Result<Self, crate::upstream::SetupError> {
+        Ok(Resources { actions: crate::actions::Resources::new()?, stats: Default::default() })
+    }
+}
+
+/// A snapshot compiles with the actions' part (`&resources` where an
+/// `&actions::Resources` is wanted), and `resources.http`/`.files` read
+/// through.
+impl std::ops::Deref for Resources {
+    type Target = crate::actions::Resources;
+
+    fn deref(&self) -> &Self::Target {
+        &self.actions
     }
 }
 

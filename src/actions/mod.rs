@@ -103,14 +103,11 @@ pub struct Resources {
     /// One pooled client for every forward.
     pub http: crate::upstream::Upstream,
     pub files: FileWriters,
-    /// Per-route match and action counts for `GET /-/routes`, kept by route
-    /// name across reloads.
-    pub stats: crate::observe::RouteStats,
 }
 
 impl Resources {
     pub fn new() -> Result<Self, crate::upstream::SetupError> {
         let http = crate::upstream::Upstream::new()?;
-        Ok(Resources { http, files: FileWriters::default(), stats: Default::default() })
+        Ok(Resources { http, files: FileWriters::default() })
     }
 }
