@@ -17,11 +17,11 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::Resources;
 use crate::config::interpolate::ProcessEnv;
 use crate::config::ConfigErrors;
 use crate::delivery::settings::StartOnly;
 use crate::delivery::{Delivery, DeliverySettings};
+use crate::pipeline::Resources;
 use crate::reload::{self, Reloader};
 use crate::router::{load_snapshot, Snapshot};
 use crate::server::{self, ConnectionLimits};

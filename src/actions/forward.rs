@@ -24,7 +24,7 @@ use http::Method;
 use crate::config::spec::ForwardSpec;
 use crate::config::ConfigError;
 use crate::event::Event;
-use crate::template::{self, Body, Escape, RenderError, Scope, Text, UrlTemplate};
+use crate::template::{self, Body, Headers, RenderError, Scope, Text, UrlTemplate};
 use crate::upstream::{ReadBody, SendError, Upstream, UpstreamUrl};
 pub use job::{destination_of, ordering_key_for, ForwardJob, Target};
 pub use retry::RetryOverrides;
@@ -129,29 +129,8 @@ impl Forward {
                 Method::POST
             }),
         };
-        let mut headers = HeaderMap::new();
-        let mut header_templates = Vec::new();
-        for (name, value) in &spec.headers {
-            if template::is_template(value) {
-                let key = format!("{path}.headers.{name}");
-                match HeaderName::from_bytes(name.as_bytes()) {
-                    Ok(n) => header_templates.extend(Text::compile(value, Escape::None, &key, errors).map(|t| (n, t))),
-                    Err(_) => errors.push(ConfigError::new(key, format!("invalid header name {name:?}"))),
-                }
-                continue;
-            }
-            match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
-                (Ok(n), Ok(v)) => {
-                    headers.insert(n, v);
-                }
-                (Err(_), _) => errors
-                    .push(ConfigError::new(format!("{path}.headers.{name}"), format!("invalid header name {name:?}"))),
-                (_, Err(_)) => errors.push(ConfigError::new(
-                    format!("{path}.headers.{name}"),
-                    "header value has characters not allowed in HTTP headers",
-                )),
-            }
-        }
+        let Headers { fixed: headers, templated: header_templates } =
+            Headers::compile(&spec.headers, &format!("{path}.headers"), errors);
         let timeout = spec.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT);
         if timeout.is_zero() {
             errors.push(ConfigError::new(format!("{path}.timeout"), "must be greater than 0"));
@@ -242,15 +221,7 @@ impl Forward {
                 Some(body.render(scope).map_err(|e| RenderError(format!("body: {e}")))?)
             }
         };
-        for (name, text) in &self.header_templates {
-            let value = text.render(scope).map_err(|e| RenderError(format!("headers.{name}: {e}")))?;
-            let value = HeaderValue::from_str(&value).map_err(|_| {
-                RenderError(format!(
-                    "headers.{name}: the rendered value {value:?} has characters not allowed in HTTP headers (such as a line break)"
-                ))
-            })?;
-            headers.insert(name.clone(), value);
-        }
+        Headers::render_into(&self.header_templates, scope, "headers", &mut headers)?;
         Ok(Outgoing { url, headers, body })
     }
 
