@@ -152,8 +152,8 @@ pub async fn execute(
             match action {
                 Planned::Log { action, message } => {
                     let outcome = match action.write(event, route, &message) {
-                        Ok(()) => ActionOutcome::Ok,
-                        Err(()) => ActionOutcome::Error,
+                        true => ActionOutcome::Ok,
+                        false => ActionOutcome::Error,
                     };
                     observe::action(&resources.stats, route, ActionKind::Log, outcome);
                 }

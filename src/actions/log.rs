@@ -45,13 +45,13 @@ impl LogAction {
     }
 
     /// Writes the planned line for `event`, or an error line when its
-    /// message did not render.
-    pub fn write(&self, event: &Event, route: &str, planned: &Result<Cow<'_, str>, RenderError>) -> Result<(), ()> {
+    /// message did not render. True when the planned line was written.
+    pub fn write(&self, event: &Event, route: &str, planned: &Result<Cow<'_, str>, RenderError>) -> bool {
         let message = match planned {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(target: "hookroute::action::log", route, event_id = %event.id, "log action failed: message: {e}");
-                return Err(());
+                return false;
             }
         };
         let mut selected = Map::new();
@@ -79,6 +79,6 @@ impl LogAction {
             LogLevel::Warn => emit!(tracing::Level::WARN),
             LogLevel::Error => emit!(tracing::Level::ERROR),
         }
-        Ok(())
+        true
     }
 }
