@@ -33,6 +33,20 @@ pub enum BodyKind {
     Other,
 }
 
+/// A request as received, before its body is read: what ingress hands to
+/// [`Event::decode`], and what `explain` and `hookroute test` build from
+/// their arguments.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    pub path: String,
+    /// The raw query string, without `?`.
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// One decoded request: the unit routing decides on.
 #[derive(Debug, Clone)]
 pub struct Event {
     /// ULID: unique and time-ordered.
@@ -105,6 +119,12 @@ impl Event {
         client_addr: Option<SocketAddr>,
         how: Decode,
     ) -> Result<Self, BodyError> {
+        Event::decode(Request { method, path, query, headers, body }, client_addr, how)
+    }
+
+    /// The event of a request as received (see [`Event::projected`]).
+    pub fn decode(request: Request, client_addr: Option<SocketAddr>, how: Decode) -> Result<Self, BodyError> {
+        let Request { method, path, query, headers, body } = request;
         let Read { kind: body_kind, document, content, reading } = read_body(&headers, &body, &how)?;
         Ok(Event {
             id: new_event_id(),

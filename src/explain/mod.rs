@@ -16,7 +16,6 @@
 pub mod command;
 mod text;
 
-use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde::Serialize;
 
@@ -28,16 +27,8 @@ use crate::router::{Lookup, ReplyPlan, Snapshot, Taken, Why};
 
 pub use text::render_text;
 
-/// A request to explain.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub method: Method,
-    pub path: String,
-    /// Without `?`.
-    pub query: Option<String>,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
+/// A request to explain: the request as ingress receives it.
+pub use crate::event::Request;
 
 /// Everything `explain` found.
 #[derive(Debug, Clone, Serialize)]
@@ -166,16 +157,15 @@ pub fn explain(snapshot: &Snapshot, request: Request) -> Explanation {
     // The body is decoded under the same limit as `serve` decodes it (the
     // largest of the candidates'), so a gzip bomb is a 413 here too.
     let how = Decode { projection: &crate::event::Projection::full(), max_bytes: snapshot.body_limit(&candidates) };
-    let event =
-        match Event::projected(request.method, request.path, request.query, request.headers, request.body, None, how) {
-            Ok(e) => e,
-            Err(e) => {
-                out.outcome = "bad_body";
-                out.problem = Some(e.to_string());
-                out.status = Some(e.status().as_u16());
-                return out;
-            }
-        };
+    let event = match Event::decode(request, None, how) {
+        Ok(e) => e,
+        Err(e) => {
+            out.outcome = "bad_body";
+            out.problem = Some(e.to_string());
+            out.status = Some(e.status().as_u16());
+            return out;
+        }
+    };
     out.body = Some(event.reading.clone());
     // The decision serve would make, with every candidate's reasons.
     let dispatch = snapshot.decide(candidates, &event, Why::Reasons);
