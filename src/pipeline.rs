@@ -205,7 +205,7 @@ pub async fn execute(
 
     let mut reply = match (planned_reply, relayed) {
         (ReplyPlan::Relayed, Some((forward, request))) => {
-            match relay(resources, forward, event, &request, &primary.name).await {
+            match relay(resources, forward, event, request, &primary.name).await {
                 Ok(resp) => {
                     let mut headers = HeaderMap::new();
                     if let Some(ct) = resp.content_type {
@@ -229,7 +229,7 @@ async fn relay(
     resources: &Resources,
     forward: &Forward,
     event: &Event,
-    request: &Result<Outgoing, RenderError>,
+    request: Result<Outgoing, RenderError>,
     route: &Arc<str>,
 ) -> Result<ForwardResponse, ForwardError> {
     let started = std::time::Instant::now();

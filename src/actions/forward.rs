@@ -275,9 +275,9 @@ impl Forward {
         &self,
         client: &Upstream,
         event: &Event,
-        rendered: &Result<Outgoing, RenderError>,
+        rendered: Result<Outgoing, RenderError>,
     ) -> Result<ForwardResponse, ForwardError> {
-        let outgoing = rendered.as_ref().map_err(|e| ForwardError::Render(e.to_string()))?;
+        let outgoing = rendered.map_err(|e| ForwardError::Render(e.to_string()))?;
         let from_template;
         let upstream = match &self.url_template {
             None => &self.upstream,
@@ -287,9 +287,9 @@ impl Forward {
                 &from_template
             }
         };
-        let body = outgoing.body.clone().unwrap_or_else(|| event.body.clone());
+        let body = outgoing.body.unwrap_or_else(|| event.body.clone());
         let answer = client
-            .exchange(self.method.clone(), upstream, outgoing.headers.clone(), body, self.timeout, ReadBody::Whole)
+            .exchange(self.method.clone(), upstream, outgoing.headers, body, self.timeout, ReadBody::Whole)
             .await?;
         let content_type = answer.headers.get(http::header::CONTENT_TYPE).cloned();
         Ok(ForwardResponse { status: answer.status, content_type, body: answer.body })
