@@ -12,6 +12,7 @@
 
 pub mod body;
 pub mod projection;
+pub mod request;
 
 use std::net::SocketAddr;
 use std::sync::{Mutex, OnceLock};
@@ -23,6 +24,7 @@ use http::{HeaderMap, Method};
 use serde_json::{Map, Value};
 
 pub use body::{BodyError, ReadAs, Reading};
+pub use request::Request;
 
 /// How the body was understood.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,19 +33,6 @@ pub enum BodyKind {
     Form,
     /// Anything else: conditions on `json` see no document.
     Other,
-}
-
-/// A request as received, before its body is read: what ingress hands to
-/// [`Event::decode`], and what `explain` and `hookroute test` build from
-/// their arguments.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub method: Method,
-    pub path: String,
-    /// The raw query string, without `?`.
-    pub query: Option<String>,
-    pub headers: HeaderMap,
-    pub body: Bytes,
 }
 
 /// One decoded request: the unit routing decides on.
