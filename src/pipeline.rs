@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::actions::file::FileError;
 use crate::actions::forward::destination_of;
-use crate::actions::{Forward, ForwardError, ForwardJob, ForwardResponse, Outgoing, Planned};
+use crate::actions::{Forward, ForwardError, ForwardJob, Outgoing, Planned};
 use crate::delivery::{intake, AcceptError, Delivery, StoreError};
 use crate::event::Event;
 use crate::observe::{self, ActionKind, ActionOutcome};
@@ -206,12 +206,14 @@ pub async fn execute(
     let mut reply = match (planned_reply, relayed) {
         (ReplyPlan::Relayed, Some((forward, request))) => {
             match relay(resources, forward, event, request, &primary.name).await {
-                Ok(resp) => {
+                Ok(answer) => {
+                    // The sender gets the upstream's status, body and
+                    // content type; its other headers are the upstream's own.
                     let mut headers = HeaderMap::new();
-                    if let Some(ct) = resp.content_type {
-                        headers.insert(CONTENT_TYPE, ct);
+                    if let Some(ct) = answer.headers.get(CONTENT_TYPE) {
+                        headers.insert(CONTENT_TYPE, ct.clone());
                     }
-                    Reply { status: resp.status, headers, body: resp.body }
+                    Reply { status: answer.status, headers, body: answer.body }
                 }
                 Err(e) => relay_failed(forward, &primary.name, &event.id, e),
             }
@@ -231,7 +233,7 @@ async fn relay(
     event: &Event,
     request: Result<Outgoing, RenderError>,
     route: &Arc<str>,
-) -> Result<ForwardResponse, ForwardError> {
+) -> Result<crate::upstream::Answer, ForwardError> {
     let started = std::time::Instant::now();
     let result = forward.relay(&resources.http, event, request).await;
     let ok = result.as_ref().is_ok_and(|r| r.status.is_success());

@@ -25,7 +25,7 @@ use crate::config::spec::ForwardSpec;
 use crate::config::ConfigError;
 use crate::event::Event;
 use crate::template::{self, Body, Headers, RenderError, Scope, Text, UrlTemplate};
-use crate::upstream::{ReadBody, SendError, Upstream, UpstreamUrl};
+use crate::upstream::{Answer, ReadBody, SendError, Upstream, UpstreamUrl};
 pub use job::{destination_of, ordering_key_for, ForwardJob, Target};
 pub use retry::RetryOverrides;
 
@@ -60,15 +60,6 @@ pub struct Outgoing {
     pub headers: HeaderMap,
     /// None: the event's body, byte for byte.
     pub body: Option<bytes::Bytes>,
-}
-
-/// The upstream's answer to a relayed forward: what the sender is then
-/// answered with (see `crate::pipeline`).
-#[derive(Debug)]
-pub struct ForwardResponse {
-    pub status: http::StatusCode,
-    pub content_type: Option<HeaderValue>,
-    pub body: bytes::Bytes,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -270,13 +261,14 @@ impl Forward {
     }
 
     /// Sends the request rendered for `event` once (the forward a
-    /// `respond: {from: forward}` route relays) and reads the whole answer.
+    /// `respond: {from: forward}` route relays) and reads the whole answer:
+    /// the upstream's, which the pipeline turns into the sender's.
     pub async fn relay(
         &self,
         client: &Upstream,
         event: &Event,
         rendered: Result<Outgoing, RenderError>,
-    ) -> Result<ForwardResponse, ForwardError> {
+    ) -> Result<Answer, ForwardError> {
         let outgoing = rendered.map_err(|e| ForwardError::Render(e.to_string()))?;
         let from_template;
         let upstream = match &self.url_template {
@@ -288,11 +280,9 @@ impl Forward {
             }
         };
         let body = outgoing.body.unwrap_or_else(|| event.body.clone());
-        let answer = client
+        Ok(client
             .exchange(self.method.clone(), upstream, outgoing.headers, body, self.timeout, ReadBody::Whole)
-            .await?;
-        let content_type = answer.headers.get(http::header::CONTENT_TYPE).cloned();
-        Ok(ForwardResponse { status: answer.status, content_type, body: answer.body })
+            .await?)
     }
 }
 

@@ -23,7 +23,7 @@ use crate::config::spec::ActionSpec;
 use crate::config::ConfigError;
 use crate::template::{RenderError, Scope};
 pub use file::{FileAction, FileWriters, PlannedLine};
-pub use forward::{Forward, ForwardError, ForwardJob, ForwardResponse, Outgoing, Target};
+pub use forward::{Forward, ForwardError, ForwardJob, Outgoing, Target};
 pub use log::LogAction;
 pub use respond::{Respond, StaticReply};
 
