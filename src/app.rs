@@ -18,12 +18,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::actions::Resources;
 use crate::config::interpolate::ProcessEnv;
 use crate::config::ConfigErrors;
 use crate::delivery::settings::StartOnly;
 use crate::delivery::Delivery;
 use crate::event::Event;
+use crate::pipeline::Resources;
 use crate::reload::{self, Reloader};
 use crate::router::{Matched, Snapshot};
 use crate::server::{self, ConnectionLimits, Reply};
@@ -203,8 +203,12 @@ impl server::State for App {
         App::active(self)
     }
 
-    fn resources(&self) -> &Resources {
-        &self.resources
+    fn resources(&self) -> &crate::actions::Resources {
+        &self.resources.actions
+    }
+
+    fn stats(&self) -> &crate::observe::RouteStats {
+        &self.resources.stats
     }
 
     fn delivery(&self) -> &Delivery {
@@ -355,7 +359,7 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     let reloader = Reloader::new(options.config_path.clone());
     let app = Arc::new(App::new(loaded, resources, reloader, started, options.limits.clone()));
     // Open the queue (resuming pending jobs) before anything is accepted.
-    let needs_store = crate::delivery::intake::needs_store(&app.snapshot());
+    let needs_store = app.snapshot().needs_store();
     app.delivery().start(&settings.delivery, options.data_dir.clone(), needs_store).await?;
     metrics::gauge!(crate::metrics::CONFIG_LAST_SUCCESS).set(crate::reload::unix_now());
     let shutdown = CancellationToken::new();

@@ -1,4 +1,8 @@
-//! The pipeline: from a decoded event and the routes it matched to the reply.
+//! The pipeline: executes the router's decision for an event (a
+//! [`Dispatch`], built without side effects) and builds the reply. This is
+//! the one place a decision has effects: dedup screening against the store,
+//! the log and file actions, handing the jobs to delivery, relaying the
+//! forward a route answers with.
 //!
 //! `log` and `file` actions run before the sender is answered, so a 2xx means
 //! they happened; a file that cannot be written at its path fails the request
@@ -12,24 +16,49 @@ use std::sync::Arc;
 
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
-use serde_json::json;
 
 use crate::actions::file::FileError;
-use crate::actions::{Action, Forward, ForwardError, ForwardResponse, Resources, Respond};
+use crate::actions::{Forward, ForwardError, ForwardJob, Outgoing, Planned};
 use crate::delivery::{intake, AcceptError, Delivery, DeliverySettings, StoreError};
 use crate::event::Event;
 use crate::observe::{self, ActionKind, ActionOutcome};
-use crate::router::{Matched, Snapshot};
-use crate::template::{RenderError, Scope};
+use crate::router::dispatch::{accepted_body, not_rendered};
+use crate::router::{Dispatch, Matched, ReplyPlan, Snapshot, Taken};
+use crate::template::RenderError;
+use crate::upstream::destination_of;
 use crate::upstream::SendError;
 
-/// The HTTP answer type lives in the server; this re-export keeps the
-/// name `pipeline::Reply` working for code not yet moved to
-/// `crate::server::Reply` (temporary, to be removed once every user imports
-/// it from the server).
-pub use crate::server::Reply;
+use crate::server::Reply;
 
-/// Runs the matched routes' actions for `event` and builds the reply.
+/// What serving shares, created once per process and kept across reloads:
+/// what the actions share, and the per-route counts the pipeline records
+/// (actions do not record metrics; whoever runs them does).
+#[derive(Debug)]
+pub struct Resources {
+    pub actions: crate::actions::Resources,
+    /// Per-route match and action counts for `GET /-/routes`, kept by route
+    /// name across reloads.
+    pub stats: observe::RouteStats,
+}
+
+impl Resources {
+    pub fn new() -> Result<Self, crate::upstream::SetupError> {
+        Ok(Resources { actions: crate::actions::Resources::new()?, stats: Default::default() })
+    }
+}
+
+/// A snapshot compiles with the actions' part (`&resources` where an
+/// `&actions::Resources` is wanted), and `resources.http`/`.files` read
+/// through.
+impl std::ops::Deref for Resources {
+    type Target = crate::actions::Resources;
+
+    fn deref(&self) -> &Self::Target {
+        &self.actions
+    }
+}
+
+/// Decides what `event` becomes among the `matched` routes and does it.
 /// `settings` are the delivery settings of the same config as `snapshot`.
 pub async fn run(
     snapshot: &Snapshot,
@@ -39,126 +68,142 @@ pub async fn run(
     event: Arc<Event>,
     matched: &[Matched],
 ) -> Reply {
-    let names: Vec<&str> = matched.iter().map(|m| &*snapshot.routes[m.route].name).collect();
-    if matched.is_empty() {
+    let dispatch = snapshot.dispatch(&event, matched);
+    execute(settings, resources, delivery, &event, dispatch).await
+}
+
+/// Executes `dispatch` for `event` and builds the reply; `settings` are
+/// the delivery settings of the config that decided it.
+pub async fn execute(
+    settings: &DeliverySettings,
+    resources: &Resources,
+    delivery: &Delivery,
+    event: &Event,
+    dispatch: Dispatch<'_>,
+) -> Reply {
+    let names = dispatch.route_names();
+    let Dispatch { taken, reply: planned_reply, .. } = dispatch;
+    let Some(primary) = taken.first().map(|t| t.route) else {
         tracing::debug!(event_id = %event.id, path = %event.path, "no route's conditions hold; event ignored");
-        return Reply::json(StatusCode::ACCEPTED, &json!({ "id": event.id, "routes": names }));
-    }
+        return Reply::json(StatusCode::ACCEPTED, &accepted_body(&event.id, &names));
+    };
 
     // A provider's redelivery of an accepted event is answered as the first
     // time, and not processed again.
-    let screened = match intake::screen(delivery, snapshot, &event, matched).await {
-        Ok(s) => s,
-        Err(e) => return store_unavailable(&event, e),
-    };
-    if let Some(original) = &screened.duplicate_of {
-        let first = &snapshot.routes[matched[0].route];
-        return answer(&first.respond, &Scope::new(&event, &first.name, &matched[0].params), original, &names);
+    let mut fresh: Vec<Taken> = Vec::with_capacity(taken.len());
+    for (i, t) in taken.into_iter().enumerate() {
+        if let Some(claim) = &t.dedup {
+            match delivery.claimed(&t.route.name, &claim.key).await {
+                Err(e) => return store_unavailable(event, e),
+                Ok(None) => {}
+                Ok(Some(original)) => {
+                    tracing::info!(
+                        route = &*t.route.name,
+                        event_id = %event.id,
+                        original = %original,
+                        key = %claim.key,
+                        "redelivery of an accepted event; not processed again"
+                    );
+                    if i == 0 {
+                        return answer(&planned_reply, &primary.name, &event.id, &original, &names);
+                    }
+                    continue;
+                }
+            }
+        }
+        fresh.push(t);
     }
-    let matched: &[Matched] = &screened.fresh;
 
     // A templated reply is rendered before anything runs: if it cannot be
     // given, nothing has been done and the sender may send the event again.
-    let scope = Scope::new(&event, &snapshot.routes[matched[0].route].name, &matched[0].params);
-    let static_reply = match &snapshot.routes[matched[0].route].respond {
-        Respond::Static(s) => match s.render(&scope) {
-            Ok(parts) => Some(parts),
-            Err(e) => return reply_not_rendered(&scope, e),
-        },
-        _ => None,
-    };
+    if let ReplyPlan::Static(Err(e)) = &planned_reply {
+        return reply_not_rendered(&primary.name, &event.id, e);
+    }
 
     // Local actions first, in listing order; any failure fails the request
     // before anything is forwarded.
-    for m in matched {
-        let route = &snapshot.routes[m.route];
-        let scope = Scope::new(&event, &route.name, &m.params);
-        for action in &route.actions {
+    let mut jobs: Vec<ForwardJob> = Vec::new();
+    let mut relayed: Option<(&Forward, Result<Outgoing, RenderError>)> = None;
+    let mut claims = Vec::new();
+    for t in fresh {
+        let route = &t.route.name;
+        if let Some(claim) = t.dedup {
+            claims.push((route, claim));
+        }
+        for action in t.actions {
             match action {
-                Action::Log(log) => {
-                    let outcome = if log.run_in(&scope).is_ok() { ActionOutcome::Ok } else { ActionOutcome::Error };
-                    observe::action(&resources.stats, &route.name, ActionKind::Log, outcome);
+                Planned::Log { action, message } => {
+                    let outcome = match action.write(event, route, &message) {
+                        true => ActionOutcome::Ok,
+                        false => ActionOutcome::Error,
+                    };
+                    observe::action(&resources.stats, route, ActionKind::Log, outcome);
                 }
-                Action::File(file) => {
-                    let result = file.run_in(&scope).await;
+                Planned::File { action, line } => {
+                    let result = action.write(line).await;
                     let outcome = if result.is_ok() { ActionOutcome::Ok } else { ActionOutcome::Error };
-                    observe::action(&resources.stats, &route.name, ActionKind::File, outcome);
+                    observe::action(&resources.stats, route, ActionKind::File, outcome);
                     // A path this event cannot render (or that would leave
                     // its directory) fails this action only; retrying the
                     // same event would fail the same way.
                     if let Err(FileError::Render(e)) = &result {
-                        tracing::error!(route = &*route.name, event_id = %event.id, "file action failed: path: {e}");
+                        tracing::error!(route = &**route, event_id = %event.id, "file action failed: path: {e}");
                         continue;
                     }
                     if let Err(e) = result {
-                        tracing::error!(route = &*route.name, event_id = %event.id, "file action failed: {e}");
+                        tracing::error!(route = &**route, event_id = %event.id, "file action failed: {e}");
                         return Reply::error(
                             StatusCode::INTERNAL_SERVER_ERROR,
-                            format!("route {}: could not record the event: {e}", route.name),
+                            format!("route {route}: could not record the event: {e}"),
                         );
                     }
                 }
-                Action::Forward(_) => {}
+                Planned::Queued(job) => jobs.push(job),
+                Planned::Relayed { forward, request } => relayed = Some((forward, request)),
             }
         }
     }
 
-    let primary = &snapshot.routes[matched[0].route];
-    let sync_forward = match primary.respond {
-        Respond::FromForward => primary.actions.iter().find_map(|a| match a {
-            Action::Forward(f) => Some(f.clone()),
-            _ => None,
-        }),
-        _ => None,
-    };
     // The 202 below promises delivery: durable jobs are on disk first.
-    let plan = intake::plan(snapshot, settings, &event, matched, sync_forward.as_ref());
-    let queued = plan.queued_routes();
+    let mut plan = intake::Plan::default();
+    let now = std::time::SystemTime::now();
+    for (route, claim) in claims {
+        plan.add_claim(route, claim.key, claim.window);
+    }
+    for job in jobs {
+        plan.add_job(&event.id, job, &settings.retry, now);
+    }
+    let queued: Vec<Arc<str>> = plan.job_routes().map(Arc::from).collect();
     match delivery.accept(&event.id, &event.body, plan, settings).await {
         Ok(accepted) => {
             observe::forwards_queued(&resources.stats, &queued, &accepted.duplicates);
             if let Some((_, original)) = accepted.duplicates.iter().find(|(route, _)| **route == *primary.name) {
-                return answer(&primary.respond, &scope, original, &names);
+                return answer(&planned_reply, &primary.name, &event.id, original, &names);
             }
         }
-        Err(AcceptError::Store(e)) => return store_unavailable(&event, e),
+        Err(AcceptError::Store(e)) => return store_unavailable(event, e),
         Err(e @ AcceptError::MemoryFull { .. }) => return retry_later(e.to_string()),
     }
 
-    let mut reply = match (&primary.respond, sync_forward) {
-        (Respond::FromForward, Some(forward)) => match relay(resources, &forward, &scope, &primary.name).await {
-            Ok(resp) => {
-                let mut headers = HeaderMap::new();
-                if let Some(ct) = resp.content_type {
-                    headers.insert(CONTENT_TYPE, ct);
-                }
-                Reply { status: resp.status, headers, body: resp.body }
-            }
-            Err(e) => {
-                let url = crate::redact::display(forward.url.as_str());
-                tracing::warn!(route = &*primary.name, event_id = %event.id, url = %url, "forward failed: {e}");
-                let status = match e {
-                    // The upstream's answer did not arrive whole in time; a
-                    // cut body cannot be relayed as if it were the answer.
-                    ForwardError::Send(SendError::Timeout(_) | SendError::BodyTimeout { .. }) => {
-                        StatusCode::GATEWAY_TIMEOUT
+    let mut reply = match (planned_reply, relayed) {
+        (ReplyPlan::Relayed, Some((forward, request))) => {
+            match relay(resources, forward, event, request, &primary.name).await {
+                Ok(answer) => {
+                    // The sender gets the upstream's status, body and
+                    // content type; its other headers are the upstream's own.
+                    let mut headers = HeaderMap::new();
+                    if let Some(ct) = answer.headers.get(CONTENT_TYPE) {
+                        headers.insert(CONTENT_TYPE, ct.clone());
                     }
-                    ForwardError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
-                    _ => StatusCode::BAD_GATEWAY,
-                };
-                // The sender is outside: no credentials in what it reads.
-                Reply::error(status, format!("upstream {url}: {e}"))
+                    Reply { status: answer.status, headers, body: answer.body }
+                }
+                Err(e) => relay_failed(forward, &primary.name, &event.id, e),
             }
-        },
-        (Respond::Static(_), _) => match static_reply {
-            Some((status, headers, body)) => Reply { status, headers, body },
-            None => Reply::json(StatusCode::ACCEPTED, &json!({ "id": event.id, "routes": names })),
-        },
-        _ => Reply::json(StatusCode::ACCEPTED, &json!({ "id": event.id, "routes": names })),
+        }
+        (ReplyPlan::Static(Ok((status, headers, body))), _) => Reply { status, headers, body },
+        _ => Reply::json(StatusCode::ACCEPTED, &accepted_body(&event.id, &names)),
     };
-    if let Ok(v) = HeaderValue::from_str(&event.id) {
-        reply.headers.insert("x-hookroute-event-id", v);
-    }
+    with_event_id(&mut reply, &event.id);
     reply
 }
 
@@ -167,41 +212,61 @@ pub async fn run(
 async fn relay(
     resources: &Resources,
     forward: &Forward,
-    scope: &Scope<'_>,
+    event: &Event,
+    request: Result<Outgoing, RenderError>,
     route: &Arc<str>,
-) -> Result<ForwardResponse, ForwardError> {
+) -> Result<crate::upstream::Answer, ForwardError> {
     let started = std::time::Instant::now();
-    let result = forward.send_in(&resources.http, scope).await;
+    let result = forward.relay(&resources.http, event, request).await;
     let ok = result.as_ref().is_ok_and(|r| r.status.is_success());
-    observe::sync_forward(&resources.stats, route, &forward.url, started.elapsed(), ok);
+    observe::sync_forward(&resources.stats, route, destination_of(&forward.url), started.elapsed(), ok);
     result
+}
+
+/// The answer when the relayed forward got no usable answer.
+fn relay_failed(forward: &Forward, route: &str, event_id: &str, e: ForwardError) -> Reply {
+    let url = crate::redact::display(forward.url.as_str());
+    tracing::warn!(route, event_id = %event_id, url = %url, "forward failed: {e}");
+    let status = match e {
+        // The upstream's answer did not arrive whole in time; a
+        // cut body cannot be relayed as if it were the answer.
+        ForwardError::Send(SendError::Timeout(_) | SendError::BodyTimeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+        ForwardError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    // The sender is outside: no credentials in what it reads.
+    Reply::error(status, format!("upstream {url}: {e}"))
 }
 
 /// The answer for event `id` from a route that does not relay a forward:
 /// its static reply, or 202 with the id (what a redelivery gets again).
-fn answer(respond: &Respond, scope: &Scope, id: &str, names: &[&str]) -> Reply {
-    let mut reply = match respond {
-        Respond::Static(s) => match s.render(scope) {
-            Ok((status, headers, body)) => Reply { status, headers, body },
-            Err(e) => return reply_not_rendered(scope, e),
-        },
-        _ => Reply::json(StatusCode::ACCEPTED, &json!({ "id": id, "routes": names })),
+fn answer(planned: &ReplyPlan, route: &str, event_id: &str, id: &str, names: &[&str]) -> Reply {
+    let mut reply = match planned {
+        ReplyPlan::Static(Ok((status, headers, body))) => {
+            Reply { status: *status, headers: headers.clone(), body: body.clone() }
+        }
+        ReplyPlan::Static(Err(e)) => return reply_not_rendered(route, event_id, e),
+        _ => Reply::json(StatusCode::ACCEPTED, &accepted_body(id, names)),
     };
-    if let Ok(v) = HeaderValue::from_str(id) {
-        reply.headers.insert("x-hookroute-event-id", v);
-    }
+    with_event_id(&mut reply, id);
     reply
+}
+
+/// Names the event the sender's request became (for a redelivery, the
+/// first delivery's): the `X-Hookroute-Event-Id` of every reply that
+/// accepted it.
+fn with_event_id(reply: &mut Reply, id: &str) {
+    if let Ok(v) = HeaderValue::from_str(id) {
+        reply.headers.insert(crate::event::ID_HEADER, v);
+    }
 }
 
 /// A templated reply that cannot be rendered for this event: 500 with the
 /// reason, so the sender (and the operator) see it was not handled as
 /// configured.
-fn reply_not_rendered(scope: &Scope, e: RenderError) -> Reply {
-    tracing::error!(route = scope.route, event_id = %scope.event.id, "reply not rendered: {e}");
-    Reply::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        format!("route {}: the reply could not be rendered: {e}", scope.route),
-    )
+fn reply_not_rendered(route: &str, event_id: &str, e: &RenderError) -> Reply {
+    tracing::error!(route, event_id = %event_id, "reply not rendered: {e}");
+    Reply::error(StatusCode::INTERNAL_SERVER_ERROR, not_rendered(route, e))
 }
 
 /// The event could not be stored: never a 2xx for it. 503 with Retry-After

@@ -32,9 +32,9 @@ use std::time::{Instant, SystemTime};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::actions::Resources;
 use crate::config::interpolate::ProcessEnv;
 use crate::config::ConfigErrors;
+use crate::pipeline::Resources;
 use crate::settings::{load_str, Loaded, Started};
 
 /// What a reload works on: implemented by the application.

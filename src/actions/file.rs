@@ -25,7 +25,7 @@ mod rotate;
 mod writer;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -122,33 +122,36 @@ impl FileAction {
         Some(FileAction { target: FileTarget::Fixed(writers.get(Target { place, rotation })) })
     }
 
-    /// Appends the event's line (templates see no path parameters; see
-    /// [`FileAction::run_in`]).
-    pub async fn run(&self, event: &Event, route: &str) -> Result<(), String> {
-        self.run_in(&Scope::new(event, route, &[])).await.map_err(|e| e.to_string())
+    /// The file this event's line goes to, and the line: what this action
+    /// will write, computed without touching any file.
+    pub fn plan(&self, scope: &Scope) -> PlannedLine {
+        PlannedLine {
+            path: self.path_for(scope),
+            line: serde_json::to_vec(&event_record(scope.event, scope.route)).map_err(|e| e.to_string()),
+        }
     }
 
-    /// Appends the event's line to the file, rendering its path first.
-    pub async fn run_in(&self, scope: &Scope<'_>) -> Result<(), FileError> {
-        let writer = self.writer_for(scope).map_err(FileError::Render)?;
-        let line =
-            serde_json::to_vec(&event_record(scope.event, scope.route)).map_err(|e| FileError::Write(e.to_string()))?;
+    /// Appends a planned line to its file.
+    pub async fn write(&self, planned: PlannedLine) -> Result<(), FileError> {
+        let path = planned.path.map_err(FileError::Render)?;
+        let writer = self.writer_for(&path).map_err(FileError::Render)?;
+        let line = planned.line.map_err(FileError::Write)?;
         writer.append(line).await.map_err(|e| FileError::Write(e.to_string()))
     }
 
     /// The file this event's line goes to.
-    pub fn path_for(&self, scope: &Scope) -> Result<PathBuf, RenderError> {
+    fn path_for(&self, scope: &Scope) -> Result<PathBuf, RenderError> {
         match &self.target {
             FileTarget::Fixed(writer) => Ok(writer.path().to_path_buf()),
             FileTarget::Templated(template, ..) => template.render(scope),
         }
     }
 
-    fn writer_for(&self, scope: &Scope) -> Result<Arc<FileWriter>, RenderError> {
+    /// The writer of `full`, a path [`FileAction::path_for`] gave.
+    fn writer_for(&self, full: &Path) -> Result<Arc<FileWriter>, RenderError> {
         match &self.target {
             FileTarget::Fixed(writer) => Ok(writer.clone()),
             FileTarget::Templated(template, writers, rotation) => {
-                let full = template.render(scope)?;
                 // render() has checked that it starts with the directory.
                 let rest = full.strip_prefix(template.dir()).map_err(|_| {
                     RenderError(format!("rendered file path {} is not under {}", full.display(), template.dir()))
@@ -156,7 +159,7 @@ impl FileAction {
                 let place = Place::Beneath {
                     base: PathBuf::from(template.dir()),
                     rest: rest.to_path_buf(),
-                    full: full.clone(),
+                    full: full.to_path_buf(),
                 };
                 Ok(writers.get(Target { place, rotation: rotation.clone() }))
             }
@@ -164,6 +167,15 @@ impl FileAction {
     }
 }
 
+/// A file action planned for one event.
+#[derive(Debug, Clone)]
+pub struct PlannedLine {
+    /// Where the line goes; an error when the path template failed (or
+    /// left its directory) for this event.
+    pub path: Result<PathBuf, RenderError>,
+    /// The JSON line, without its newline.
+    pub line: Result<Vec<u8>, String>,
+}
 /// The JSON record of an event as the file action writes it.
 pub fn event_record(event: &Event, route: &str) -> Value {
     let mut headers = Map::new();

@@ -13,6 +13,9 @@
 //! a body that is no longer the one sent. Rendering happens once per event,
 //! when the delivery job is built, so the queue holds the finished request.
 
+pub mod job;
+pub mod retry;
+
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -21,8 +24,10 @@ use http::Method;
 use crate::config::spec::ForwardSpec;
 use crate::config::ConfigError;
 use crate::event::Event;
-use crate::template::{self, Body, Escape, RenderError, Scope, Text, UrlTemplate};
-use crate::upstream::{ReadBody, SendError, Upstream, UpstreamUrl};
+use crate::template::{self, Body, Headers, RenderError, Scope, Text, UrlTemplate};
+use crate::upstream::{Answer, ReadBody, SendError, Upstream, UpstreamUrl};
+pub use job::{ordering_key_for, ForwardJob, Target};
+pub use retry::RetryOverrides;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -35,7 +40,7 @@ pub struct Forward {
     pub headers: HeaderMap,
     pub timeout: Duration,
     /// This forward's `retry:`; the rest comes from `defaults.retry`.
-    pub retry: crate::delivery::retry::RetryOverrides,
+    pub retry: RetryOverrides,
     /// `ordering_key:` — deliveries with the same value go one at a time.
     pub ordering_key: Option<crate::matcher::JsonPathExpr>,
     /// Set when `url:` has templates; `url` is then its literal origin and
@@ -55,14 +60,6 @@ pub struct Outgoing {
     pub headers: HeaderMap,
     /// None: the event's body, byte for byte.
     pub body: Option<bytes::Bytes>,
-}
-
-/// The downstream's answer.
-#[derive(Debug)]
-pub struct ForwardResponse {
-    pub status: http::StatusCode,
-    pub content_type: Option<HeaderValue>,
-    pub body: bytes::Bytes,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,29 +120,8 @@ impl Forward {
                 Method::POST
             }),
         };
-        let mut headers = HeaderMap::new();
-        let mut header_templates = Vec::new();
-        for (name, value) in &spec.headers {
-            if template::is_template(value) {
-                let key = format!("{path}.headers.{name}");
-                match HeaderName::from_bytes(name.as_bytes()) {
-                    Ok(n) => header_templates.extend(Text::compile(value, Escape::None, &key, errors).map(|t| (n, t))),
-                    Err(_) => errors.push(ConfigError::new(key, format!("invalid header name {name:?}"))),
-                }
-                continue;
-            }
-            match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
-                (Ok(n), Ok(v)) => {
-                    headers.insert(n, v);
-                }
-                (Err(_), _) => errors
-                    .push(ConfigError::new(format!("{path}.headers.{name}"), format!("invalid header name {name:?}"))),
-                (_, Err(_)) => errors.push(ConfigError::new(
-                    format!("{path}.headers.{name}"),
-                    "header value has characters not allowed in HTTP headers",
-                )),
-            }
-        }
+        let Headers { fixed: headers, templated: header_templates } =
+            Headers::compile(&spec.headers, &format!("{path}.headers"), errors);
         let timeout = spec.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT);
         if timeout.is_zero() {
             errors.push(ConfigError::new(format!("{path}.timeout"), "must be greater than 0"));
@@ -153,7 +129,16 @@ impl Forward {
         let retry = spec
             .retry
             .as_ref()
-            .map(|r| crate::delivery::retry::RetryOverrides::compile(r, &format!("{path}.retry"), errors))
+            .map(|r| {
+                RetryOverrides {
+                    max_attempts: r.max_attempts,
+                    initial_backoff: r.initial_backoff.map(|d| d.0),
+                    max_backoff: r.max_backoff.map(|d| d.0),
+                    max_age: r.max_age.map(|d| d.0),
+                    retry_on: r.retry_on.clone(),
+                }
+                .checked(&format!("{path}.retry"), errors)
+            })
             .unwrap_or_default();
         let ordering_key = spec.ordering_key.as_ref().and_then(|k| {
             let compiled = crate::matcher::JsonPathExpr::compile(k);
@@ -227,15 +212,7 @@ impl Forward {
                 Some(body.render(scope).map_err(|e| RenderError(format!("body: {e}")))?)
             }
         };
-        for (name, text) in &self.header_templates {
-            let value = text.render(scope).map_err(|e| RenderError(format!("headers.{name}: {e}")))?;
-            let value = HeaderValue::from_str(&value).map_err(|_| {
-                RenderError(format!(
-                    "headers.{name}: the rendered value {value:?} has characters not allowed in HTTP headers (such as a line break)"
-                ))
-            })?;
-            headers.insert(name.clone(), value);
-        }
+        Headers::render_into(&self.header_templates, scope, "headers", &mut headers)?;
         Ok(Outgoing { url, headers, body })
     }
 
@@ -258,7 +235,7 @@ impl Forward {
             out.append(name.clone(), value.clone());
         }
         if let Ok(v) = HeaderValue::from_str(&event.id) {
-            out.insert("x-hookroute-event-id", v);
+            out.insert(crate::event::ID_HEADER, v);
         }
         if let Ok(v) = HeaderValue::from_str(route) {
             out.insert("x-hookroute-route", v);
@@ -283,28 +260,29 @@ impl Forward {
         out
     }
 
-    /// Sends the event once and reads the whole answer.
-    pub async fn send(&self, client: &Upstream, event: &Event, route: &str) -> Result<ForwardResponse, ForwardError> {
-        self.send_in(client, &Scope::new(event, route, &[])).await
-    }
-
-    /// [`Forward::send`] with the route's path parameters for templates.
-    pub async fn send_in(&self, client: &Upstream, scope: &Scope<'_>) -> Result<ForwardResponse, ForwardError> {
-        let outgoing = self.render(scope).map_err(|e| ForwardError::Render(e.to_string()))?;
-        let rendered;
+    /// Sends the request rendered for `event` once (the forward a
+    /// `respond: {from: forward}` route relays) and reads the whole answer:
+    /// the upstream's, which the pipeline turns into the sender's.
+    pub async fn relay(
+        &self,
+        client: &Upstream,
+        event: &Event,
+        rendered: Result<Outgoing, RenderError>,
+    ) -> Result<Answer, ForwardError> {
+        let outgoing = rendered.map_err(|e| ForwardError::Render(e.to_string()))?;
+        let from_template;
         let upstream = match &self.url_template {
             None => &self.upstream,
             Some(_) => {
-                rendered = UpstreamUrl::from_url(&outgoing.url).map_err(|e| ForwardError::Render(e.to_string()))?;
-                &rendered
+                from_template =
+                    UpstreamUrl::from_url(&outgoing.url).map_err(|e| ForwardError::Render(e.to_string()))?;
+                &from_template
             }
         };
-        let body = outgoing.body.unwrap_or_else(|| scope.event.body.clone());
-        let answer = client
+        let body = outgoing.body.unwrap_or_else(|| event.body.clone());
+        Ok(client
             .exchange(self.method.clone(), upstream, outgoing.headers, body, self.timeout, ReadBody::Whole)
-            .await?;
-        let content_type = answer.headers.get(http::header::CONTENT_TYPE).cloned();
-        Ok(ForwardResponse { status: answer.status, content_type, body: answer.body })
+            .await?)
     }
 }
 

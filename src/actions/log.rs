@@ -4,6 +4,8 @@
 //! cannot be rendered for an event, an error line says why instead, and the
 //! event's other actions go on.
 
+use std::borrow::Cow;
+
 use http::header::HeaderName;
 use serde_json::{Map, Value};
 
@@ -37,20 +39,19 @@ impl LogAction {
         Some(LogAction { level: spec.level.unwrap_or(LogLevel::Info), message, headers })
     }
 
-    /// Writes the line for `event` (templates see no path parameters; see
-    /// [`LogAction::run_in`]).
-    pub fn run(&self, event: &Event, route: &str) {
-        let _ = self.run_in(&Scope::new(event, route, &[]));
+    /// The message for one event, rendered: what this action will write.
+    pub fn plan<'s>(&'s self, scope: &Scope) -> Result<Cow<'s, str>, RenderError> {
+        self.message.render(scope)
     }
 
-    /// Writes the line, or an error line when the message does not render.
-    pub fn run_in(&self, scope: &Scope) -> Result<(), RenderError> {
-        let (event, route) = (scope.event, scope.route);
-        let message = match self.message.render(scope) {
+    /// Writes the planned line for `event`, or an error line when its
+    /// message did not render. True when the planned line was written.
+    pub fn write(&self, event: &Event, route: &str, planned: &Result<Cow<'_, str>, RenderError>) -> bool {
+        let message = match planned {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(target: "hookroute::action::log", route, event_id = %event.id, "log action failed: message: {e}");
-                return Err(e);
+                return false;
             }
         };
         let mut selected = Map::new();
@@ -64,7 +65,7 @@ impl LogAction {
         // line said nothing), and JSON log lines write it as an object (see
         // observe::json_lines::OBJECT_FIELDS).
         let headers = (!self.headers.is_empty()).then(|| Value::Object(selected));
-        let (id, method, path, message) = (&event.id, event.method.as_str(), &event.path, &*message);
+        let (id, method, path, message) = (&event.id, event.method.as_str(), &event.path, &**message);
         // tracing needs the level at compile time, hence one call per level.
         macro_rules! emit {
             ($lvl:expr) => {
@@ -78,6 +79,6 @@ impl LogAction {
             LogLevel::Warn => emit!(tracing::Level::WARN),
             LogLevel::Error => emit!(tracing::Level::ERROR),
         }
-        Ok(())
+        true
     }
 }

@@ -1,23 +1,40 @@
 //! Actions: what a matched route does with an event.
 //!
 //! Each action kind lives in its own module with the same shape: `compile`
-//! from its spec at config load (collecting located errors), then run per
-//! event. They share one HTTP client and one registry of file writers,
-//! [`Resources`], which outlives config reloads.
+//! from its spec at config load (collecting located errors); `plan` for one
+//! event, which renders its inputs and runs nothing (the router's decision,
+//! `crate::router::dispatch`, is made of these plans, and `explain` prints
+//! them); and its execution of a plan (`write` for log and file, `relay`
+//! for the forward a route answers with; a queued forward is run by
+//! delivery from its [`ForwardJob`]). Adding a kind is one module here,
+//! one [`Action`] variant and one [`Planned`] variant. They share one HTTP
+//! client and one registry of file writers, [`Resources`], which outlives
+//! config reloads.
 
 pub mod file;
 pub mod forward;
 pub mod log;
 pub mod respond;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::config::spec::ActionSpec;
 use crate::config::ConfigError;
-pub use file::{FileAction, FileWriters};
-pub use forward::{Forward, ForwardError, ForwardResponse};
+use crate::template::{RenderError, Scope};
+pub use file::{FileAction, FileWriters, PlannedLine};
+pub use forward::{Forward, ForwardError, ForwardJob, Outgoing, Target};
 pub use log::LogAction;
 pub use respond::{Respond, StaticReply};
+
+/// How a route's forwards are queued: `durable` jobs are on disk before
+/// the sender is answered; `memory` ones are only queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeliveryMode {
+    #[default]
+    Durable,
+    Memory,
+}
 
 #[derive(Debug)]
 pub enum Action {
@@ -45,20 +62,52 @@ impl Action {
     }
 }
 
+/// One action of a taken route, planned for one event: its inputs
+/// rendered, nothing run yet.
+#[derive(Debug)]
+pub enum Planned<'s> {
+    Log {
+        action: &'s LogAction,
+        message: Result<Cow<'s, str>, RenderError>,
+    },
+    File {
+        action: &'s FileAction,
+        line: PlannedLine,
+    },
+    /// A forward handed to delivery.
+    Queued(ForwardJob),
+    /// The forward a `respond: {from: forward}` route sends at once and
+    /// answers the sender with.
+    Relayed {
+        forward: &'s Forward,
+        request: Result<Outgoing, RenderError>,
+    },
+}
+
+impl Action {
+    /// Plans this action for the event in `scope` (see [`Planned`]);
+    /// `relayed` marks the forward whose answer is the reply.
+    pub fn plan<'s>(&'s self, scope: &Scope, route: &Arc<str>, mode: DeliveryMode, relayed: bool) -> Planned<'s> {
+        match self {
+            Action::Log(action) => Planned::Log { action, message: action.plan(scope) },
+            Action::File(action) => Planned::File { action, line: action.plan(scope) },
+            Action::Forward(forward) if relayed => Planned::Relayed { forward, request: forward.render(scope) },
+            Action::Forward(forward) => Planned::Queued(forward.job(scope.event, route, &forward.render(scope), mode)),
+        }
+    }
+}
+
 /// What actions share, created once per process and kept across reloads.
 #[derive(Debug)]
 pub struct Resources {
     /// One pooled client for every forward.
     pub http: crate::upstream::Upstream,
     pub files: FileWriters,
-    /// Per-route match and action counts for `GET /-/routes`, kept by route
-    /// name across reloads.
-    pub stats: crate::observe::RouteStats,
 }
 
 impl Resources {
     pub fn new() -> Result<Self, crate::upstream::SetupError> {
         let http = crate::upstream::Upstream::new()?;
-        Ok(Resources { http, files: FileWriters::default(), stats: Default::default() })
+        Ok(Resources { http, files: FileWriters::default() })
     }
 }

@@ -15,7 +15,7 @@ use http::{HeaderMap, StatusCode};
 
 use crate::config::spec::{RespondFrom, RespondSpec};
 use crate::config::ConfigError;
-use crate::template::{self, Body, Escape, RenderError, Scope, Text};
+use crate::template::{self, Body, Headers, RenderError, Scope, Text};
 
 #[derive(Debug)]
 pub enum Respond {
@@ -43,15 +43,7 @@ impl StaticReply {
     /// rendered. An error means this answer cannot be given.
     pub fn render(&self, scope: &Scope) -> Result<(StatusCode, HeaderMap, Bytes), RenderError> {
         let mut headers = self.headers.clone();
-        for (name, text) in &self.header_templates {
-            let value = text.render(scope).map_err(|e| RenderError(format!("respond.headers.{name}: {e}")))?;
-            let value = HeaderValue::from_str(&value).map_err(|_| {
-                RenderError(format!(
-                    "respond.headers.{name}: the rendered value {value:?} has characters not allowed in HTTP headers"
-                ))
-            })?;
-            headers.insert(name.clone(), value);
-        }
+        Headers::render_into(&self.header_templates, scope, "respond.headers", &mut headers)?;
         let body = match &self.body_template {
             Some(t) => t.render(scope).map_err(|e| RenderError(format!("respond.body: {e}")))?,
             None => self.body.clone(),
@@ -88,24 +80,8 @@ impl Respond {
                 StatusCode::ACCEPTED
             }
         };
-        let mut headers = HeaderMap::new();
-        let mut header_templates = Vec::new();
-        for (name, value) in &spec.headers {
-            let key = format!("respond.headers.{name}");
-            if template::is_template(value) {
-                match HeaderName::from_bytes(name.as_bytes()) {
-                    Ok(n) => header_templates.extend(Text::compile(value, Escape::None, &key, errors).map(|t| (n, t))),
-                    Err(_) => errors.push(ConfigError::new(key, "invalid header name or value")),
-                }
-                continue;
-            }
-            match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
-                (Ok(n), Ok(v)) => {
-                    headers.insert(n, v);
-                }
-                _ => errors.push(ConfigError::new(key, "invalid header name or value")),
-            }
-        }
+        let Headers { fixed: mut headers, templated: header_templates } =
+            Headers::compile(&spec.headers, "respond.headers", errors);
         let declared = template::body::declared_content_type(&spec.headers);
         let compiled = spec.body.as_ref().and_then(|b| Body::compile(b, declared, "respond.body", errors));
         let (body, body_template) = match compiled {

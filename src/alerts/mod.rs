@@ -23,10 +23,10 @@ use serde::Serialize;
 
 use crate::actions::Action;
 use crate::config::alerts::AlertSettings;
-use crate::delivery::intake::destination_of;
 use crate::delivery::DeliverySettings;
 use crate::metrics as m;
 use crate::router::Snapshot;
+use crate::upstream::destination_of;
 
 /// A Prometheus rules file: what `promtool check rules` reads.
 #[derive(Debug, Serialize)]

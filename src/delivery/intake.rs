@@ -1,27 +1,22 @@
-//! From a matched event to delivery jobs: what the pipeline asks of delivery
-//! before it answers the sender.
+//! What delivery makes of the jobs it is handed for one event, before the
+//! pipeline answers the sender.
 //!
-//! [`screen`] drops routes whose dedup key was already accepted (before any
-//! action runs). [`plan`] builds one job per forward, each carrying the
-//! request it will send — outgoing headers are computed now, from the
-//! snapshot the request was routed by, so a reload cannot change what an
-//! accepted event becomes. Templates (URL, headers, body) are rendered here
-//! too, so the durable job holds the finished request; a forward whose
-//! templates fail for this event becomes a dead job carrying the message
-//! (a `delivery: memory` one is logged), and the event's other work goes on.
+//! The jobs come fully built from the router's decision (see
+//! `crate::router::dispatch` and [`ForwardJob`]): the request rendered from
+//! the snapshot the event was routed by, so a reload cannot change what an
+//! accepted event becomes. Here each becomes a [`JobRecord`] under the retry
+//! defaults of the moment, and the event's dedup claims are gathered, for
+//! [`super::Delivery::accept`]. A job whose templates failed for this event
+//! becomes a dead job carrying the message (a `delivery: memory` one is
+//! logged and dropped), and the event's other work goes on.
 
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use super::job::{JobRecord, Status, Target, Timestamp};
-use super::ordering;
-use super::spec::DeliveryModeSpec;
-use super::store::{DedupClaim, StoreError};
-use super::Delivery;
-use crate::actions::{Action, Forward};
-use crate::event::{new_event_id, Event};
-use crate::router::{Matched, Snapshot};
-use crate::template::Scope;
+use super::job::{JobRecord, Status, Timestamp};
+use super::retry::RetryPolicy;
+use super::store::DedupClaim;
+use crate::actions::{DeliveryMode, ForwardJob};
+use crate::event::new_event_id;
 
 /// The jobs and dedup claims of one event.
 #[derive(Debug, Default)]
@@ -32,161 +27,54 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The routes of the jobs, one entry per job, to count once the plan
-    /// is accepted (it is consumed by the acceptance).
-    pub fn queued_routes(&self) -> Vec<Arc<str>> {
-        self.durable.iter().chain(&self.memory).map(|job| Arc::from(job.route.as_str())).collect()
-    }
-}
-
-/// What dedup screening left.
-#[derive(Debug)]
-pub struct Screened {
-    /// The routes to run.
-    pub fresh: Vec<Matched>,
-    /// Set when the first route taken (the one that answers) is a
-    /// redelivery: the id of the event that claimed its key. Nothing runs
-    /// then; the sender gets the original answer.
-    pub duplicate_of: Option<String>,
-}
-
-/// Drops the routes for which `event` is a redelivery.
-pub async fn screen(
-    delivery: &Delivery,
-    snapshot: &Snapshot,
-    event: &Event,
-    matched: &[Matched],
-) -> Result<Screened, StoreError> {
-    let mut fresh = Vec::with_capacity(matched.len());
-    for (i, m) in matched.iter().enumerate() {
-        let route = &snapshot.routes[m.route];
-        let key = route.dedup.as_ref().and_then(|d| d.key(event));
-        if let Some(key) = key {
-            if let Some(original) = delivery.claimed(&route.name, &key).await? {
-                tracing::info!(
-                    route = &*route.name,
-                    event_id = %event.id,
-                    original = %original,
-                    key = %key,
-                    "redelivery of an accepted event; not processed again"
-                );
-                if i == 0 {
-                    return Ok(Screened { fresh: Vec::new(), duplicate_of: Some(original) });
-                }
-                continue;
-            }
-        }
-        fresh.push(m.clone());
-    }
-    Ok(Screened { fresh, duplicate_of: None })
-}
-
-/// One job per forward of the matched routes, except `skip`: the forward of
-/// the first route that a `respond: {from: forward}` route sends itself.
-/// `settings` are the delivery settings of the same config as `snapshot`.
-pub fn plan(
-    snapshot: &Snapshot,
-    settings: &super::DeliverySettings,
-    event: &Event,
-    matched: &[Matched],
-    skip: Option<&Arc<Forward>>,
-) -> Plan {
-    let now = SystemTime::now();
-    let mut plan = Plan::default();
-    for (i, m) in matched.iter().enumerate() {
-        let route = &snapshot.routes[m.route];
-        if let Some(dedup) = &route.dedup {
-            if let Some(key) = dedup.key(event) {
-                plan.dedup.push(DedupClaim { route: route.name.to_string(), key, window: dedup.window });
-            }
-        }
-        let memory = route.delivery == DeliveryModeSpec::Memory;
-        for action in &route.actions {
-            let Action::Forward(forward) = action else { continue };
-            if i == 0 && skip.is_some_and(|s| Arc::ptr_eq(s, forward)) {
-                continue;
-            }
-            let job = new_job(settings, event, &route.name, &m.params, forward, memory, now);
-            if let Some(reason) = &job.request.unsendable {
-                tracing::error!(route = &*route.name, event_id = %event.id, "forward not sent: {reason}");
-                metrics::counter!(crate::metrics::DEAD_LETTERS, "route" => route.name.to_string()).increment(1);
-                if memory {
-                    continue;
-                }
-            }
+    /// Adds a planned forward of event `event_id`, its `retry:` laid over
+    /// `defaults`.
+    pub fn add_job(&mut self, event_id: &str, job: ForwardJob, defaults: &RetryPolicy, now: SystemTime) {
+        let memory = job.mode == DeliveryMode::Memory;
+        if let Some(reason) = &job.request.unsendable {
+            tracing::error!(route = &*job.route, event_id = %event_id, "forward not sent: {reason}");
+            metrics::counter!(crate::metrics::DEAD_LETTERS, "route" => job.route.to_string()).increment(1);
             if memory {
-                plan.memory.push(job);
-            } else {
-                plan.durable.push(job);
+                return;
             }
         }
+        let record = record(event_id, job, defaults, now);
+        match memory {
+            true => self.memory.push(record),
+            false => self.durable.push(record),
+        }
     }
-    plan
+
+    /// Adds the claim of `key` for `route`, written with the jobs.
+    pub fn add_claim(&mut self, route: &str, key: String, window: Duration) {
+        self.dedup.push(DedupClaim { route: route.to_string(), key, window });
+    }
+
+    /// The routes of the jobs, one entry per job.
+    pub fn job_routes(&self) -> impl Iterator<Item = &str> {
+        self.durable.iter().chain(&self.memory).map(|job| job.route.as_str())
+    }
 }
 
-fn new_job(
-    settings: &super::DeliverySettings,
-    event: &Event,
-    route: &str,
-    params: &[(String, String)],
-    forward: &Forward,
-    memory: bool,
-    now: SystemTime,
-) -> JobRecord {
-    let (url, headers, body, unsendable) = match forward.render(&Scope::new(event, route, params)) {
-        Ok(out) => {
-            let headers = out
-                .headers
-                .iter()
-                .map(|(name, value)| {
-                    (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned())
-                })
-                .collect();
-            let body = out.body.map(|b| String::from_utf8_lossy(&b).into_owned());
-            (out.url.as_str().to_string(), headers, body, None)
-        }
-        Err(e) => (forward.url.as_str().to_string(), Vec::new(), None, Some(format!("template: {e}"))),
-    };
-    let ordering_key =
-        forward.ordering_key.as_ref().and_then(|path| ordering::key_for(path, event.document(), route, &url));
+fn record(event_id: &str, job: ForwardJob, defaults: &RetryPolicy, now: SystemTime) -> JobRecord {
     let now = Timestamp(now);
-    let dead = unsendable.is_some();
+    let dead = job.request.unsendable.is_some();
     JobRecord {
         id: new_event_id(),
-        event_id: event.id.clone(),
-        route: route.to_string(),
+        event_id: event_id.to_string(),
+        route: job.route.to_string(),
         status: if dead { Status::Dead } else { Status::Pending },
         created_at: now,
         updated_at: now,
         next_attempt_at: if dead { None } else { Some(now) },
-        destination: destination_of(&forward.url),
-        request: Target {
-            method: forward.method.as_str().to_string(),
-            url,
-            headers,
-            timeout_ms: forward.timeout.as_millis() as u64,
-            body,
-            unsendable: unsendable.clone(),
-        },
-        retry: forward.retry.over(&settings.retry),
-        ordering_key,
+        destination: job.destination,
+        dead_reason: job.request.unsendable.clone(),
+        request: job.request,
+        retry: job.retry.over(defaults),
+        ordering_key: job.ordering_key,
         round_started_at: now,
         round_first_attempt: 0,
         attempts: Vec::new(),
-        dead_reason: unsendable,
-        memory,
+        memory: job.mode == DeliveryMode::Memory,
     }
 }
-
-/// True when some route of `snapshot` writes to the store: a durable
-/// forward or a dedup claim.
-pub fn needs_store(snapshot: &Snapshot) -> bool {
-    snapshot.routes.iter().any(|route| {
-        route.dedup.is_some()
-            || (route.delivery == DeliveryModeSpec::Durable
-                && route.actions.iter().any(|a| matches!(a, Action::Forward(_))))
-    })
-}
-
-/// Defined with the upstream client, below observe and delivery alike.
-pub use crate::upstream::destination_of;

@@ -9,7 +9,7 @@
 //! shared by that event's jobs. Records are JSON: the admin API shows them
 //! as they are stored, and an operator can read them.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -44,32 +44,7 @@ impl Status {
     }
 }
 
-/// The request a job sends, built once at acceptance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Target {
-    pub method: String,
-    pub url: String,
-    /// Outgoing headers in order; values that are not UTF-8 are rare enough
-    /// (and invalid for every provider's signature header) to be stored
-    /// lossily.
-    pub headers: Vec<(String, String)>,
-    pub timeout_ms: u64,
-    /// The body to send when the forward has a `body:` template, rendered at
-    /// acceptance; None sends the event's body as received.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
-    /// Why the request could not be built at acceptance (a template did not
-    /// render). Such a job is dead from the start, and a manual retry ends
-    /// the same way instead of sending a half-built request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unsendable: Option<String>,
-}
-
-impl Target {
-    pub fn timeout(&self) -> Duration {
-        Duration::from_millis(self.timeout_ms)
-    }
-}
+pub use crate::actions::forward::Target;
 
 /// One attempt, as an operator wants to see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,6 +167,7 @@ impl<'de> Deserialize<'de> for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn record_round_trips_as_json() {

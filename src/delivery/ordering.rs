@@ -11,10 +11,6 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use serde_json::Value;
-
-use crate::matcher::jsonpath::JsonPathExpr;
-
 /// The waiting followers of every key that has a head.
 #[derive(Debug)]
 pub struct KeyQueues<T> {
@@ -66,23 +62,9 @@ impl<T> KeyQueues<T> {
     }
 }
 
-/// The ordering key of an event for a forward: the value at `path` (a
-/// string as is, anything else as JSON), scoped by route and URL. None when
-/// the event has no document or no value there: such a job is not ordered.
-pub fn key_for(path: &JsonPathExpr, document: Option<&Value>, route: &str, url: &str) -> Option<String> {
-    let node = path.nodes(document?).into_iter().next()?;
-    let value = match node {
-        Value::String(s) => s.clone(),
-        Value::Null => return None,
-        other => other.to_string(),
-    };
-    Some(format!("{route}\u{1f}{url}\u{1f}{value}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn heads_and_followers() {
@@ -98,16 +80,5 @@ mod tests {
         // The key is free again.
         assert_eq!(q.offer("a", 5), Some(5));
         assert_eq!(q.advance("b"), None);
-    }
-
-    #[test]
-    fn keys_from_documents() {
-        let path = JsonPathExpr::compile("$.data.id").unwrap();
-        let doc = json!({"data": {"id": 42}});
-        assert_eq!(key_for(&path, Some(&doc), "r", "http://x/"), Some("r\u{1f}http://x/\u{1f}42".into()));
-        let doc = json!({"data": {"id": "abc"}});
-        assert_eq!(key_for(&path, Some(&doc), "r", "u").as_deref(), Some("r\u{1f}u\u{1f}abc"));
-        assert_eq!(key_for(&path, Some(&json!({})), "r", "u"), None);
-        assert_eq!(key_for(&path, None, "r", "u"), None);
     }
 }

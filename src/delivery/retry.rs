@@ -51,55 +51,11 @@ impl Default for RetryPolicy {
     }
 }
 
-/// The keys one `retry:` block sets; the rest come from the level above.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RetryOverrides {
-    pub max_attempts: Option<u32>,
-    pub initial_backoff: Option<Duration>,
-    pub max_backoff: Option<Duration>,
-    pub max_age: Option<Duration>,
-    pub retry_on: Option<Vec<u16>>,
-}
+pub use crate::actions::forward::RetryOverrides;
 
 impl RetryOverrides {
     /// Checks a `retry:` block found at `path`.
     pub fn compile(spec: &RetrySpec, path: &str, errors: &mut Vec<ConfigError>) -> RetryOverrides {
-        if spec.max_attempts == Some(0) {
-            errors.push(ConfigError::new(
-                format!("{path}.max_attempts"),
-                "must be at least 1 (the first attempt counts)",
-            ));
-        }
-        for (key, value) in
-            [("initial_backoff", spec.initial_backoff), ("max_backoff", spec.max_backoff), ("max_age", spec.max_age)]
-        {
-            if value.is_some_and(|d| d.0.is_zero()) {
-                errors.push(ConfigError::new(format!("{path}.{key}"), "must be greater than 0"));
-            }
-        }
-        if let (Some(initial), Some(max)) = (spec.initial_backoff, spec.max_backoff) {
-            if max.0 < initial.0 {
-                errors.push(ConfigError::new(
-                    format!("{path}.max_backoff"),
-                    format!(
-                        "is shorter than initial_backoff ({} < {})",
-                        humantime::format_duration(max.0),
-                        humantime::format_duration(initial.0)
-                    ),
-                ));
-            }
-        }
-        for (i, status) in spec.retry_on.iter().flatten().enumerate() {
-            if !(100..=599).contains(status) {
-                errors
-                    .push(ConfigError::new(format!("{path}.retry_on[{i}]"), format!("{status} is not an HTTP status")));
-            } else if (200..300).contains(status) {
-                errors.push(ConfigError::new(
-                    format!("{path}.retry_on[{i}]"),
-                    format!("{status} is a success; only failures can be retried"),
-                ));
-            }
-        }
         RetryOverrides {
             max_attempts: spec.max_attempts,
             initial_backoff: spec.initial_backoff.map(|d| d.0),
@@ -107,6 +63,7 @@ impl RetryOverrides {
             max_age: spec.max_age.map(|d| d.0),
             retry_on: spec.retry_on.clone(),
         }
+        .checked(path, errors)
     }
 
     /// `self` over `base`. A `max_backoff` left below the resulting

@@ -12,6 +12,7 @@
 
 pub mod body;
 pub mod projection;
+pub mod request;
 
 use std::net::SocketAddr;
 use std::sync::{Mutex, OnceLock};
@@ -23,6 +24,7 @@ use http::{HeaderMap, Method};
 use serde_json::{Map, Value};
 
 pub use body::{BodyError, ReadAs, Reading};
+pub use request::Request;
 
 /// How the body was understood.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +35,7 @@ pub enum BodyKind {
     Other,
 }
 
+/// One decoded request: the unit routing decides on.
 #[derive(Debug, Clone)]
 pub struct Event {
     /// ULID: unique and time-ordered.
@@ -105,6 +108,12 @@ impl Event {
         client_addr: Option<SocketAddr>,
         how: Decode,
     ) -> Result<Self, BodyError> {
+        Event::decode(Request { method, path, query, headers, body }, client_addr, how)
+    }
+
+    /// The event of a request as received (see [`Event::projected`]).
+    pub fn decode(request: Request, client_addr: Option<SocketAddr>, how: Decode) -> Result<Self, BodyError> {
+        let Request { method, path, query, headers, body } = request;
         let Read { kind: body_kind, document, content, reading } = read_body(&headers, &body, &how)?;
         Ok(Event {
             id: new_event_id(),
@@ -175,6 +184,10 @@ impl Event {
         fields_to_object(form_urlencoded::parse(self.query.as_deref().unwrap_or("").as_bytes()))
     }
 }
+
+/// The header naming an event's id: on the reply that accepted it and on
+/// every forward of it.
+pub const ID_HEADER: &str = "x-hookroute-event-id";
 
 /// Generates a new event id. A process-wide generator keeps ids strictly
 /// increasing even within one millisecond, so sorting by id is sorting by

@@ -1,10 +1,11 @@
 //! `hookroute explain`: what the router would do with one request, and why.
 //!
 //! Built from the real parts, never a second implementation: the compiled
-//! [`Snapshot`], its `lookup` and `select`, each candidate's condition traced
-//! by [`Condition::explain`](crate::matcher::Condition::explain) (the same
-//! evaluator routing uses), and each action rendered by the action's own
-//! `render`. Nothing is executed: no forward is sent, no file is written, no
+//! [`Snapshot`], its `lookup`, and the decision `serve` executes
+//! ([`Snapshot::decide`], a [`crate::router::Dispatch`]) with each
+//! candidate's conditions traced by the same evaluator routing uses. The
+//! routes taken, the actions as planned and the reply are printed from that
+//! decision; explain has no rules of its own. Nothing is executed: no forward is sent, no file is written, no
 //! line is logged. Door checks (signatures, `allow_ips`, size and rate
 //! limits) are not applied; `explain` is about routing and actions.
 //!
@@ -15,29 +16,19 @@
 pub mod command;
 mod text;
 
-use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde::Serialize;
 
-use crate::actions::{Action, Respond};
+use crate::actions::Planned;
 use crate::event::{Decode, Event, Reading};
 use crate::matcher::explain::Trace;
-use crate::matcher::EvalContext;
-use crate::router::{Lookup, Snapshot};
-use crate::template::Scope;
+use crate::router::dispatch::{accepted_body, not_rendered};
+use crate::router::{Lookup, ReplyPlan, Snapshot, Taken, Why};
 
 pub use text::render_text;
 
-/// A request to explain.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub method: Method,
-    pub path: String,
-    /// Without `?`.
-    pub query: Option<String>,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
+/// A request to explain: the request as ingress receives it.
+pub use crate::event::Request;
 
 /// Everything `explain` found.
 #[derive(Debug, Clone, Serialize)]
@@ -166,141 +157,59 @@ pub fn explain(snapshot: &Snapshot, request: Request) -> Explanation {
     // The body is decoded under the same limit as `serve` decodes it (the
     // largest of the candidates'), so a gzip bomb is a 413 here too.
     let how = Decode { projection: &crate::event::Projection::full(), max_bytes: snapshot.body_limit(&candidates) };
-    let event =
-        match Event::projected(request.method, request.path, request.query, request.headers, request.body, None, how) {
-            Ok(e) => e,
-            Err(e) => {
-                out.outcome = "bad_body";
-                out.problem = Some(e.to_string());
-                out.status = Some(e.status().as_u16());
-                return out;
-            }
-        };
+    let event = match Event::decode(request, None, how) {
+        Ok(e) => e,
+        Err(e) => {
+            out.outcome = "bad_body";
+            out.problem = Some(e.to_string());
+            out.status = Some(e.status().as_u16());
+            return out;
+        }
+    };
     out.body = Some(event.reading.clone());
-    // The real selection decides what is taken; the traces say why.
-    let matched = snapshot.select(candidates.clone(), &event);
-    let mut stopped_by: Option<String> = None;
-    for c in &candidates {
-        let route = &snapshot.routes[c.route];
-        let ctx = EvalContext { event: &event, params: &c.params };
-        let conditions = match &route.condition {
-            Some(crate::matcher::Condition::All(items)) => items.iter().map(|i| i.explain(&ctx)).collect(),
-            Some(other) => vec![other.explain(&ctx)],
-            None => Vec::new(),
-        };
-        let holds = conditions.iter().all(Trace::result);
-        let taken = matched.iter().any(|m| m.route == c.route);
-        let mut trace = CandidateTrace {
-            route: route.name.to_string(),
-            path: route.path.clone(),
+    // The decision serve would make, with every candidate's reasons.
+    let dispatch = snapshot.decide(candidates, &event, Why::Reasons);
+    out.taken = dispatch.route_names().into_iter().map(str::to_string).collect();
+    for c in &dispatch.considered {
+        let taken = dispatch.taken.iter().enumerate().find(|(_, t)| std::ptr::eq(t.route, c.route));
+        out.candidates.push(CandidateTrace {
+            route: c.route.name.to_string(),
+            path: c.route.path.clone(),
             path_params: c.params.clone(),
-            conditions,
-            holds,
-            taken,
-            continues: route.continue_matching,
-            not_tried: stopped_by.as_ref().map(|by| format!("{by} was taken and does not `continue`")),
-            actions: Vec::new(),
-        };
-        if taken {
-            let first = matched.first().is_some_and(|m| m.route == c.route);
-            trace.actions = preview_actions(route, &event, &c.params, first);
-            if !route.continue_matching {
-                stopped_by = Some(route.name.to_string());
-            }
-        }
-        out.candidates.push(trace);
+            conditions: c.conditions.clone(),
+            holds: c.holds,
+            taken: c.taken,
+            continues: c.route.continue_matching,
+            not_tried: c.not_tried_after.as_ref().map(|by| format!("{by} was taken and does not `continue`")),
+            actions: match taken {
+                Some((i, t)) => preview_actions(t, &event, (i == 0).then_some(&dispatch.reply)),
+                None => Vec::new(),
+            },
+        });
     }
-    out.taken = matched.iter().map(|m| snapshot.routes[m.route].name.to_string()).collect();
-    match matched.first() {
-        None => {
-            out.status = Some(202);
-            out.reply_body = Some(serde_json::json!({ "id": event.id, "routes": out.taken }).to_string());
+    let (status, reply_body) = match (&dispatch.reply, dispatch.taken.first()) {
+        (ReplyPlan::Relayed, Some(_)) => (None, None),
+        (ReplyPlan::Static(Ok((status, _, body))), Some(_)) => {
+            (Some(status.as_u16()), Some(String::from_utf8_lossy(body).into_owned()))
         }
-        Some(m) => match &snapshot.routes[m.route].respond {
-            Respond::FromForward => out.status = None,
-            Respond::Accepted => {
-                out.status = Some(202);
-                out.reply_body = Some(serde_json::json!({ "id": event.id, "routes": out.taken }).to_string());
-            }
-            Respond::Static(s) => {
-                let route = &snapshot.routes[m.route];
-                match s.render(&Scope::new(&event, &route.name, &m.params)) {
-                    Ok((status, _, body)) => {
-                        out.status = Some(status.as_u16());
-                        out.reply_body = Some(String::from_utf8_lossy(&body).into_owned());
-                    }
-                    Err(e) => {
-                        out.status = Some(500);
-                        out.reply_body = Some(format!("route {}: the reply could not be rendered: {e}", route.name));
-                    }
-                }
-            }
-        },
-    }
+        (ReplyPlan::Static(Err(e)), Some(first)) => (Some(500), Some(not_rendered(&first.route.name, e))),
+        _ => (Some(202), Some(accepted_body(&event.id, &dispatch.route_names()).to_string())),
+    };
+    out.status = status;
+    out.reply_body = reply_body;
     out
 }
 
-fn preview_actions(
-    route: &crate::router::Route,
-    event: &Event,
-    params: &[(String, String)],
-    first: bool,
-) -> Vec<ActionPreview> {
-    let scope = Scope::new(event, &route.name, params);
-    let relays = first && matches!(route.respond, Respond::FromForward);
-    let mut relayed_done = false;
-    let mut previews = Vec::new();
-    for action in &route.actions {
-        previews.push(match action {
-            Action::Forward(f) => {
-                let relayed = relays && !relayed_done;
-                relayed_done = true;
-                match f.render(&scope) {
-                    Ok(o) => ActionPreview::Forward {
-                        method: f.method.to_string(),
-                        url: Some(o.url.to_string()),
-                        headers: header_list(&o.headers),
-                        original_body: o.body.is_none(),
-                        // The request's body as read (decoded): the forward
-                        // sends the received bytes, with their Content-Encoding.
-                        body: Some(String::from_utf8_lossy(o.body.as_ref().unwrap_or(event.content())).into_owned()),
-                        relayed,
-                        error: None,
-                    },
-                    Err(e) => ActionPreview::Forward {
-                        method: f.method.to_string(),
-                        url: None,
-                        headers: Vec::new(),
-                        body: None,
-                        original_body: false,
-                        relayed,
-                        error: Some(format!("{e} (the delivery would be dead-lettered with this message)")),
-                    },
-                }
-            }
-            Action::Log(l) => {
-                let level = format!("{:?}", l.level).to_ascii_lowercase();
-                match l.message.render(&scope) {
-                    Ok(m) => ActionPreview::Log { level, message: Some(m.into_owned()), error: None },
-                    Err(e) => ActionPreview::Log { level, message: None, error: Some(format!("message: {e}")) },
-                }
-            }
-            Action::File(file) => {
-                let line =
-                    serde_json::to_string(&crate::actions::file::event_record(event, &route.name)).unwrap_or_default();
-                match file.path_for(&scope) {
-                    Ok(p) => ActionPreview::File { path: Some(p.display().to_string()), line, error: None },
-                    Err(e) => ActionPreview::File { path: None, line, error: Some(format!("path: {e}")) },
-                }
-            }
-        });
-    }
-    if let (true, Respond::Static(s)) = (first, &route.respond) {
-        previews.push(match s.render(&scope) {
+/// Each planned action of a taken route as it would execute; `reply` is
+/// the reply plan when this route is the one answering.
+fn preview_actions(taken: &Taken, event: &Event, reply: Option<&ReplyPlan>) -> Vec<ActionPreview> {
+    let mut previews: Vec<ActionPreview> = taken.actions.iter().map(|a| preview(a, event)).collect();
+    if let Some(ReplyPlan::Static(rendered)) = reply {
+        previews.push(match rendered {
             Ok((status, headers, body)) => ActionPreview::Respond {
                 status: status.as_u16(),
-                headers: header_list(&headers),
-                body: String::from_utf8_lossy(&body).into_owned(),
+                headers: header_list(headers),
+                body: String::from_utf8_lossy(body).into_owned(),
                 error: None,
             },
             Err(e) => ActionPreview::Respond {
@@ -312,6 +221,69 @@ fn preview_actions(
         });
     }
     previews
+}
+
+fn preview(action: &Planned, event: &Event) -> ActionPreview {
+    // The request's body as read (decoded): the forward sends the received
+    // bytes, with their Content-Encoding.
+    let content = || String::from_utf8_lossy(event.content()).into_owned();
+    let not_sent = |e: &dyn std::fmt::Display| format!("{e} (the delivery would be dead-lettered with this message)");
+    match action {
+        Planned::Queued(job) => match &job.error {
+            None => ActionPreview::Forward {
+                method: job.request.method.clone(),
+                url: Some(job.request.url.clone()),
+                headers: job.request.headers.clone(),
+                original_body: job.request.body.is_none(),
+                body: Some(job.request.body.clone().unwrap_or_else(content)),
+                relayed: false,
+                error: None,
+            },
+            Some(e) => ActionPreview::Forward {
+                method: job.request.method.clone(),
+                url: None,
+                headers: Vec::new(),
+                body: None,
+                original_body: false,
+                relayed: false,
+                error: Some(not_sent(e)),
+            },
+        },
+        Planned::Relayed { forward, request } => match request {
+            Ok(o) => ActionPreview::Forward {
+                method: forward.method.to_string(),
+                url: Some(o.url.to_string()),
+                headers: header_list(&o.headers),
+                original_body: o.body.is_none(),
+                body: Some(o.body.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_else(content)),
+                relayed: true,
+                error: None,
+            },
+            Err(e) => ActionPreview::Forward {
+                method: forward.method.to_string(),
+                url: None,
+                headers: Vec::new(),
+                body: None,
+                original_body: false,
+                relayed: true,
+                error: Some(not_sent(e)),
+            },
+        },
+        Planned::Log { action, message } => {
+            let level = format!("{:?}", action.level).to_ascii_lowercase();
+            match message {
+                Ok(m) => ActionPreview::Log { level, message: Some(m.to_string()), error: None },
+                Err(e) => ActionPreview::Log { level, message: None, error: Some(format!("message: {e}")) },
+            }
+        }
+        Planned::File { line: planned, .. } => {
+            let line = planned.line.as_ref().map(|l| String::from_utf8_lossy(l).into_owned()).unwrap_or_default();
+            match &planned.path {
+                Ok(p) => ActionPreview::File { path: Some(p.display().to_string()), line, error: None },
+                Err(e) => ActionPreview::File { path: None, line, error: Some(format!("path: {e}")) },
+            }
+        }
+    }
 }
 
 fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {

@@ -22,7 +22,6 @@ pub use access::{Access, Note};
 pub use route_stats::{ActionKind, ActionOutcome, RouteCounts, RouteStats};
 
 use crate::metrics as m;
-use crate::upstream::destination_of;
 
 /// One execution of a `log` or `file` action (or a forward's hand-off).
 pub fn action(stats: &RouteStats, route: &Arc<str>, kind: ActionKind, outcome: ActionOutcome) {
@@ -34,8 +33,7 @@ pub fn action(stats: &RouteStats, route: &Arc<str>, kind: ActionKind, outcome: A
 /// pipeline itself rather than the queue: its latency and attempt are
 /// recorded under the same names the queue uses. `ok` when the upstream
 /// answered 2xx, as for a queued forward.
-pub fn sync_forward(stats: &RouteStats, route: &Arc<str>, url: &reqwest::Url, took: Duration, ok: bool) {
-    let destination = destination_of(url);
+pub fn sync_forward(stats: &RouteStats, route: &Arc<str>, destination: String, took: Duration, ok: bool) {
     metrics::histogram!(m::FORWARD_DURATION, "destination" => destination.clone()).record(took.as_secs_f64());
     let attempt = if ok { "success" } else { "failed" };
     metrics::counter!(m::FORWARD_ATTEMPTS, "destination" => destination, "outcome" => attempt).increment(1);

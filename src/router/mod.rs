@@ -5,10 +5,16 @@
 //! reload builds a new one and swaps it in, and each request keeps the
 //! snapshot it started with for its whole life, so no request ever sees half
 //! of one config and half of another.
+//!
+//! What a request becomes is decided here too, as one value built without
+//! side effects: see [`dispatch`].
 
 use std::sync::Arc;
 
 use http::Method;
+
+pub mod dedup;
+pub mod dispatch;
 
 use crate::actions::{Action, Resources, Respond};
 use crate::config::{self, Config, ConfigError, ConfigErrors};
@@ -16,6 +22,8 @@ use crate::event::{Event, Projection};
 use crate::matcher::condition::order_by_cost;
 use crate::matcher::path::Candidate;
 use crate::matcher::{Condition, EvalContext, PathIndex, PathPattern};
+pub use dedup::Dedup;
+pub use dispatch::{Dispatch, ReplyPlan, Taken, Why};
 
 /// From this many routes on, the path index is built on a thread of its own
 /// while the routes compile; below it, a thread costs more than it saves.
@@ -35,9 +43,9 @@ pub struct Route {
     /// `verify`, `allow_ips`, `max_body_bytes`, `rate_limit`: see [`crate::guard`].
     pub guard: crate::guard::RouteGuard,
     /// `durable` (ack after the jobs are on disk) or `memory`.
-    pub delivery: crate::delivery::DeliveryMode,
+    pub delivery: crate::actions::DeliveryMode,
     /// Redeliveries of an accepted event are answered, not processed.
-    pub dedup: Option<crate::delivery::Dedup>,
+    pub dedup: Option<Dedup>,
 }
 
 /// A compiled config.
@@ -176,6 +184,16 @@ impl Snapshot {
         taken
     }
 
+    /// True when some route writes to the store: a durable forward or a
+    /// dedup claim.
+    pub fn needs_store(&self) -> bool {
+        self.routes.iter().any(|route| {
+            route.dedup.is_some()
+                || (route.delivery == crate::actions::DeliveryMode::Durable
+                    && route.actions.iter().any(|a| matches!(a, Action::Forward(_))))
+        })
+    }
+
     /// Largest body any of `candidates` accepts.
     pub fn body_limit(&self, candidates: &[Candidate]) -> usize {
         // A route's own `max_body_bytes` overrides the file's; the body is
@@ -237,7 +255,7 @@ fn compile_route(
     let has_forward = spec.actions.iter().any(|a| matches!(a, config::spec::ActionSpec::Forward(_)));
     let respond = Respond::compile(spec.respond.as_ref(), has_forward, &mut errors);
     let guard = crate::guard::RouteGuard::compile(spec, &mut errors);
-    let dedup = crate::delivery::Dedup::compile(spec.dedup.as_ref(), spec.respond.as_ref(), &mut errors);
+    let dedup = Dedup::compile(spec, &mut errors);
     let located: Vec<ConfigError> =
         errors.into_iter().filter(|e| !config.already_reported(i, &e.key_path)).map(|e| config.locate(i, e)).collect();
     if !located.is_empty() {
@@ -264,7 +282,7 @@ fn compile_route(
         continue_matching: spec.continue_matching,
         respond,
         guard,
-        delivery: spec.delivery.unwrap_or_default(),
+        delivery: spec.delivery.unwrap_or_default().into(),
         dedup,
     };
     (located, Some((pattern, route)))

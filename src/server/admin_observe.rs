@@ -56,7 +56,7 @@ fn metrics_reply() -> Reply {
 
 fn routes_reply(app: &App) -> Reply {
     let snapshot = app.snapshot();
-    let stats = &app.resources().stats;
+    let stats = &app.stats();
     let routes: Vec<_> = snapshot
         .routes
         .iter()

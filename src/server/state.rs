@@ -54,8 +54,11 @@ pub trait State: Send + Sync + 'static {
         self.active().settings.clone()
     }
 
-    /// Shared resources (HTTP client, files, per-route counts).
+    /// Shared resources (HTTP client, files).
     fn resources(&self) -> &Resources;
+
+    /// Per-route match and action counts, kept across reloads.
+    fn stats(&self) -> &crate::observe::RouteStats;
 
     /// The delivery queue.
     fn delivery(&self) -> &Delivery;

@@ -21,6 +21,7 @@
 
 pub mod body;
 pub mod context;
+pub mod headers;
 pub mod path;
 pub mod url;
 
@@ -32,6 +33,7 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind, Output, State, Undefi
 
 pub use body::Body;
 pub use context::Scope;
+pub use headers::Headers;
 pub use path::PathTemplate;
 pub use url::UrlTemplate;
 

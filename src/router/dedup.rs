@@ -1,4 +1,5 @@
-//! Dedup of incoming events: a provider's redelivery of an event already
+//! Dedup of incoming events (the compiled `dedup:` of a route; the claims
+//! are written by delivery): a provider's redelivery of an event already
 //! accepted gets the same answer and event id, and creates no new jobs.
 //!
 //! Providers name their events: GitHub in `X-GitHub-Delivery`, Standard
@@ -13,8 +14,7 @@ use std::time::Duration;
 use http::HeaderName;
 use serde_json::Value;
 
-use super::spec::DedupSpec;
-use crate::config::spec::RespondSpec;
+use crate::config::spec::RouteSpec;
 use crate::config::ConfigError;
 use crate::event::Event;
 use crate::matcher::jsonpath::JsonPathExpr;
@@ -35,12 +35,8 @@ pub struct Dedup {
 
 impl Dedup {
     /// Checks a route's `dedup:` (None when absent or wrong; errors pushed).
-    pub fn compile(
-        spec: Option<&DedupSpec>,
-        respond: Option<&RespondSpec>,
-        errors: &mut Vec<ConfigError>,
-    ) -> Option<Dedup> {
-        let spec = spec?;
+    pub fn compile(route: &RouteSpec, errors: &mut Vec<ConfigError>) -> Option<Dedup> {
+        let (spec, respond) = (route.dedup.as_ref()?, route.respond.as_ref());
         let before = errors.len();
         let source = match (&spec.header, &spec.json) {
             (Some(h), None) => match HeaderName::from_bytes(h.as_bytes()) {

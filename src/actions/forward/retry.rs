@@ -1,0 +1,62 @@
+//! A forward's `retry:` keys, as compiled with the forward. The keys left
+//! out come from `defaults.retry`; delivery lays these over its defaults
+//! when it accepts a job (see `crate::delivery::retry`).
+
+use std::time::Duration;
+
+use crate::config::ConfigError;
+
+/// The keys one `retry:` block sets; the rest come from the level above.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetryOverrides {
+    pub max_attempts: Option<u32>,
+    pub initial_backoff: Option<Duration>,
+    pub max_backoff: Option<Duration>,
+    pub max_age: Option<Duration>,
+    pub retry_on: Option<Vec<u16>>,
+}
+
+impl RetryOverrides {
+    /// Checks the keys of a `retry:` block found at `path`, pushing what is
+    /// wrong; the block is returned as written.
+    pub fn checked(self, path: &str, errors: &mut Vec<ConfigError>) -> RetryOverrides {
+        let spec = &self;
+        if spec.max_attempts == Some(0) {
+            errors.push(ConfigError::new(
+                format!("{path}.max_attempts"),
+                "must be at least 1 (the first attempt counts)",
+            ));
+        }
+        for (key, value) in
+            [("initial_backoff", spec.initial_backoff), ("max_backoff", spec.max_backoff), ("max_age", spec.max_age)]
+        {
+            if value.is_some_and(|d| d.is_zero()) {
+                errors.push(ConfigError::new(format!("{path}.{key}"), "must be greater than 0"));
+            }
+        }
+        if let (Some(initial), Some(max)) = (spec.initial_backoff, spec.max_backoff) {
+            if max < initial {
+                errors.push(ConfigError::new(
+                    format!("{path}.max_backoff"),
+                    format!(
+                        "is shorter than initial_backoff ({} < {})",
+                        humantime::format_duration(max),
+                        humantime::format_duration(initial)
+                    ),
+                ));
+            }
+        }
+        for (i, status) in spec.retry_on.iter().flatten().enumerate() {
+            if !(100..=599).contains(status) {
+                errors
+                    .push(ConfigError::new(format!("{path}.retry_on[{i}]"), format!("{status} is not an HTTP status")));
+            } else if (200..300).contains(status) {
+                errors.push(ConfigError::new(
+                    format!("{path}.retry_on[{i}]"),
+                    format!("{status} is a success; only failures can be retried"),
+                ));
+            }
+        }
+        self
+    }
+}

@@ -1,0 +1,185 @@
+//! The decision for one request: a [`Dispatch`].
+//!
+//! Routing a request yields one value, built here and nowhere else: the
+//! routes taken (references into the snapshot), each with its actions
+//! planned for the event (log messages, file lines and paths, forward
+//! requests rendered into delivery jobs) and its dedup claim, and the reply
+//! plan. Building it has no side effect. `crate::pipeline` executes it when
+//! serving; `explain` and `hookroute test` print and compare it, so what
+//! they show is what `serve` does.
+//!
+//! The reasons (each candidate's condition values) cost an evaluation per
+//! condition with its values recorded, so they are only gathered when asked
+//! ([`Why::Reasons`]); serving asks for the decision alone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+
+use super::{Matched, Route, Snapshot};
+use crate::actions::{Action, Planned, Respond};
+use crate::event::Event;
+use crate::matcher::explain::Trace;
+use crate::matcher::path::Candidate;
+use crate::matcher::{Condition, EvalContext};
+use crate::template::{RenderError, Scope};
+
+/// What one request becomes.
+#[derive(Debug)]
+pub struct Dispatch<'s> {
+    /// The routes taken, in order; the first one answers the sender.
+    pub taken: Vec<Taken<'s>>,
+    /// Every candidate route and why it was or was not taken, in file
+    /// order; empty unless asked for ([`Why::Reasons`]).
+    pub considered: Vec<Considered<'s>>,
+    /// What the sender is answered.
+    pub reply: ReplyPlan,
+}
+
+/// A route taken, with its actions planned for the event.
+#[derive(Debug)]
+pub struct Taken<'s> {
+    pub route: &'s Route,
+    pub params: Vec<(String, String)>,
+    /// In listing order.
+    pub actions: Vec<Planned<'s>>,
+    /// The key this event claims when the route has `dedup:` and the event
+    /// carries one.
+    pub dedup: Option<DedupClaim>,
+}
+
+/// A dedup key the event claims for a route, for `window`.
+#[derive(Debug, Clone)]
+pub struct DedupClaim {
+    pub key: String,
+    pub window: Duration,
+}
+
+/// How the sender is answered, from the first route taken.
+#[derive(Debug)]
+pub enum ReplyPlan {
+    /// 202 with the event id and the routes taken ([`accepted_body`]); also
+    /// the answer when no route is taken.
+    Accepted,
+    /// The route's `respond:`, rendered; an error means it cannot be given,
+    /// and the sender gets 500 before anything runs.
+    Static(Result<(StatusCode, HeaderMap, Bytes), RenderError>),
+    /// The answer of the forward planned as [`Planned::Relayed`] in the
+    /// first route's actions.
+    Relayed,
+}
+
+/// One candidate route (path and method fit) and why it was or was not taken.
+#[derive(Debug)]
+pub struct Considered<'s> {
+    pub route: &'s Route,
+    pub params: Vec<(String, String)>,
+    /// Each `when:` condition in evaluation order, with the values it saw.
+    pub conditions: Vec<Trace>,
+    pub holds: bool,
+    pub taken: bool,
+    /// The name of the route taken before this one that does not
+    /// `continue`: routing never got here.
+    pub not_tried_after: Option<Arc<str>>,
+}
+
+/// What [`Snapshot::decide`] gathers besides the decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// The decision only: what serving needs.
+    Decision,
+    /// Also every candidate's condition values ([`Dispatch::considered`]).
+    Reasons,
+}
+
+/// The body of a 202: the event id and the routes taken. A redelivery
+/// caught by dedup gets it again with the first delivery's id.
+pub fn accepted_body(id: &str, routes: &[&str]) -> serde_json::Value {
+    serde_json::json!({ "id": id, "routes": routes })
+}
+
+/// Why a route's reply cannot be given for an event (answered with 500).
+pub fn not_rendered(route: &str, e: &RenderError) -> String {
+    format!("route {route}: the reply could not be rendered: {e}")
+}
+
+impl Snapshot {
+    /// Decides what `event` becomes among `candidates` (see [`Snapshot::lookup`]).
+    pub fn decide<'s>(&'s self, candidates: Vec<Candidate>, event: &Event, why: Why) -> Dispatch<'s> {
+        let traced = match why {
+            Why::Decision => Vec::new(),
+            Why::Reasons => candidates.iter().map(|c| (c.route, c.params.clone(), self.trace(c, event))).collect(),
+        };
+        let matched = self.select(candidates, event);
+        let mut dispatch = self.dispatch(event, &matched);
+        let mut stopped_by: Option<Arc<str>> = None;
+        for (index, params, conditions) in traced {
+            let route = &self.routes[index];
+            let taken = matched.iter().any(|m| m.route == index);
+            dispatch.considered.push(Considered {
+                route,
+                params,
+                holds: conditions.iter().all(Trace::result),
+                conditions,
+                taken,
+                not_tried_after: stopped_by.clone(),
+            });
+            if taken && !route.continue_matching {
+                stopped_by = Some(route.name.clone());
+            }
+        }
+        dispatch
+    }
+
+    /// The decision for routes already selected (`serve` selects, then
+    /// checks rate limits, before deciding).
+    pub fn dispatch<'s>(&'s self, event: &Event, matched: &[Matched]) -> Dispatch<'s> {
+        let mut taken = Vec::with_capacity(matched.len());
+        let mut reply = ReplyPlan::Accepted;
+        for (i, m) in matched.iter().enumerate() {
+            let route = &self.routes[m.route];
+            let scope = Scope::new(event, &route.name, &m.params);
+            // The first route answers; with `respond: {from: forward}` its
+            // first forward is sent at once and its answer relayed.
+            let mut relay = i == 0 && matches!(route.respond, Respond::FromForward);
+            if i == 0 {
+                reply = match &route.respond {
+                    Respond::Accepted => ReplyPlan::Accepted,
+                    Respond::Static(s) => ReplyPlan::Static(s.render(&scope)),
+                    Respond::FromForward => ReplyPlan::Relayed,
+                };
+            }
+            let actions = route
+                .actions
+                .iter()
+                .map(|action| {
+                    let relayed = relay && matches!(action, Action::Forward(_));
+                    relay &= !relayed;
+                    action.plan(&scope, &route.name, route.delivery, relayed)
+                })
+                .collect();
+            let dedup = route.dedup.as_ref().and_then(|d| d.key(event).map(|key| DedupClaim { key, window: d.window }));
+            taken.push(Taken { route, params: m.params.clone(), actions, dedup });
+        }
+        Dispatch { taken, considered: Vec::new(), reply }
+    }
+
+    /// Each condition of a candidate, evaluated with the values it saw.
+    fn trace(&self, candidate: &Candidate, event: &Event) -> Vec<Trace> {
+        let ctx = EvalContext { event, params: &candidate.params };
+        match &self.routes[candidate.route].condition {
+            Some(Condition::All(items)) => items.iter().map(|i| i.explain(&ctx)).collect(),
+            Some(other) => vec![other.explain(&ctx)],
+            None => Vec::new(),
+        }
+    }
+}
+
+impl<'s> Dispatch<'s> {
+    /// The names of the routes taken, in order.
+    pub fn route_names(&self) -> Vec<&'s str> {
+        self.taken.iter().map(|t| &*t.route.name).collect()
+    }
+}
