@@ -113,7 +113,7 @@ pub async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health) {
                 latency_ms,
                 "forward moved to dead letters: {reason}"
             );
-            metrics::counter!(m::DEAD_LETTERS, "route" => job.route.clone()).increment(1);
+            count_dead_letter(&job.route);
             "failed"
         }
     };
@@ -123,11 +123,19 @@ pub async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health) {
     (entry, verdict, health)
 }
 
+/// Counts a job of `route` moved to dead letters
+/// (`hookroute_dead_letters_total{route}`): the one place it is counted,
+/// whether the job was refused at acceptance (it cannot be sent), ran out
+/// of attempts, or lost its body.
+pub(crate) fn count_dead_letter(route: &str) {
+    metrics::counter!(m::DEAD_LETTERS, "route" => route.to_string()).increment(1);
+}
+
 /// Ends a job without sending it (its body is gone).
 async fn finish_without_attempt(ctx: &Ctx, entry: Entry, verdict: Verdict) -> (Entry, Verdict, Health) {
     if let Verdict::Dead { reason } = &verdict {
         tracing::warn!(route = %entry.job.route, event_id = %entry.job.event_id, "forward moved to dead letters: {reason}");
-        metrics::counter!(m::DEAD_LETTERS, "route" => entry.job.route.clone()).increment(1);
+        count_dead_letter(&entry.job.route);
     }
     let (entry, verdict) = record(ctx, entry, verdict, SystemTime::now()).await;
     (entry, verdict, Health::Neutral)

@@ -33,7 +33,7 @@ impl Plan {
         let memory = job.mode == DeliveryMode::Memory;
         if let Some(reason) = &job.request.unsendable {
             tracing::error!(route = &*job.route, event_id = %event_id, "forward not sent: {reason}");
-            metrics::counter!(crate::metrics::DEAD_LETTERS, "route" => job.route.to_string()).increment(1);
+            super::execute::count_dead_letter(&job.route);
             if memory {
                 return;
             }
