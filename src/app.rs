@@ -92,31 +92,31 @@ impl App {
         self.limits.admin.send_if_modified(|held| std::mem::replace(held, admin.clone()) != admin);
     }
 
-    pub fn reloader(&self) -> &Reloader {
+    pub(crate) fn reloader(&self) -> &Reloader {
         &self.reloader
     }
 
     /// The resources, to hand to a config being compiled off-thread.
-    pub fn resources_handle(&self) -> Arc<Resources> {
+    pub(crate) fn resources_handle(&self) -> Arc<Resources> {
         self.resources.clone()
     }
 
-    pub fn bound_addr(&self) -> SocketAddr {
+    pub(crate) fn bound_addr(&self) -> SocketAddr {
         self.started.addr
     }
 
-    pub fn bound_admin_addr(&self) -> SocketAddr {
+    pub(crate) fn bound_admin_addr(&self) -> SocketAddr {
         self.started.admin_addr
     }
 
     /// What the process applied at start of the restart-only settings.
-    pub fn started(&self) -> &Started {
+    pub(crate) fn started(&self) -> &Started {
         &self.started
     }
 
     /// The active config, routes and settings together; hold it for the
     /// whole request.
-    pub fn active(&self) -> Arc<Loaded> {
+    pub(crate) fn active(&self) -> Arc<Loaded> {
         self.active.load_full()
     }
 
@@ -132,22 +132,22 @@ impl App {
 
     /// Makes `next` the active config, and its listener limits the
     /// listeners'. Requests already running keep the config they hold.
-    pub fn swap(&self, next: Loaded) -> Arc<Loaded> {
+    pub(crate) fn swap(&self, next: Loaded) -> Arc<Loaded> {
         self.apply(&next.settings);
         self.active.swap(Arc::new(next))
     }
 
-    pub fn resources(&self) -> &Resources {
+    pub(crate) fn resources(&self) -> &Resources {
         &self.resources
     }
 
-    pub fn delivery(&self) -> &Delivery {
+    pub(crate) fn delivery(&self) -> &Delivery {
         &self.delivery
     }
 
     /// Ready: a config is loaded (always, once started), the delivery store
     /// is open, and shutdown has not begun.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         !self.shutting_down.load(Ordering::Relaxed) && self.delivery.is_open()
     }
 }

@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-pub use super::secret::Secret;
+pub(crate) use super::secret::Secret;
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -195,7 +195,7 @@ pub enum ActionSpec {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
 #[serde(deny_unknown_fields)]
-pub struct ActionKeys {
+pub(crate) struct ActionKeys {
     /// Send the event to an HTTP service (durably queued, retried).
     forward: Option<ForwardSpec>,
     /// Write one structured log line.
@@ -206,7 +206,7 @@ pub struct ActionKeys {
 
 /// An action item that does not name exactly one kind.
 #[derive(Debug, thiserror::Error)]
-pub enum ActionKindError {
+pub(crate) enum ActionKindError {
     #[error("an action needs one of `forward`, `log` or `file`")]
     None,
     #[error("an action has exactly one of `forward`, `log` or `file`; list each as its own `- ` item")]
@@ -462,4 +462,5 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<()>, D::Error> {
 }
 
 // Trust at the door: verification, allowlists and limits, in their own file.
-pub use super::door_spec::*;
+pub use super::door_spec::VerifySpec;
+pub(crate) use super::door_spec::*;

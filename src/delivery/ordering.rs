@@ -17,7 +17,7 @@ use crate::matcher::jsonpath::JsonPathExpr;
 
 /// The waiting followers of every key that has a head.
 #[derive(Debug)]
-pub struct KeyQueues<T> {
+pub(crate) struct KeyQueues<T> {
     keys: HashMap<String, VecDeque<T>>,
 }
 
@@ -30,7 +30,7 @@ impl<T> Default for KeyQueues<T> {
 impl<T> KeyQueues<T> {
     /// Offers a job with `key`: returns it back if it is the new head (to be
     /// scheduled), or keeps it behind the current head.
-    pub fn offer(&mut self, key: &str, job: T) -> Option<T> {
+    pub(crate) fn offer(&mut self, key: &str, job: T) -> Option<T> {
         match self.keys.get_mut(key) {
             Some(waiting) => {
                 waiting.push_back(job);
@@ -44,7 +44,7 @@ impl<T> KeyQueues<T> {
     }
 
     /// The head of `key` finished: returns the next head, if any.
-    pub fn advance(&mut self, key: &str) -> Option<T> {
+    pub(crate) fn advance(&mut self, key: &str) -> Option<T> {
         let waiting = self.keys.get_mut(key)?;
         match waiting.pop_front() {
             Some(next) => Some(next),
@@ -56,12 +56,12 @@ impl<T> KeyQueues<T> {
     }
 
     /// Jobs waiting behind heads.
-    pub fn waiting(&self) -> usize {
+    pub(crate) fn waiting(&self) -> usize {
         self.keys.values().map(VecDeque::len).sum()
     }
 
     /// Takes every waiting job (at shutdown).
-    pub fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
         self.keys.drain().flat_map(|(_, q)| q)
     }
 }
@@ -69,7 +69,7 @@ impl<T> KeyQueues<T> {
 /// The ordering key of an event for a forward: the value at `path` (a
 /// string as is, anything else as JSON), scoped by route and URL. None when
 /// the event has no document or no value there: such a job is not ordered.
-pub fn key_for(path: &JsonPathExpr, document: Option<&Value>, route: &str, url: &str) -> Option<String> {
+pub(crate) fn key_for(path: &JsonPathExpr, document: Option<&Value>, route: &str, url: &str) -> Option<String> {
     let node = path.nodes(document?).into_iter().next()?;
     let value = match node {
         Value::String(s) => s.clone(),

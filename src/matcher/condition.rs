@@ -172,7 +172,7 @@ impl Condition {
 }
 
 /// Stable sort by cost; conditions keep file order among equals.
-pub fn order_by_cost(mut items: Vec<Condition>) -> Vec<Condition> {
+pub(crate) fn order_by_cost(mut items: Vec<Condition>) -> Vec<Condition> {
     items.sort_by_key(Condition::cost);
     items
 }

@@ -114,7 +114,7 @@ fn operator_text(op: &Operator) -> String {
 
 /// One line per leaf, indented under its combinators:
 /// `json $.ref = "refs/heads/main" matches '^refs/heads/main$' → true`.
-pub fn render_text(trace: &Trace, indent: usize, out: &mut String) {
+pub(crate) fn render_text(trace: &Trace, indent: usize, out: &mut String) {
     let pad = "  ".repeat(indent);
     match trace {
         Trace::All { result, conditions } | Trace::Any { result, conditions } => {

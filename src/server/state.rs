@@ -24,7 +24,7 @@ use crate::settings::{Loaded, Settings};
 
 /// The outcome of a reload the admin API asked for, as it is shown.
 #[derive(Debug, Clone)]
-pub struct ReloadReport {
+pub(crate) struct ReloadReport {
     /// The reload summary as JSON (routes added, settings changed…).
     pub summary: serde_json::Value,
     /// The same, as the one line the log shows.
@@ -33,13 +33,13 @@ pub struct ReloadReport {
 
 /// The last reload that failed: when, and its error lines.
 #[derive(Debug, Clone)]
-pub struct ReloadFailure {
+pub(crate) struct ReloadFailure {
     pub at: SystemTime,
     pub errors: Vec<String>,
 }
 
 /// The running application, as the server uses it.
-pub trait State: Send + Sync + 'static {
+pub(crate) trait State: Send + Sync + 'static {
     /// The active config, routes and settings of one file; hold it for a
     /// whole request.
     fn active(&self) -> Arc<Loaded>;
@@ -77,4 +77,4 @@ pub trait State: Send + Sync + 'static {
 }
 
 /// The handle the server's filters take: `Arc<App>`, `&App`.
-pub type App = dyn State;
+pub(crate) type App = dyn State;

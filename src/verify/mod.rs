@@ -13,14 +13,14 @@
 
 pub mod basic;
 pub mod bearer;
-pub mod generic;
+pub(crate) mod generic;
 pub mod github;
-pub mod gitlab;
+pub(crate) mod gitlab;
 pub mod shopify;
 pub mod slack;
 pub mod standard_webhooks;
 pub mod stripe;
-pub mod support;
+pub(crate) mod support;
 
 use std::time::{Duration, SystemTime};
 
