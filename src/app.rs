@@ -92,28 +92,6 @@ impl App {
         self.limits.admin.send_if_modified(|held| std::mem::replace(held, admin.clone()) != admin);
     }
 
-    pub(crate) fn reloader(&self) -> &Reloader {
-        &self.reloader
-    }
-
-    /// The resources, to hand to a config being compiled off-thread.
-    pub(crate) fn resources_handle(&self) -> Arc<Resources> {
-        self.resources.clone()
-    }
-
-    pub(crate) fn bound_addr(&self) -> SocketAddr {
-        self.started.addr
-    }
-
-    pub(crate) fn bound_admin_addr(&self) -> SocketAddr {
-        self.started.admin_addr
-    }
-
-    /// What the process applied at start of the restart-only settings.
-    pub(crate) fn started(&self) -> &Started {
-        &self.started
-    }
-
     /// The active config, routes and settings together; hold it for the
     /// whole request.
     pub(crate) fn active(&self) -> Arc<Loaded> {
@@ -135,10 +113,6 @@ impl App {
     pub(crate) fn swap(&self, next: Loaded) -> Arc<Loaded> {
         self.apply(&next.settings);
         self.active.swap(Arc::new(next))
-    }
-
-    pub(crate) fn resources(&self) -> &Resources {
-        &self.resources
     }
 
     pub(crate) fn delivery(&self) -> &Delivery {

@@ -201,6 +201,7 @@ pub(crate) fn interpolate_value(
 }
 
 /// Substitutes the variables of one string.
+#[cfg(test)]
 pub(crate) fn interpolate_str(input: &str, env: &dyn Environment) -> Result<String, InterpolationError> {
     interpolate(input, env)
 }

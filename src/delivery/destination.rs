@@ -111,6 +111,7 @@ impl Destination {
         self.in_flight
     }
 
+    #[cfg(test)]
     pub(crate) fn is_open(&self) -> bool {
         matches!(self.state, State::Open { .. })
     }

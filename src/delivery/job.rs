@@ -26,14 +26,6 @@ pub(crate) enum Status {
 }
 
 impl Status {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Succeeded => "succeeded",
-            Status::Dead => "dead",
-        }
-    }
-
     pub(crate) fn parse(text: &str) -> Option<Status> {
         match text {
             "pending" => Some(Status::Pending),
@@ -166,10 +158,6 @@ impl JobRecord {
 pub(crate) struct Timestamp(pub SystemTime);
 
 impl Timestamp {
-    pub(crate) fn now() -> Self {
-        Timestamp(SystemTime::now())
-    }
-
     /// Milliseconds since the Unix epoch (0 before it).
     pub(crate) fn unix_ms(self) -> u64 {
         self.0.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)

@@ -159,18 +159,6 @@ impl Delivery {
         Ok(())
     }
 
-    /// Starts delivering from any [`Store`] backend (instead of the embedded
-    /// one), resuming its pending jobs.
-    pub(crate) async fn start_with_store(
-        &self,
-        store: Arc<dyn Store>,
-        settings: &DeliverySettings,
-    ) -> Result<(), StoreError> {
-        self.start(settings, None, false).await?;
-        let _guard = self.inner.opening.lock().await;
-        self.install(store).await
-    }
-
     /// The store, opening the embedded one on first use.
     async fn store(&self) -> Result<&Arc<dyn Store>, StoreError> {
         if let Some(store) = self.inner.store.get() {
@@ -323,20 +311,9 @@ impl Delivery {
         Ok(outcome)
     }
 
-    /// Removes finished jobs past retention now (it also runs periodically).
-    pub(crate) async fn prune(&self) -> Result<store::PruneCounts, StoreError> {
-        let retention = self.inner.running.get().ok_or(StoreError::Closed)?.retention.clone();
-        prune_once(&**self.store().await?, &retention).await
-    }
-
     /// Every destination attempted since start, with its breaker.
     pub(crate) fn destinations(&self) -> Vec<scheduler::DestinationView> {
         self.inner.running.get().map(|r| r.scheduler.destinations()).unwrap_or_default()
-    }
-
-    /// Deliveries in flight.
-    pub(crate) fn in_flight(&self) -> usize {
-        self.inner.running.get().map(|r| r.scheduler.in_flight()).unwrap_or(0)
     }
 
     /// Stops starting deliveries, waits up to `grace` for those in flight,

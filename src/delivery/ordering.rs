@@ -56,6 +56,7 @@ impl<T> KeyQueues<T> {
     }
 
     /// Jobs waiting behind heads.
+    #[cfg(test)]
     pub(crate) fn waiting(&self) -> usize {
         self.keys.values().map(VecDeque::len).sum()
     }

@@ -147,11 +147,6 @@ impl Scheduler {
         }
     }
 
-    /// Attempts running now.
-    pub(crate) fn in_flight(&self) -> usize {
-        self.tasks.len()
-    }
-
     /// Stops starting attempts and waits up to `grace` for the running ones;
     /// returns how many were still running when it gave up.
     pub(crate) async fn drain(&self, grace: Duration) -> usize {

@@ -20,7 +20,6 @@ use crate::config::ConfigError;
 
 pub(crate) const DEFAULT_DATA_DIR: &str = "./data";
 pub(crate) const DEFAULT_CONCURRENCY: usize = 32;
-pub(crate) const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub(crate) const DEFAULT_RETAIN_SUCCEEDED: Duration = Duration::from_secs(24 * 3600);
 pub(crate) const DEFAULT_RETAIN_DEAD: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Room for a burst of this many `delivery: memory` jobs while a

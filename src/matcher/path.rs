@@ -70,6 +70,7 @@ pub(crate) enum PathError {
 impl PathPattern {
     /// Parses a route's `path:` with the default rule: a trailing slash is
     /// insignificant.
+    #[cfg(test)]
     pub(crate) fn parse(pattern: &str) -> Result<Self, PathError> {
         Self::with_slash_rule(pattern, false)
     }
@@ -301,12 +302,14 @@ impl Keep {
 
 impl PathIndex {
     /// Builds the index from each route's pattern, in route order.
+    #[cfg(test)]
     pub(crate) fn build(patterns: &[PathPattern]) -> Self {
         Self::from_patterns(patterns.to_vec())
     }
 
-    /// [`PathIndex::build`], taking the patterns instead of copying them: a
-    /// 10,000-route reload builds this index on one thread.
+    /// Builds the index from each route's pattern, in route order, taking
+    /// the patterns instead of copying them: a 10,000-route reload builds
+    /// this index on one thread.
     pub(crate) fn from_patterns(patterns: Vec<PathPattern>) -> Self {
         let mut by_shape: std::collections::HashMap<String, usize> =
             std::collections::HashMap::with_capacity(patterns.len());

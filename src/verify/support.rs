@@ -132,22 +132,6 @@ pub(crate) fn hmac_matches(algorithm: HmacAlgorithm, key: &[u8], parts: &[&[u8]]
     }
 }
 
-/// HMAC over the concatenated parts; for tests and for signing examples.
-pub(crate) fn hmac_sign(algorithm: HmacAlgorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-        let Ok(mut mac) = <M as hmac::digest::KeyInit>::new_from_slice(key) else { return Vec::new() };
-        for part in parts {
-            mac.update(part);
-        }
-        mac.finalize().into_bytes().to_vec()
-    }
-    match algorithm {
-        HmacAlgorithm::Sha1 => run::<Hmac<sha1::Sha1>>(key, parts),
-        HmacAlgorithm::Sha256 => run::<Hmac<Sha256>>(key, parts),
-        HmacAlgorithm::Sha512 => run::<Hmac<sha2::Sha512>>(key, parts),
-    }
-}
-
 /// Constant-time equality that does not reveal either length: both sides
 /// are hashed first, and the digests compared with `subtle`.
 pub(crate) fn token_eq(expected: &[u8], received: &[u8]) -> subtle::Choice {
