@@ -219,19 +219,30 @@ impl server::State for App {
     }
 }
 
+/// Why the server did not start; each is printed to the operator as is.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The config file does not load: every problem found, with its location.
     #[error("{0}")]
     Config(#[from] ConfigErrors),
     /// The cause is in the message, not a `source`: printed with its
     /// chain (`{:#}`), it would read "…: Address already in use: Address
     /// already in use".
     #[error("cannot listen on {addr}: {error}")]
-    Bind { addr: SocketAddr, error: std::io::Error },
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why the bind failed (in use, not permitted, ...).
+        error: std::io::Error,
+    },
+    /// The outgoing HTTP client could not be built (TLS roots, proxy settings).
     #[error("cannot create the HTTP client: {0}")]
     Client(#[from] crate::upstream::SetupError),
+    /// The admin API would listen beyond loopback without `admin_token`; the
+    /// message says which address and how to fix it.
     #[error("{0}")]
     InsecureAdmin(String),
+    /// The delivery queue's store (under `data_dir`) could not be opened.
     #[error("{0}")]
     Delivery(#[from] crate::delivery::StoreError),
 }
@@ -239,11 +250,14 @@ pub enum StartError {
 /// How to start the server.
 #[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
+    /// The routes file (`routes.yaml`) to load, and to watch with `watch`.
     pub config_path: PathBuf,
     /// Overrides the config's `listen`.
     pub listen: Option<SocketAddr>,
     /// Overrides the config's `admin_listen`.
     pub admin_listen: Option<SocketAddr>,
+    /// The command line's connection limits; the file's settings apply
+    /// over them (see `listener_limits`).
     pub limits: ConnectionLimits,
     /// Watch the config's directory and reload on change (`--no-watch` turns
     /// it off; SIGHUP and `POST /-/reload` always work).
@@ -254,8 +268,12 @@ pub struct ServeOptions {
 
 /// A started server.
 pub struct RunningServer {
+    /// The running application: its active config, resources and queue.
     pub app: Arc<App>,
+    /// The address the public listener is bound to (the real port when
+    /// the config asked for port 0).
     pub addr: SocketAddr,
+    /// The address the admin listener is bound to.
     pub admin_addr: SocketAddr,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,

@@ -38,7 +38,9 @@ use crate::router::Snapshot;
 /// through [`Settings::secrets`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
+    /// The public listener's address; a change applies at restart.
     pub listen: SocketAddr,
+    /// The admin listener's address; a change applies at restart.
     pub admin_listen: SocketAddr,
     /// The body limit of every route that sets none (the router holds it
     /// too, as each route's default).
@@ -216,14 +218,16 @@ pub struct Source {
     pub name: String,
     /// Hex SHA-256 of the file's bytes.
     pub hash: String,
-    pub loaded_at: SystemTime,
+    pub(crate) loaded_at: SystemTime,
 }
 
 /// One config file, compiled: its routes and its settings, held together
 /// by the runtime's active-config cell.
 pub struct Loaded {
-    pub source: Source,
+    pub(crate) source: Source,
+    /// The file's compiled settings.
     pub settings: Arc<Settings>,
+    /// The file's compiled routes.
     pub snapshot: Arc<Snapshot>,
 }
 

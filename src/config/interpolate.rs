@@ -24,6 +24,7 @@ use super::error::ConfigError;
 /// Where variable values come from; the process environment in production,
 /// a map in tests. Sync: a large file's routes are read on several threads.
 pub trait Environment: Sync {
+    /// The value of variable `name` (`${NAME}`), None when it is not set.
     fn var(&self, name: &str) -> Option<String>;
 
     /// The contents of a `${file:PATH}` reference, read up to one byte

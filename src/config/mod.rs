@@ -41,8 +41,11 @@ pub struct Config {
     pub source_name: String,
     /// Hex SHA-256 of the file's bytes; reload skips an unchanged file.
     pub hash: String,
+    /// The public listener's address (`listen`).
     pub listen: SocketAddr,
+    /// The admin listener's address (`admin_listen`).
     pub admin_listen: SocketAddr,
+    /// The file-wide body limit in bytes (`max_body_bytes`).
     pub max_body_bytes: usize,
     /// The file's top-level keys as decoded (its `routes:` are in
     /// [`Config::routes`]): the global settings are compiled from it by the
@@ -61,6 +64,8 @@ pub struct Config {
     /// For each of `routes`, its index in the file's `routes:` list (they
     /// differ after a route that failed to decode).
     file_indices: Vec<usize>,
+    /// Every problem found so far, located; the file is served only when
+    /// this stays empty after the routes compile.
     pub problems: Vec<ConfigError>,
     positions: LazyPositions,
     /// Key paths already reported while decoding; later errors under them

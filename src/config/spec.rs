@@ -186,7 +186,9 @@ pub struct ConditionSpec {
 pub enum ActionSpec {
     /// Boxed: a forward's spec is several times the size of the others.
     Forward(Box<ForwardSpec>),
+    /// `log`: a log line per event.
     Log(LogSpec),
+    /// `file`: the event appended to a file as a JSON line.
     File(FileSpec),
 }
 
@@ -226,6 +228,7 @@ impl TryFrom<ActionKeys> for ActionSpec {
     }
 }
 
+/// A `forward` action: where and how the event is sent on.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardSpec {
@@ -248,6 +251,7 @@ pub struct ForwardSpec {
     pub body: Option<serde_json::Value>,
 }
 
+/// A `log` action: the line written for each event.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogSpec {
@@ -260,16 +264,23 @@ pub struct LogSpec {
     pub headers: Vec<String>,
 }
 
+/// The level of a `log` action's line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
+    /// Most verbose.
     Trace,
+    /// Debugging detail.
     Debug,
+    /// The default.
     Info,
+    /// Something to look at.
     Warn,
+    /// Something went wrong.
     Error,
 }
 
+/// A `file` action: the file each event is appended to.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSpec {
@@ -311,9 +322,11 @@ pub struct RespondSpec {
     pub body: Option<serde_json::Value>,
 }
 
+/// Where a `respond: {from: ...}` answer comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RespondFrom {
+    /// The route's first forward's answer.
     Forward,
 }
 

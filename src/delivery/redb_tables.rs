@@ -29,9 +29,12 @@ use super::group_commit::Committer;
 use super::job::{JobRecord, Status, Timestamp};
 use super::store::{AcceptBatch, AcceptOutcome, PruneBefore, PruneCounts, ReplayOutcome, ReplaySelector, StoreError};
 
+/// Job records by id, JSON-encoded [`super::JobRecord`]s.
 pub const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
 pub(crate) const BODIES: TableDefinition<&str, &[u8]> = TableDefinition::new("bodies");
 pub(crate) const BODY_REFS: TableDefinition<&str, u32> = TableDefinition::new("body_refs");
+/// Index of jobs by (status, due time in Unix milliseconds, id) to the
+/// job id: what the scheduler and the dead-letter listing scan.
 pub const BY_STATUS: TableDefinition<(u8, u64, &str), &str> = TableDefinition::new("jobs_by_status");
 pub(crate) const BY_EVENT: TableDefinition<(&str, &str), ()> = TableDefinition::new("jobs_by_event");
 pub(crate) const DEDUP: TableDefinition<&str, (&str, u64)> = TableDefinition::new("dedup");

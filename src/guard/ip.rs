@@ -47,7 +47,7 @@ pub struct IpAllowlist {
 }
 
 impl IpAllowlist {
-    pub fn new(nets: Vec<IpNet>) -> Self {
+    pub(crate) fn new(nets: Vec<IpNet>) -> Self {
         IpAllowlist { nets }
     }
 

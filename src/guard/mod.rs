@@ -57,10 +57,13 @@ pub(crate) const MIN_HEADER_BYTES: usize = 8 * 1024;
 /// `max_body_bytes` and `rate_limit` keys.
 #[derive(Debug, Default)]
 pub struct RouteGuard {
+    /// The route's `verify:` scheme, checked before the body is routed.
     pub verify: Option<Verifier>,
+    /// The route's `allow_ips`, checked against the client address.
     pub allow_ips: Option<IpAllowlist>,
     /// Overrides the file's `max_body_bytes` for this route.
     pub max_body_bytes: Option<usize>,
+    /// The route's `rate_limit`.
     pub rate_limit: Option<RouteRateLimit>,
 }
 
@@ -93,16 +96,23 @@ impl RouteGuard {
 /// connection limits.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SecuritySettings {
+    /// Proxies whose `X-Forwarded-For` is believed (`trusted_proxies`);
+    /// empty: the peer address is the client.
     pub trusted_proxies: Vec<IpNet>,
     /// Bearer token for the admin API; None leaves it open (loopback only).
     pub admin_token: Option<Secret>,
     /// Host names, lower case without a port, that the admin API answers
     /// to besides its own address and loopback names (`admin_allowed_hosts`).
     pub admin_allowed_hosts: Vec<String>,
+    /// Requests served at once on the public listener; None: no cap.
     pub max_concurrent_requests: Option<usize>,
+    /// Most header lines a request may carry; None: the server default.
     pub max_headers: Option<usize>,
+    /// Most bytes of a request head; None: the server default.
     pub max_header_bytes: Option<usize>,
+    /// Time a connection has to send its first request head.
     pub header_read_timeout: Option<Duration>,
+    /// Time a request has to send its whole body.
     pub body_read_timeout: Duration,
 }
 
