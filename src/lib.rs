@@ -1,9 +1,9 @@
 //! hookroute: a configuration-driven webhook router.
 //!
-//! A request flows one way: the [`server`] ingress turns it into an
+//! A request flows one way: the `server` ingress turns it into an
 //! [`event::Event`]; the [`router`] picks the routes whose path, method and
 //! conditions ([`matcher`]) hold, using the active compiled [`config`]
-//! snapshot; the [`pipeline`] runs their [`actions`] and hands forwards to
+//! snapshot; the `pipeline` runs their [`actions`] and hands forwards to
 //! [`delivery`]. [`app`] wires these together. The command line (argument
 //! types, the admin-API client of `deliveries` and `health`, terminal
 //! output) is the binary's own, in `src/cli/`; the library offers the
