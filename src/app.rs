@@ -92,31 +92,9 @@ impl App {
         self.limits.admin.send_if_modified(|held| std::mem::replace(held, admin.clone()) != admin);
     }
 
-    pub fn reloader(&self) -> &Reloader {
-        &self.reloader
-    }
-
-    /// The resources, to hand to a config being compiled off-thread.
-    pub fn resources_handle(&self) -> Arc<Resources> {
-        self.resources.clone()
-    }
-
-    pub fn bound_addr(&self) -> SocketAddr {
-        self.started.addr
-    }
-
-    pub fn bound_admin_addr(&self) -> SocketAddr {
-        self.started.admin_addr
-    }
-
-    /// What the process applied at start of the restart-only settings.
-    pub fn started(&self) -> &Started {
-        &self.started
-    }
-
     /// The active config, routes and settings together; hold it for the
     /// whole request.
-    pub fn active(&self) -> Arc<Loaded> {
+    pub(crate) fn active(&self) -> Arc<Loaded> {
         self.active.load_full()
     }
 
@@ -132,22 +110,18 @@ impl App {
 
     /// Makes `next` the active config, and its listener limits the
     /// listeners'. Requests already running keep the config they hold.
-    pub fn swap(&self, next: Loaded) -> Arc<Loaded> {
+    pub(crate) fn swap(&self, next: Loaded) -> Arc<Loaded> {
         self.apply(&next.settings);
         self.active.swap(Arc::new(next))
     }
 
-    pub fn resources(&self) -> &Resources {
-        &self.resources
-    }
-
-    pub fn delivery(&self) -> &Delivery {
+    pub(crate) fn delivery(&self) -> &Delivery {
         &self.delivery
     }
 
     /// Ready: a config is loaded (always, once started), the delivery store
     /// is open, and shutdown has not begun.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         !self.shutting_down.load(Ordering::Relaxed) && self.delivery.is_open()
     }
 }
@@ -203,10 +177,6 @@ impl server::State for App {
         App::active(self)
     }
 
-    fn resources(&self) -> &crate::actions::Resources {
-        &self.resources.actions
-    }
-
     fn stats(&self) -> &crate::observe::RouteStats {
         &self.resources.stats
     }
@@ -249,19 +219,30 @@ impl server::State for App {
     }
 }
 
+/// Why the server did not start; each is printed to the operator as is.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The config file does not load: every problem found, with its location.
     #[error("{0}")]
     Config(#[from] ConfigErrors),
     /// The cause is in the message, not a `source`: printed with its
     /// chain (`{:#}`), it would read "…: Address already in use: Address
     /// already in use".
     #[error("cannot listen on {addr}: {error}")]
-    Bind { addr: SocketAddr, error: std::io::Error },
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why the bind failed (in use, not permitted, ...).
+        error: std::io::Error,
+    },
+    /// The outgoing HTTP client could not be built (TLS roots, proxy settings).
     #[error("cannot create the HTTP client: {0}")]
     Client(#[from] crate::upstream::SetupError),
+    /// The admin API would listen beyond loopback without `admin_token`; the
+    /// message says which address and how to fix it.
     #[error("{0}")]
     InsecureAdmin(String),
+    /// The delivery queue's store (under `data_dir`) could not be opened.
     #[error("{0}")]
     Delivery(#[from] crate::delivery::StoreError),
 }
@@ -269,11 +250,14 @@ pub enum StartError {
 /// How to start the server.
 #[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
+    /// The routes file (`routes.yaml`) to load, and to watch with `watch`.
     pub config_path: PathBuf,
     /// Overrides the config's `listen`.
     pub listen: Option<SocketAddr>,
     /// Overrides the config's `admin_listen`.
     pub admin_listen: Option<SocketAddr>,
+    /// The command line's connection limits; the file's settings apply
+    /// over them (see `listener_limits`).
     pub limits: ConnectionLimits,
     /// Watch the config's directory and reload on change (`--no-watch` turns
     /// it off; SIGHUP and `POST /-/reload` always work).
@@ -284,8 +268,12 @@ pub struct ServeOptions {
 
 /// A started server.
 pub struct RunningServer {
+    /// The running application: its active config, resources and queue.
     pub app: Arc<App>,
+    /// The address the public listener is bound to (the real port when
+    /// the config asked for port 0).
     pub addr: SocketAddr,
+    /// The address the admin listener is bound to.
     pub admin_addr: SocketAddr,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,

@@ -6,7 +6,7 @@
 //! want just the root.
 
 /// The whole chain: `top: cause: root`.
-pub fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

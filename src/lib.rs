@@ -1,38 +1,64 @@
 //! hookroute: a configuration-driven webhook router.
 //!
-//! A request flows one way: the [`server`] ingress turns it into an
+//! A request flows one way: the `server` ingress turns it into an
 //! [`event::Event`]; the [`router`] picks the routes whose path, method and
 //! conditions ([`matcher`]) hold, using the active compiled [`config`]
-//! snapshot; the [`pipeline`] runs their [`actions`] and hands forwards to
+//! snapshot; the `pipeline` runs their [`actions`] and hands forwards to
 //! [`delivery`]. [`app`] wires these together. The command line (argument
 //! types, the admin-API client of `deliveries` and `health`, terminal
 //! output) is the binary's own, in `src/cli/`; the library offers the
 //! functions its commands call and returns typed values and errors.
+//!
+//! Everything is `pub(crate)` unless the binary, a test, a bench or a fuzz
+//! target names it, so the compiler can report what nothing uses.
 
+#![warn(missing_docs, unreachable_pub)]
+// Module docs are written for whoever works on the crate and link to its
+// crate-private parts (`cargo doc --document-private-items` resolves them);
+// the public-API view would only warn about each such link.
+#![allow(rustdoc::private_intra_doc_links)]
+
+// TODO(#16): decide's files; pass pending
+#[allow(missing_docs, unreachable_pub)]
 pub mod actions;
 pub mod alerts;
 pub mod app;
 pub mod config;
 pub mod delivery;
 pub mod error_text;
+// TODO(#16): decide's files; pass pending
+#[allow(missing_docs, unreachable_pub)]
 pub mod event;
+// TODO(#16): decide's files; pass pending
+#[allow(missing_docs, unreachable_pub)]
 pub mod explain;
 pub mod guard;
 pub mod lint;
 pub mod matcher;
 pub mod metrics;
+// TODO(#16): decide's files; pass pending
+#[allow(missing_docs, unreachable_pub)]
 pub mod observe;
-pub mod par;
-pub mod pipeline;
+pub(crate) mod par;
+// TODO(#16): decide's files; pass pending
+#[allow(missing_docs, unreachable_pub)]
+pub(crate) mod pipeline;
 pub mod redact;
-pub mod reload;
+pub(crate) mod reload;
+// TODO(#16): decide's files; pass pending
+#[allow(missing_docs, unreachable_pub)]
 pub mod router;
+// TODO(#16): decide's files; pass pending
+#[allow(missing_docs, unreachable_pub)]
 pub mod routetest;
 pub mod schema;
-pub mod server;
+pub(crate) mod server;
 pub mod settings;
-pub mod template;
-pub mod upstream;
+// TODO(#16): decide's files; pass pending. `dead_code` too: now that the
+// module is crate-private the compiler sees `PathTemplate::source` unused.
+#[allow(missing_docs, unreachable_pub, dead_code)]
+pub(crate) mod template;
+pub(crate) mod upstream;
 pub mod verify;
 
 /// The header every state-changing admin request must carry (any non-empty

@@ -29,6 +29,7 @@ pub const QUEUE_DEPTH: &str = "hookroute_queue_depth";
 /// `delivery: memory` jobs held in memory, not yet delivered or dead (gauge); at `memory_queue_limit`
 /// events for such routes are answered 503.
 pub const QUEUE_MEMORY_DEPTH: &str = "hookroute_queue_memory_depth";
+/// Bytes of queued event bodies held in memory (gauge), bounded by `queued_body_memory`.
 pub const QUEUE_BODY_BYTES: &str = "hookroute_queue_body_bytes";
 /// Age in seconds of the oldest pending job (gauge).
 pub const QUEUE_OLDEST_AGE: &str = "hookroute_queue_oldest_pending_age_seconds";

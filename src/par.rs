@@ -20,7 +20,7 @@ const CHUNK: usize = 64;
 /// `items.map(f)` with the calls spread over the available cores; the
 /// result is in input order whatever order the calls ran in. `f` gets each
 /// item's index.
-pub fn map<T, R, F>(items: Vec<T>, f: F) -> Vec<R>
+pub(crate) fn map<T, R, F>(items: Vec<T>, f: F) -> Vec<R>
 where
     T: Send,
     R: Send,
@@ -32,7 +32,7 @@ where
 /// [`map`], handing out `chunk` items at a time (1 for items that are each
 /// a lot of work). Under two chunks of items, everything runs on the calling
 /// thread: threads would cost more than they save.
-pub fn map_in<T, R, F>(chunk: usize, items: Vec<T>, f: F) -> Vec<R>
+pub(crate) fn map_in<T, R, F>(chunk: usize, items: Vec<T>, f: F) -> Vec<R>
 where
     T: Send,
     R: Send,

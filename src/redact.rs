@@ -111,13 +111,13 @@ pub fn text(message: &str) -> String {
 
 /// [`url`] for a log field: redacted only when the line is written, so a
 /// filtered-out line costs nothing.
-pub fn display(raw: &str) -> Redacted<'_> {
+pub(crate) fn display(raw: &str) -> Redacted<'_> {
     Redacted(raw)
 }
 
 /// See [`display`].
 #[derive(Debug, Clone, Copy)]
-pub struct Redacted<'a>(&'a str);
+pub(crate) struct Redacted<'a>(&'a str);
 
 impl fmt::Display for Redacted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

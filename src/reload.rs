@@ -23,7 +23,7 @@
 mod diff;
 mod watch;
 
-pub use watch::{spawn_watcher, DEBOUNCE};
+pub(crate) use watch::spawn_watcher;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -38,7 +38,7 @@ use crate::pipeline::Resources;
 use crate::settings::{load_str, Loaded, Started};
 
 /// What a reload works on: implemented by the application.
-pub trait Target: Send + Sync + 'static {
+pub(crate) trait Target: Send + Sync + 'static {
     /// The reloader of this target.
     fn reloader(&self) -> &Reloader;
     /// The resources a config compiles against (and whose files a reload
@@ -54,7 +54,7 @@ pub trait Target: Send + Sync + 'static {
 
 /// What started a reload, for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
+pub(crate) enum Trigger {
     Watch,
     Signal,
     Admin,
@@ -72,7 +72,7 @@ impl Trigger {
 
 /// The result of a reload that did not fail.
 #[derive(Debug, Clone, Serialize)]
-pub struct ReloadSummary {
+pub(crate) struct ReloadSummary {
     /// False when the compiled config equals the one serving (nothing swapped).
     pub changed: bool,
     pub routes: usize,
@@ -117,7 +117,7 @@ impl std::fmt::Display for ReloadSummary {
 
 /// The last failed reload, shown by `GET /-/config` until a reload succeeds.
 #[derive(Debug, Clone, Serialize)]
-pub struct ReloadFailure {
+pub(crate) struct ReloadFailure {
     #[serde(serialize_with = "rfc3339")]
     pub at: SystemTime,
     pub errors: Vec<String>,
@@ -128,7 +128,7 @@ fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error
 }
 
 /// Reloads the config of one running application (a [`Target`]).
-pub struct Reloader {
+pub(crate) struct Reloader {
     config_path: PathBuf,
     /// One reload at a time; triggers that arrive meanwhile wait their turn.
     running: tokio::sync::Mutex<()>,
@@ -136,21 +136,21 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    pub fn new(config_path: PathBuf) -> Self {
+    pub(crate) fn new(config_path: PathBuf) -> Self {
         Reloader { config_path, running: Default::default(), last_failure: Mutex::new(None) }
     }
 
-    pub fn config_path(&self) -> &Path {
+    pub(crate) fn config_path(&self) -> &Path {
         &self.config_path
     }
 
-    pub fn last_failure(&self) -> Option<ReloadFailure> {
+    pub(crate) fn last_failure(&self) -> Option<ReloadFailure> {
         self.last_failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Loads the file (re-reading every variable and secret file it names)
     /// and, if it is valid and compiles to something different, swaps it in.
-    pub async fn reload(&self, app: &dyn Target, trigger: Trigger) -> Result<ReloadSummary, ConfigErrors> {
+    pub(crate) async fn reload(&self, app: &dyn Target, trigger: Trigger) -> Result<ReloadSummary, ConfigErrors> {
         let _turn = self.running.lock().await;
         let started = Instant::now();
         let path = self.config_path.clone();
@@ -239,12 +239,12 @@ pub(crate) fn join_failure(path: &Path, e: tokio::task::JoinError) -> ConfigErro
     }
 }
 
-pub fn unix_now() -> f64 {
+pub(crate) fn unix_now() -> f64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 /// Reloads on every SIGHUP until `stop` is cancelled.
-pub fn spawn_sighup(app: Arc<dyn Target>, stop: CancellationToken) {
+pub(crate) fn spawn_sighup(app: Arc<dyn Target>, stop: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = match signal(SignalKind::hangup()) {
         Ok(s) => s,

@@ -38,7 +38,9 @@ use crate::router::Snapshot;
 /// through [`Settings::secrets`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
+    /// The public listener's address; a change applies at restart.
     pub listen: SocketAddr,
+    /// The admin listener's address; a change applies at restart.
     pub admin_listen: SocketAddr,
     /// The body limit of every route that sets none (the router holds it
     /// too, as each route's default).
@@ -110,7 +112,7 @@ impl Settings {
 
 /// When a change to a top-level key takes effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applies {
+pub(crate) enum Applies {
     /// At the reload that reads it.
     Reload,
     /// Only after a restart: a reload reports it under `restart_required`.
@@ -119,8 +121,12 @@ pub enum Applies {
 
 /// One top-level key: its name, when a change to it takes effect, and how
 /// to tell two compiled values of it apart.
-pub struct Key {
+pub(crate) struct Key {
     pub name: &'static str,
+    // Read only by the tests that hold this table and the restart warnings
+    // of `Started::restart_required` together; the column is the table's
+    // point, so it stays.
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by the table's tests"))]
     pub applies: Applies,
     differs: fn(&Settings, &Settings) -> bool,
 }
@@ -129,7 +135,7 @@ pub struct Key {
 /// listener limits apply at reload: the request cap at once, the header
 /// limits and the first-request deadline to each connection accepted after
 /// it (see [`crate::server::listener`]).
-pub const KEYS: &[Key] = &[
+pub(crate) const KEYS: &[Key] = &[
     Key { name: "listen", applies: Applies::Restart, differs: |a, b| a.listen != b.listen },
     Key { name: "admin_listen", applies: Applies::Restart, differs: |a, b| a.admin_listen != b.admin_listen },
     Key { name: "max_body_bytes", applies: Applies::Reload, differs: |a, b| a.max_body_bytes != b.max_body_bytes },
@@ -200,7 +206,8 @@ pub const KEYS: &[Key] = &[
 ];
 
 /// The keys a reload cannot apply, from [`KEYS`].
-pub fn restart_only() -> impl Iterator<Item = &'static str> {
+#[cfg(test)]
+pub(crate) fn restart_only() -> impl Iterator<Item = &'static str> {
     KEYS.iter().filter(|k| k.applies == Applies::Restart).map(|k| k.name)
 }
 
@@ -211,14 +218,16 @@ pub struct Source {
     pub name: String,
     /// Hex SHA-256 of the file's bytes.
     pub hash: String,
-    pub loaded_at: SystemTime,
+    pub(crate) loaded_at: SystemTime,
 }
 
 /// One config file, compiled: its routes and its settings, held together
 /// by the runtime's active-config cell.
 pub struct Loaded {
-    pub source: Source,
+    pub(crate) source: Source,
+    /// The file's compiled settings.
     pub settings: Arc<Settings>,
+    /// The file's compiled routes.
     pub snapshot: Arc<Snapshot>,
 }
 
@@ -250,7 +259,7 @@ pub fn load_str(name: &str, text: &str, env: &dyn Environment, resources: &Resou
 /// read the same way and compared: the warning stays while the file and
 /// the process disagree, and a file changed back to what runs gets none.
 #[derive(Debug, Clone)]
-pub struct Started {
+pub(crate) struct Started {
     /// The addresses bound.
     pub addr: SocketAddr,
     pub admin_addr: SocketAddr,
@@ -267,7 +276,7 @@ impl Started {
     /// One warning per restart-only setting ([`restart_only`]) that `next`
     /// sets differently from `current` (addresses) or from what this
     /// process runs with (delivery).
-    pub fn restart_required(&self, current: &Settings, next: &Settings) -> Vec<String> {
+    pub(crate) fn restart_required(&self, current: &Settings, next: &Settings) -> Vec<String> {
         let mut out = Vec::new();
         if next.listen != current.listen && self.listen_override.is_none() {
             out.push(format!(

@@ -231,6 +231,9 @@ impl Upstream {
 }
 
 /// `host:port` of a URL, the unit of per-destination limits.
+// TODO(#16): `src/delivery/intake.rs` (decide's pass) re-exports this with `pub use`,
+// which needs `pub`; make it `pub(crate)` once that re-export is gone.
+#[allow(unreachable_pub)]
 pub fn destination_of(url: &reqwest::Url) -> String {
     let host = url.host_str().unwrap_or("");
     match url.port_or_known_default() {

@@ -14,8 +14,10 @@ pub enum AlertsError {
     /// The config does not load; the same problems `check` prints.
     #[error("{0}")]
     Config(#[from] ConfigErrors),
+    /// The HTTP client the route compiler needs could not be built.
     #[error("{0}")]
     Setup(#[from] crate::upstream::SetupError),
+    /// The rules could not be serialized as YAML.
     #[error("cannot write the rules as YAML: {0}")]
     Yaml(#[from] serde_yaml::Error),
 }

@@ -19,15 +19,15 @@ use super::spec::HumanDuration;
 use super::ConfigError;
 
 /// Default rate window of the generated rules.
-pub const DEFAULT_WINDOW: Duration = Duration::from_secs(600);
+pub(crate) const DEFAULT_WINDOW: Duration = Duration::from_secs(600);
 /// Default dead letters within the window that fire the alert.
-pub const DEFAULT_DEAD_LETTERS: u32 = 1;
+pub(crate) const DEFAULT_DEAD_LETTERS: u32 = 1;
 /// Default share of failed attempts to a destination that fires the alert.
-pub const DEFAULT_FAILURE_RATIO: f64 = 0.2;
+pub(crate) const DEFAULT_FAILURE_RATIO: f64 = 0.2;
 /// Default share of the retry budget the oldest pending job may use up.
-pub const DEFAULT_PENDING_BUDGET_SHARE: f64 = 0.5;
+pub(crate) const DEFAULT_PENDING_BUDGET_SHARE: f64 = 0.5;
 /// Default signature failures within the window that fire the alert.
-pub const DEFAULT_SIGNATURE_FAILURES: u32 = 10;
+pub(crate) const DEFAULT_SIGNATURE_FAILURES: u32 = 10;
 
 /// `alerts:` at the top level: the defaults, and the settings only the
 /// whole file can have.

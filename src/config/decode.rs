@@ -20,7 +20,7 @@ enum Step {
 
 /// A decode failure, already phrased for the operator.
 #[derive(Debug, Clone)]
-pub struct DecodeProblem {
+pub(crate) struct DecodeProblem {
     /// Key path relative to the decoded value.
     pub key_path: String,
     /// True when the location should point at a key (an unknown key) rather
@@ -30,7 +30,7 @@ pub struct DecodeProblem {
 }
 
 impl DecodeProblem {
-    pub fn into_error(self) -> ConfigError {
+    pub(crate) fn into_error(self) -> ConfigError {
         ConfigError::new(self.key_path, self.message)
     }
 }
@@ -38,7 +38,7 @@ impl DecodeProblem {
 /// Decodes `value` as `T`, removing bad keys and retrying to find every
 /// problem. Returns the decoded value (if it could be decoded at all after
 /// removals) and the problems found.
-pub fn decode_all<T: DeserializeOwned>(mut value: Value) -> (Option<T>, Vec<DecodeProblem>) {
+pub(crate) fn decode_all<T: DeserializeOwned>(mut value: Value) -> (Option<T>, Vec<DecodeProblem>) {
     // Most values decode: try once without serde_path_to_error, whose path
     // tracking wraps every step and is only needed to explain a failure.
     if let Ok(decoded) = T::deserialize(&value) {

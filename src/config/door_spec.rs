@@ -13,14 +13,23 @@ use super::spec::HumanDuration;
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(try_from = "VerifyKeys")]
 pub enum VerifySpec {
+    /// `github`: `X-Hub-Signature-256`, HMAC-SHA256 of the body.
     Github(GithubVerifySpec),
+    /// `stripe`: `Stripe-Signature`, a signed timestamp and body.
     Stripe(StripeVerifySpec),
+    /// `slack`: `X-Slack-Signature` over `v0:timestamp:body`.
     Slack(SlackVerifySpec),
+    /// `standard_webhooks`: the Standard Webhooks (Svix) headers.
     StandardWebhooks(StandardWebhooksVerifySpec),
+    /// `shopify`: `X-Shopify-Hmac-Sha256`, base64 HMAC of the body.
     Shopify(ShopifyVerifySpec),
+    /// `gitlab`: the `X-Gitlab-Token` shared token.
     Gitlab(TokenVerifySpec),
+    /// `hmac`: a generic HMAC header, algorithm and encoding as configured.
     Hmac(HmacVerifySpec),
+    /// `bearer`: an `Authorization: Bearer` token.
     Bearer(TokenVerifySpec),
+    /// `basic`: `Authorization: Basic` user and password.
     Basic(BasicVerifySpec),
 }
 

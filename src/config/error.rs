@@ -71,7 +71,7 @@ impl fmt::Display for ConfigErrors {
 
 /// Suggests the known name closest to a misspelt one, if any is close enough
 /// to be a plausible typo (`equal` → `equals`, `metods` → `methods`).
-pub fn closest<'a>(unknown: &str, known: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(unknown: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
         .map(|k| (strsim::jaro_winkler(unknown, k), *k))

@@ -24,6 +24,7 @@ use super::error::ConfigError;
 /// Where variable values come from; the process environment in production,
 /// a map in tests. Sync: a large file's routes are read on several threads.
 pub trait Environment: Sync {
+    /// The value of variable `name` (`${NAME}`), None when it is not set.
     fn var(&self, name: &str) -> Option<String>;
 
     /// The contents of a `${file:PATH}` reference, read up to one byte
@@ -63,7 +64,7 @@ pub(crate) fn is_secret_path(path: &str) -> bool {
 }
 
 /// Largest `${file:...}` accepted: a secret, a token or a PEM key fits.
-pub const MAX_SECRET_FILE_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_SECRET_FILE_BYTES: usize = 64 * 1024;
 
 /// The process environment.
 pub struct ProcessEnv;
@@ -82,7 +83,7 @@ impl<F: Fn(&str) -> Option<String> + Sync> Environment for F {
 
 /// Substitutes variables in every string of `value`, collecting one error per
 /// failed reference. `path` is the key path of `value` (`""` at the root).
-pub fn interpolate_tree(value: &mut Value, path: &str, env: &dyn Environment, errors: &mut Vec<ConfigError>) {
+pub(crate) fn interpolate_tree(value: &mut Value, path: &str, env: &dyn Environment, errors: &mut Vec<ConfigError>) {
     walk(value, &At::Root(path), env, errors);
 }
 
@@ -135,7 +136,7 @@ fn walk(value: &mut Value, at: &At<'_>, env: &dyn Environment, errors: &mut Vec<
 
 /// Why a `${…}` reference could not be substituted.
 #[derive(Debug, thiserror::Error)]
-pub enum InterpolationError {
+pub(crate) enum InterpolationError {
     /// `${NAME}` without a default, and NAME is not set.
     #[error("environment variable {0} is not set (write ${{{0}:-default}} to give a default)")]
     Unset(String),
@@ -149,7 +150,7 @@ pub enum InterpolationError {
 
 /// Why a `${file:…}` secret could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum SecretFileError {
+pub(crate) enum SecretFileError {
     #[error("empty file name in ${{file:}} (write e.g. ${{file:/run/secrets/github}})")]
     EmptyName,
     /// The cause is in the message, not a `source`, so a chain printed
@@ -201,7 +202,8 @@ pub(crate) fn interpolate_value(
 }
 
 /// Substitutes the variables of one string.
-pub fn interpolate_str(input: &str, env: &dyn Environment) -> Result<String, InterpolationError> {
+#[cfg(test)]
+pub(crate) fn interpolate_str(input: &str, env: &dyn Environment) -> Result<String, InterpolationError> {
     interpolate(input, env)
 }
 

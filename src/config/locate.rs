@@ -16,13 +16,13 @@ use super::error::Location;
 /// only to report problems, and a valid 10,000-route file should not pay
 /// for indexing every node on each reload.
 #[derive(Debug)]
-pub struct LazyPositions {
+pub(crate) struct LazyPositions {
     text: std::sync::Arc<str>,
     index: std::sync::OnceLock<PositionIndex>,
 }
 
 impl LazyPositions {
-    pub fn new(text: &str) -> Self {
+    pub(crate) fn new(text: &str) -> Self {
         LazyPositions { text: std::sync::Arc::from(text), index: std::sync::OnceLock::new() }
     }
 
@@ -30,18 +30,18 @@ impl LazyPositions {
         self.index.get_or_init(|| PositionIndex::build(&self.text))
     }
 
-    pub fn value(&self, path: &str) -> Option<Location> {
+    pub(crate) fn value(&self, path: &str) -> Option<Location> {
         self.index().value(path)
     }
 
-    pub fn key(&self, path: &str) -> Option<Location> {
+    pub(crate) fn key(&self, path: &str) -> Option<Location> {
         self.index().key(path)
     }
 }
 
 /// Start positions of every node (value) and every mapping key in a document.
 #[derive(Debug, Default)]
-pub struct PositionIndex {
+pub(crate) struct PositionIndex {
     values: HashMap<String, Location>,
     keys: HashMap<String, Location>,
 }
@@ -49,7 +49,7 @@ pub struct PositionIndex {
 impl PositionIndex {
     /// Builds the index; a document that does not parse yields an empty index
     /// (the YAML error itself carries the location in that case).
-    pub fn build(source: &str) -> Self {
+    pub(crate) fn build(source: &str) -> Self {
         let mut builder = Builder::default();
         let mut parser = Parser::new_from_str(source);
         if parser.load(&mut builder, false).is_err() {
@@ -59,7 +59,7 @@ impl PositionIndex {
     }
 
     /// Where the value at `path` starts, falling back to its nearest ancestor.
-    pub fn value(&self, path: &str) -> Option<Location> {
+    pub(crate) fn value(&self, path: &str) -> Option<Location> {
         if !self.values.contains_key(path) && path.contains(".when[0]") {
             // `when: {..}` is a one-condition list written without the list;
             // its problems are reported under `when[0]`.
@@ -78,7 +78,7 @@ impl PositionIndex {
 
     /// Where the key naming `path` stands (e.g. the misspelt key itself),
     /// falling back to the value position.
-    pub fn key(&self, path: &str) -> Option<Location> {
+    pub(crate) fn key(&self, path: &str) -> Option<Location> {
         self.keys.get(path).copied().or_else(|| self.value(path))
     }
 }

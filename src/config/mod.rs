@@ -5,17 +5,17 @@
 //! [`Config`] whose routes are still specs; the router compiles them (and
 //! reports their errors through [`Config::locate`]).
 
-pub mod alerts;
-pub mod decode;
-pub mod delivery_spec;
-pub mod door_spec;
-pub mod error;
+pub(crate) mod alerts;
+pub(crate) mod decode;
+pub(crate) mod delivery_spec;
+pub(crate) mod door_spec;
+pub(crate) mod error;
 pub mod interpolate;
-pub mod locate;
-pub mod secret;
+pub(crate) mod locate;
+pub(crate) mod secret;
 pub mod spec;
-pub mod test_spec;
-pub mod yaml;
+pub(crate) mod test_spec;
+pub(crate) mod yaml;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -23,14 +23,14 @@ use std::path::Path;
 use serde_yaml::Value;
 use sha2::{Digest, Sha256};
 
-pub use error::{ConfigError, ConfigErrors, Location};
+pub(crate) use error::{ConfigError, ConfigErrors, Location};
 use interpolate::Environment;
 use locate::LazyPositions;
-pub use spec::{ConfigSpec, RouteSpec};
+pub(crate) use spec::{ConfigSpec, RouteSpec};
 
-pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
-pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
-pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+pub(crate) const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+pub(crate) const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
+pub(crate) const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// A decoded config file. `problems` holds what was wrong with it so far;
 /// the router adds what it finds while compiling, and only a file with no
@@ -41,8 +41,11 @@ pub struct Config {
     pub source_name: String,
     /// Hex SHA-256 of the file's bytes; reload skips an unchanged file.
     pub hash: String,
+    /// The public listener's address (`listen`).
     pub listen: SocketAddr,
+    /// The admin listener's address (`admin_listen`).
     pub admin_listen: SocketAddr,
+    /// The file-wide body limit in bytes (`max_body_bytes`).
     pub max_body_bytes: usize,
     /// The file's top-level keys as decoded (its `routes:` are in
     /// [`Config::routes`]): the global settings are compiled from it by the
@@ -61,6 +64,8 @@ pub struct Config {
     /// For each of `routes`, its index in the file's `routes:` list (they
     /// differ after a route that failed to decode).
     file_indices: Vec<usize>,
+    /// Every problem found so far, located; the file is served only when
+    /// this stays empty after the routes compile.
     pub problems: Vec<ConfigError>,
     positions: LazyPositions,
     /// Key paths already reported while decoding; later errors under them

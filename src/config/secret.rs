@@ -36,7 +36,7 @@ impl Secret {
 /// verify`), with a SHA-256 digest of the value(s) used there. A reload
 /// compares two of these to say which secrets were rotated, by place and
 /// never by value, without keeping a second copy of any secret.
-pub type SecretDigests = BTreeMap<String, [u8; 32]>;
+pub(crate) type SecretDigests = BTreeMap<String, [u8; 32]>;
 
 /// The digest of the secrets used in one place, in order.
 pub(crate) fn digest<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> [u8; 32] {

@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-pub use super::secret::Secret;
+pub(crate) use super::secret::Secret;
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -186,7 +186,9 @@ pub struct ConditionSpec {
 pub enum ActionSpec {
     /// Boxed: a forward's spec is several times the size of the others.
     Forward(Box<ForwardSpec>),
+    /// `log`: a log line per event.
     Log(LogSpec),
+    /// `file`: the event appended to a file as a JSON line.
     File(FileSpec),
 }
 
@@ -195,7 +197,7 @@ pub enum ActionSpec {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
 #[serde(deny_unknown_fields)]
-pub struct ActionKeys {
+pub(crate) struct ActionKeys {
     /// Send the event to an HTTP service (durably queued, retried).
     forward: Option<ForwardSpec>,
     /// Write one structured log line.
@@ -206,7 +208,7 @@ pub struct ActionKeys {
 
 /// An action item that does not name exactly one kind.
 #[derive(Debug, thiserror::Error)]
-pub enum ActionKindError {
+pub(crate) enum ActionKindError {
     #[error("an action needs one of `forward`, `log` or `file`")]
     None,
     #[error("an action has exactly one of `forward`, `log` or `file`; list each as its own `- ` item")]
@@ -226,6 +228,7 @@ impl TryFrom<ActionKeys> for ActionSpec {
     }
 }
 
+/// A `forward` action: where and how the event is sent on.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardSpec {
@@ -248,6 +251,7 @@ pub struct ForwardSpec {
     pub body: Option<serde_json::Value>,
 }
 
+/// A `log` action: the line written for each event.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogSpec {
@@ -260,16 +264,23 @@ pub struct LogSpec {
     pub headers: Vec<String>,
 }
 
+/// The level of a `log` action's line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
+    /// Most verbose.
     Trace,
+    /// Debugging detail.
     Debug,
+    /// The default.
     Info,
+    /// Something to look at.
     Warn,
+    /// Something went wrong.
     Error,
 }
 
+/// A `file` action: the file each event is appended to.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSpec {
@@ -311,9 +322,11 @@ pub struct RespondSpec {
     pub body: Option<serde_json::Value>,
 }
 
+/// Where a `respond: {from: ...}` answer comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RespondFrom {
+    /// The route's first forward's answer.
     Forward,
 }
 
@@ -462,4 +475,5 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<()>, D::Error> {
 }
 
 // Trust at the door: verification, allowlists and limits, in their own file.
-pub use super::door_spec::*;
+pub use super::door_spec::VerifySpec;
+pub(crate) use super::door_spec::*;

@@ -40,7 +40,7 @@ use super::error::ConfigError;
 use super::interpolate::{interpolate_value, Environment};
 
 /// A file read by [`parse`].
-pub struct Parsed<R> {
+pub(crate) struct Parsed<R> {
     /// The document; its root `routes:`, when a list, is left empty: its
     /// items are `routes`.
     pub root: Value,
@@ -60,7 +60,11 @@ const ROUTES_PER_PIECE: usize = 64;
 /// Parses `text`, interpolating strings with `env` and passing each item of
 /// the root `routes:` list through `decode`; None when serde_yaml must
 /// decide (see the module documentation).
-pub fn parse<R: Send>(text: &str, env: &dyn Environment, decode: impl Fn(Value) -> R + Sync) -> Option<Parsed<R>> {
+pub(crate) fn parse<R: Send>(
+    text: &str,
+    env: &dyn Environment,
+    decode: impl Fn(Value) -> R + Sync,
+) -> Option<Parsed<R>> {
     // libyaml drops byte order marks that yaml-rust2 keeps as text, and the
     // two disagree on where a tab may stand.
     if text.contains('\t') || text.contains('\u{feff}') {
@@ -479,7 +483,7 @@ impl Builder<'_> {
 }
 
 mod scalars;
-pub use scalars::plain_scalar;
+pub(crate) use scalars::plain_scalar;
 
 #[cfg(test)]
 mod tests;

@@ -33,7 +33,7 @@ const SNIPPET_BYTES: usize = 200;
 /// Answer bytes kept as the attempt's body excerpt (non-2xx answers): room
 /// for a typical JSON or HTML error, bounded so a job's record stays small
 /// however many attempts it makes.
-pub const EXCERPT_BYTES: usize = 1024;
+pub(crate) const EXCERPT_BYTES: usize = 1024;
 /// Longest header value kept; longer ones are cut (and marked with `…`).
 const HEADER_VALUE_BYTES: usize = 512;
 /// Most header values kept per attempt (a header may repeat): with the
@@ -45,12 +45,12 @@ const HEADER_VALUES: usize = 8;
 /// §10.2.3), `www-authenticate` (401: which credentials it expects),
 /// `allow` (405: the methods it takes), `content-type` (how to read the
 /// excerpt) and `x-request-id` (to find the attempt in the upstream's logs).
-pub const KEPT_HEADERS: &[&str] =
+pub(crate) const KEPT_HEADERS: &[&str] =
     &["location", "retry-after", "www-authenticate", "allow", "content-type", "x-request-id"];
 
 /// What happened, for the policy, the breaker and the history.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub result: AttemptResult,
     pub status: Option<u16>,
     /// The failure in words; None on success.
@@ -61,7 +61,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn health(&self) -> Health {
+    pub(crate) fn health(&self) -> Health {
         match self.result {
             AttemptResult::Status { code, .. } if (200..300).contains(&code) => Health::Up,
             AttemptResult::Status { code, .. } if code == 408 || code == 429 || code >= 500 => Health::Down,
@@ -71,7 +71,7 @@ impl Outcome {
     }
 
     /// One phrase for logs and dead-letter reasons.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match (&self.status, &self.error) {
             (_, Some(e)) => e.clone(),
             (Some(s), None) => format!("answered {s}"),
@@ -81,7 +81,7 @@ impl Outcome {
 }
 
 /// Sends attempt number `number` of a job.
-pub async fn send(client: &Upstream, target: &Target, body: Bytes, number: u32) -> Outcome {
+pub(crate) async fn send(client: &Upstream, target: &Target, body: Bytes, number: u32) -> Outcome {
     let started = Instant::now();
     let transport = |e: SendError| Outcome {
         result: AttemptResult::Transport { timeout: matches!(e, SendError::Timeout(_)) },

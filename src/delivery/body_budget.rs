@@ -20,18 +20,18 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 /// Default for `queued_body_memory`.
-pub const DEFAULT_QUEUED_BODY_MEMORY: usize = 64 * 1024 * 1024;
+pub(crate) const DEFAULT_QUEUED_BODY_MEMORY: usize = 64 * 1024 * 1024;
 
 /// Bytes of durable jobs' bodies held in memory, shared by acceptance and
 /// the scheduler (which drops the bodies).
 #[derive(Debug, Default)]
-pub struct BodyBudget {
+pub(crate) struct BodyBudget {
     held: AtomicUsize,
 }
 
 /// A queued job's body, while it is kept in memory.
 #[derive(Debug)]
-pub struct QueuedBody {
+pub(crate) struct QueuedBody {
     bytes: Bytes,
     /// The budget this body counts against; None for `delivery: memory`
     /// jobs, whose body is not counted here.
@@ -40,7 +40,7 @@ pub struct QueuedBody {
 
 impl BodyBudget {
     /// Keeps `body` for a durable job if it fits under `limit` bytes.
-    pub fn hold(self: &Arc<Self>, body: &Bytes, limit: usize) -> Option<QueuedBody> {
+    pub(crate) fn hold(self: &Arc<Self>, body: &Bytes, limit: usize) -> Option<QueuedBody> {
         let len = body.len();
         self.held
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
@@ -51,18 +51,18 @@ impl BodyBudget {
     }
 
     /// Bytes held now.
-    pub fn held(&self) -> usize {
+    pub(crate) fn held(&self) -> usize {
         self.held.load(Ordering::Acquire)
     }
 }
 
 impl QueuedBody {
     /// A `delivery: memory` job's body, not counted against the budget.
-    pub fn uncounted(body: &Bytes) -> QueuedBody {
+    pub(crate) fn uncounted(body: &Bytes) -> QueuedBody {
         QueuedBody { bytes: body.clone(), budget: None }
     }
 
-    pub fn bytes(&self) -> &Bytes {
+    pub(crate) fn bytes(&self) -> &Bytes {
         &self.bytes
     }
 }

@@ -34,7 +34,7 @@ impl Default for BreakerSettings {
 
 /// What an attempt says about the destination's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
+pub(crate) enum Health {
     /// It answered 2xx.
     Up,
     /// No answer, a timeout, 408, 429 or 5xx.
@@ -46,7 +46,7 @@ pub enum Health {
 /// A breaker's state, as the admin API and the `hookroute_breaker_state`
 /// gauge show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BreakerState {
+pub(crate) enum BreakerState {
     /// Attempts go out (up to the concurrency limit).
     Closed,
     /// The wait is over: the next attempt is a single probe that decides.
@@ -56,7 +56,7 @@ pub enum BreakerState {
 }
 
 impl BreakerState {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             BreakerState::Closed => "closed",
             BreakerState::HalfOpen => "half_open",
@@ -66,7 +66,7 @@ impl BreakerState {
 
     /// The gauge's value: 0 closed, 1 half-open, 2 open, so `> 0` means
     /// "not sending freely".
-    pub fn gauge(self) -> f64 {
+    pub(crate) fn gauge(self) -> f64 {
         match self {
             BreakerState::Closed => 0.0,
             BreakerState::HalfOpen => 1.0,
@@ -84,7 +84,7 @@ enum State {
 
 /// Whether an attempt may start now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permit {
+pub(crate) enum Permit {
     Go,
     /// Not before this instant (the breaker is open).
     WaitUntil(Instant),
@@ -94,7 +94,7 @@ pub enum Permit {
 
 /// One destination's state.
 #[derive(Debug)]
-pub struct Destination {
+pub(crate) struct Destination {
     pub name: String,
     limit: usize,
     in_flight: usize,
@@ -103,22 +103,23 @@ pub struct Destination {
 }
 
 impl Destination {
-    pub fn new(name: String, limit: usize, settings: BreakerSettings) -> Self {
+    pub(crate) fn new(name: String, limit: usize, settings: BreakerSettings) -> Self {
         Destination { name, limit: limit.max(1), in_flight: 0, settings, state: State::Closed { failures: 0 } }
     }
 
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.in_flight
     }
 
-    pub fn is_open(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_open(&self) -> bool {
         matches!(self.state, State::Open { .. })
     }
 
     /// The breaker as of `now`: its state, until when it stays open, and
     /// the consecutive failures counted while closed. An open breaker whose
     /// wait is over is half-open: it turns so at its next attempt.
-    pub fn breaker(&self, now: Instant) -> (BreakerState, Option<Instant>, u32) {
+    pub(crate) fn breaker(&self, now: Instant) -> (BreakerState, Option<Instant>, u32) {
         match self.state {
             State::Closed { failures } => (BreakerState::Closed, None, failures),
             State::Open { until, .. } if now < until => (BreakerState::Open, Some(until), 0),
@@ -127,7 +128,7 @@ impl Destination {
     }
 
     /// Asks to start an attempt; on `Go` the attempt is counted as started.
-    pub fn try_start(&mut self, now: Instant) -> Permit {
+    pub(crate) fn try_start(&mut self, now: Instant) -> Permit {
         if let State::Open { until, level } = self.state {
             if now < until {
                 return Permit::WaitUntil(until);
@@ -152,7 +153,7 @@ impl Destination {
     }
 
     /// Records a finished attempt.
-    pub fn finish(&mut self, health: Health, now: Instant) {
+    pub(crate) fn finish(&mut self, health: Health, now: Instant) {
         self.in_flight = self.in_flight.saturating_sub(1);
         match (self.state, health) {
             (State::Closed { .. } | State::Open { .. } | State::HalfOpen { .. }, Health::Up) => {

@@ -20,13 +20,13 @@ use super::scheduler::{Entry, StoreSlot};
 use crate::metrics as m;
 
 /// What attempts need: shared by every attempt task.
-pub struct Ctx {
+pub(crate) struct Ctx {
     pub client: crate::upstream::Upstream,
     pub store: StoreSlot,
 }
 
 /// Runs one attempt of a job and records it.
-pub async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health) {
+pub(crate) async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health) {
     // A job held back (open breaker, busy key) may outlive max_age waiting.
     let max_age = entry.job.retry.max_age;
     if SystemTime::now() > entry.job.round_started_at.0 + max_age {

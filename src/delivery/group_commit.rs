@@ -15,10 +15,10 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread::JoinHandle;
 
 /// Most writes committed together; bounds one transaction's size.
-pub const MAX_BATCH: usize = 1024;
+pub(crate) const MAX_BATCH: usize = 1024;
 
 /// Applies a batch of writes in one transaction and answers each of them.
-pub trait Committer: Send + 'static {
+pub(crate) trait Committer: Send + 'static {
     type Op: Send + 'static;
     /// Applies `ops` together and answers each one (its reply channel is
     /// inside the op), with the error if the batch failed.
@@ -27,27 +27,27 @@ pub trait Committer: Send + 'static {
 
 /// Handle to the writer thread. Dropping every sender (and calling
 /// [`GroupCommit::join`]) stops it after the writes already sent.
-pub struct GroupCommit<Op> {
+pub(crate) struct GroupCommit<Op> {
     sender: Sender<Op>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl<Op: Send + 'static> GroupCommit<Op> {
     /// Starts the writer thread named `name`.
-    pub fn spawn<C: Committer<Op = Op>>(name: &str, committer: C) -> std::io::Result<Self> {
+    pub(crate) fn spawn<C: Committer<Op = Op>>(name: &str, committer: C) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel();
         let thread = std::thread::Builder::new().name(name.to_string()).spawn(move || run(committer, receiver))?;
         Ok(GroupCommit { sender, thread: Some(thread) })
     }
 
     /// A sender for writes; fails only after the thread stopped.
-    pub fn sender(&self) -> Sender<Op> {
+    pub(crate) fn sender(&self) -> Sender<Op> {
         self.sender.clone()
     }
 
     /// Stops accepting writes and waits for the thread to finish the ones
     /// already sent. Blocking: call it off the async runtime.
-    pub fn join(mut self) {
+    pub(crate) fn join(mut self) {
         let GroupCommit { sender, thread } = &mut self;
         let (dead, _) = mpsc::channel();
         drop(std::mem::replace(sender, dead));

@@ -17,7 +17,7 @@ use super::retry::RetryPolicy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     /// Waiting for its next attempt (or in flight).
     Pending,
     Succeeded,
@@ -26,15 +26,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Succeeded => "succeeded",
-            Status::Dead => "dead",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Status> {
+    pub(crate) fn parse(text: &str) -> Option<Status> {
         match text {
             "pending" => Some(Status::Pending),
             "succeeded" => Some(Status::Succeeded),
@@ -44,11 +36,11 @@ impl Status {
     }
 }
 
-pub use crate::actions::forward::Target;
+pub(crate) use crate::actions::forward::Target;
 
 /// One attempt, as an operator wants to see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Attempt {
+pub(crate) struct Attempt {
     /// 1-based, across manual retries: the `X-Hookroute-Attempt` sent.
     pub number: u32,
     pub at: Timestamp,
@@ -68,7 +60,7 @@ pub struct Attempt {
 /// The parts of a non-2xx answer worth reading after the fact; every part
 /// is bounded (see [`super::attempt`] for the bounds and the header list).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AnswerDetail {
+pub(crate) struct AnswerDetail {
     /// Answer headers from a fixed list (`Location`, `Retry-After`, …), as
     /// `[name, value]` pairs in the order received, names lower-case.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -86,7 +78,7 @@ pub struct AnswerDetail {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobRecord {
+pub(crate) struct JobRecord {
     /// ULID, assigned at acceptance: ids sort in acceptance order.
     pub id: String,
     /// The event's id: sent as `X-Hookroute-Event-Id` on every attempt.
@@ -120,13 +112,13 @@ pub struct JobRecord {
 
 impl JobRecord {
     /// Attempts made in the current round.
-    pub fn round_attempts(&self) -> u32 {
+    pub(crate) fn round_attempts(&self) -> u32 {
         (self.attempts.len() as u32).saturating_sub(self.round_first_attempt)
     }
 
     /// Starts a new round now (a manual retry): the job is pending again with
     /// a fresh attempt budget and age, its history kept.
-    pub fn restart_round(&mut self, now: SystemTime) {
+    pub(crate) fn restart_round(&mut self, now: SystemTime) {
         self.status = Status::Pending;
         self.round_started_at = Timestamp(now);
         self.round_first_attempt = self.attempts.len() as u32;
@@ -138,15 +130,11 @@ impl JobRecord {
 
 /// A point in time, stored and shown as RFC 3339 with milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Timestamp(pub SystemTime);
+pub(crate) struct Timestamp(pub SystemTime);
 
 impl Timestamp {
-    pub fn now() -> Self {
-        Timestamp(SystemTime::now())
-    }
-
     /// Milliseconds since the Unix epoch (0 before it).
-    pub fn unix_ms(self) -> u64 {
+    pub(crate) fn unix_ms(self) -> u64 {
         self.0.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
     }
 }

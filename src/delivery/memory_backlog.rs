@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 /// `delivery: memory` jobs held in memory, shared by acceptance and the
 /// scheduler.
 #[derive(Debug, Default)]
-pub struct MemoryBacklog {
+pub(crate) struct MemoryBacklog {
     held: AtomicUsize,
     /// Set while events are being refused, so the log says so once per
     /// episode rather than once per event (a flood of 503s is already in
@@ -34,20 +34,20 @@ pub struct MemoryBacklog {
 ///
 /// [`kept`]: Reservation::keep
 #[derive(Debug)]
-pub struct Reservation<'a> {
+pub(crate) struct Reservation<'a> {
     backlog: &'a MemoryBacklog,
     held: usize,
 }
 
 impl MemoryBacklog {
     /// Jobs held now.
-    pub fn depth(&self) -> usize {
+    pub(crate) fn depth(&self) -> usize {
         self.held.load(Ordering::Relaxed)
     }
 
     /// Reserves room for `jobs` more, or None when the backlog would then
     /// hold more than `limit`.
-    pub fn reserve(&self, jobs: usize, limit: usize) -> Option<Reservation<'_>> {
+    pub(crate) fn reserve(&self, jobs: usize, limit: usize) -> Option<Reservation<'_>> {
         let reserved = self.held.fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
             held.checked_add(jobs).filter(|&total| total <= limit)
         });
@@ -75,7 +75,7 @@ impl MemoryBacklog {
     }
 
     /// `jobs` held jobs finished (delivered, dead or dropped at shutdown).
-    pub fn release(&self, jobs: usize) {
+    pub(crate) fn release(&self, jobs: usize) {
         if jobs > 0 {
             // Saturating: a release never wraps the count, whatever happens.
             let _ = self.held.fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| Some(held.saturating_sub(jobs)));
@@ -86,7 +86,7 @@ impl MemoryBacklog {
 impl Reservation<'_> {
     /// Keeps `jobs` of the reserved room (they are queued now and released
     /// by the scheduler when they finish); the rest is given back.
-    pub fn keep(mut self, jobs: usize) {
+    pub(crate) fn keep(mut self, jobs: usize) {
         self.held = self.held.saturating_sub(jobs);
     }
 }

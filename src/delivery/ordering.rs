@@ -13,7 +13,7 @@ use std::collections::{HashMap, VecDeque};
 
 /// The waiting followers of every key that has a head.
 #[derive(Debug)]
-pub struct KeyQueues<T> {
+pub(crate) struct KeyQueues<T> {
     keys: HashMap<String, VecDeque<T>>,
 }
 
@@ -26,7 +26,7 @@ impl<T> Default for KeyQueues<T> {
 impl<T> KeyQueues<T> {
     /// Offers a job with `key`: returns it back if it is the new head (to be
     /// scheduled), or keeps it behind the current head.
-    pub fn offer(&mut self, key: &str, job: T) -> Option<T> {
+    pub(crate) fn offer(&mut self, key: &str, job: T) -> Option<T> {
         match self.keys.get_mut(key) {
             Some(waiting) => {
                 waiting.push_back(job);
@@ -40,7 +40,7 @@ impl<T> KeyQueues<T> {
     }
 
     /// The head of `key` finished: returns the next head, if any.
-    pub fn advance(&mut self, key: &str) -> Option<T> {
+    pub(crate) fn advance(&mut self, key: &str) -> Option<T> {
         let waiting = self.keys.get_mut(key)?;
         match waiting.pop_front() {
             Some(next) => Some(next),
@@ -52,12 +52,13 @@ impl<T> KeyQueues<T> {
     }
 
     /// Jobs waiting behind heads.
-    pub fn waiting(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> usize {
         self.keys.values().map(VecDeque::len).sum()
     }
 
     /// Takes every waiting job (at shutdown).
-    pub fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
         self.keys.drain().flat_map(|(_, q)| q)
     }
 }

@@ -31,20 +31,20 @@ use super::store::{
 };
 
 /// The file inside `data_dir`.
-pub const FILE_NAME: &str = "deliveries.redb";
+pub(crate) const FILE_NAME: &str = "deliveries.redb";
 
 /// redb's page cache. Jobs are read once per attempt, so a modest cache is
 /// enough; redb's default (1 GiB) is sized for databases read hot.
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
-pub struct RedbStore {
+pub(crate) struct RedbStore {
     shared: Arc<Shared>,
     writer: Mutex<Option<GroupCommit<WriteOp>>>,
 }
 
 /// Opens (creating if needed) the database file with every table. Blocking:
 /// after a crash redb repairs the file, which reads all of it.
-pub fn open_database(path: &Path) -> Result<Database, StoreError> {
+pub(crate) fn open_database(path: &Path) -> Result<Database, StoreError> {
     let fail = |message: String| StoreError::Open { path: path.display().to_string(), message };
     let db = Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(|e| match e {
         DatabaseError::DatabaseAlreadyOpen => {
@@ -82,7 +82,7 @@ pub fn open_database(path: &Path) -> Result<Database, StoreError> {
 
 impl RedbStore {
     /// Opens (creating if needed) the store in `data_dir`. Blocking.
-    pub fn open(data_dir: &Path) -> Result<RedbStore, StoreError> {
+    pub(crate) fn open(data_dir: &Path) -> Result<RedbStore, StoreError> {
         let path = data_dir.join(FILE_NAME);
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
             path: path.display().to_string(),
@@ -101,7 +101,7 @@ impl RedbStore {
         Ok(RedbStore { shared, writer: Mutex::new(Some(writer)) })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.shared.path
     }
 

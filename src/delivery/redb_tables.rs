@@ -29,19 +29,22 @@ use super::group_commit::Committer;
 use super::job::{JobRecord, Status, Timestamp};
 use super::store::{AcceptBatch, AcceptOutcome, PruneBefore, PruneCounts, ReplayOutcome, ReplaySelector, StoreError};
 
+/// Job records by id, JSON-encoded [`super::JobRecord`]s.
 pub const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
-pub const BODIES: TableDefinition<&str, &[u8]> = TableDefinition::new("bodies");
-pub const BODY_REFS: TableDefinition<&str, u32> = TableDefinition::new("body_refs");
+pub(crate) const BODIES: TableDefinition<&str, &[u8]> = TableDefinition::new("bodies");
+pub(crate) const BODY_REFS: TableDefinition<&str, u32> = TableDefinition::new("body_refs");
+/// Index of jobs by (status, due time in Unix milliseconds, id) to the
+/// job id: what the scheduler and the dead-letter listing scan.
 pub const BY_STATUS: TableDefinition<(u8, u64, &str), &str> = TableDefinition::new("jobs_by_status");
-pub const BY_EVENT: TableDefinition<(&str, &str), ()> = TableDefinition::new("jobs_by_event");
-pub const DEDUP: TableDefinition<&str, (&str, u64)> = TableDefinition::new("dedup");
-pub const DEDUP_EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("dedup_expiry");
+pub(crate) const BY_EVENT: TableDefinition<(&str, &str), ()> = TableDefinition::new("jobs_by_event");
+pub(crate) const DEDUP: TableDefinition<&str, (&str, u64)> = TableDefinition::new("dedup");
+pub(crate) const DEDUP_EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("dedup_expiry");
 
 /// Most finished jobs (or dedup keys) one prune transaction removes; the
 /// pruner repeats while a pass is full, so one transaction stays short.
-pub const PRUNE_CHUNK: usize = 5000;
+pub(crate) const PRUNE_CHUNK: usize = 5000;
 
-pub fn status_code(status: Status) -> u8 {
+pub(crate) fn status_code(status: Status) -> u8 {
     match status {
         Status::Pending => 0,
         Status::Succeeded => 1,
@@ -50,7 +53,7 @@ pub fn status_code(status: Status) -> u8 {
 }
 
 /// The job's `jobs_by_status` key.
-pub fn index_key(job: &JobRecord) -> (u8, u64, &str) {
+pub(crate) fn index_key(job: &JobRecord) -> (u8, u64, &str) {
     let time = match job.status {
         Status::Pending => 0,
         _ => job.updated_at.unix_ms(),
@@ -58,19 +61,19 @@ pub fn index_key(job: &JobRecord) -> (u8, u64, &str) {
     (status_code(job.status), time, job.id.as_str())
 }
 
-pub fn dedup_key(route: &str, key: &str) -> String {
+pub(crate) fn dedup_key(route: &str, key: &str) -> String {
     format!("{route}\u{1f}{key}")
 }
 
-pub fn unix_ms(t: SystemTime) -> u64 {
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
     Timestamp(t).unix_ms()
 }
 
-pub fn storage(e: impl Into<redb::Error>) -> StoreError {
+pub(crate) fn storage(e: impl Into<redb::Error>) -> StoreError {
     StoreError::Io(e.into().to_string())
 }
 
-pub fn decode(bytes: &[u8]) -> Result<JobRecord, StoreError> {
+pub(crate) fn decode(bytes: &[u8]) -> Result<JobRecord, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
@@ -79,7 +82,7 @@ fn encode(job: &JobRecord) -> Result<Vec<u8>, StoreError> {
 }
 
 /// A write, with where to send its result.
-pub enum WriteOp {
+pub(crate) enum WriteOp {
     Accept(AcceptBatch, oneshot::Sender<Result<AcceptOutcome, StoreError>>),
     Save(Vec<JobRecord>, oneshot::Sender<Result<(), StoreError>>),
     Replay(ReplaySelector, SystemTime, oneshot::Sender<Result<ReplayOutcome, StoreError>>),
@@ -144,7 +147,7 @@ impl ReplyTo {
 /// the file is reopened; the writer drops the handle and reopens it on the
 /// next batch, so a store that failed because the disk was full works again
 /// once there is space, without a restart.
-pub struct Shared {
+pub(crate) struct Shared {
     pub path: PathBuf,
     pub db: Mutex<Option<Arc<Database>>>,
     /// Set by close: no reopening after it.
@@ -152,7 +155,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn current(&self) -> Option<Arc<Database>> {
+    pub(crate) fn current(&self) -> Option<Arc<Database>> {
         self.db.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -162,7 +165,7 @@ impl Shared {
 }
 
 /// The group-commit thread's side.
-pub struct RedbCommitter {
+pub(crate) struct RedbCommitter {
     pub shared: Arc<Shared>,
     /// When the last reopen was tried, to try at most once a second.
     pub last_reopen: Option<Instant>,

@@ -20,10 +20,10 @@ use serde::{Deserialize, Serialize};
 use super::spec::RetrySpec;
 use crate::config::ConfigError;
 
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
-pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
-pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(600);
-pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+pub(crate) const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(600);
+pub(crate) const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// A complete retry policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +51,7 @@ impl Default for RetryPolicy {
     }
 }
 
-pub use crate::actions::forward::RetryOverrides;
+pub(crate) use crate::actions::forward::RetryOverrides;
 
 impl RetryOverrides {
     /// Checks a `retry:` block found at `path`.
@@ -189,7 +189,7 @@ impl RetryPolicy {
 
 /// Reads `Retry-After`: delta-seconds or an HTTP date. A date in the past
 /// means "now".
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
@@ -204,11 +204,11 @@ mod millis {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         u64::deserialize(d).map(Duration::from_millis)
     }
 }

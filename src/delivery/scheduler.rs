@@ -38,7 +38,7 @@ use crate::metrics as m;
 
 /// A queued job.
 #[derive(Debug)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub job: JobRecord,
     /// The body while it is at hand; read from the store otherwise.
     pub body: Option<QueuedBody>,
@@ -46,7 +46,7 @@ pub struct Entry {
 
 /// Settings the scheduler starts with.
 #[derive(Debug, Clone)]
-pub struct SchedulerSettings {
+pub(crate) struct SchedulerSettings {
     pub concurrency: usize,
     pub breaker: BreakerSettings,
 }
@@ -70,11 +70,11 @@ enum Timer {
 
 /// The store, once it is open: the scheduler starts before it (memory
 /// jobs need no store) and the store may open later, on first need.
-pub type StoreSlot = Arc<OnceLock<Arc<dyn Store>>>;
+pub(crate) type StoreSlot = Arc<OnceLock<Arc<dyn Store>>>;
 
 /// The handle everyone else holds.
 #[derive(Clone)]
-pub struct Scheduler {
+pub(crate) struct Scheduler {
     tx: mpsc::UnboundedSender<Msg>,
     tasks: TaskTracker,
     board: Board,
@@ -82,7 +82,7 @@ pub struct Scheduler {
 
 /// One destination as the admin API shows it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DestinationView {
+pub(crate) struct DestinationView {
     /// `host:port`.
     pub name: String,
     pub breaker: BreakerState,
@@ -103,7 +103,7 @@ impl Scheduler {
     /// Starts the scheduling task.
     /// `memory` counts the `delivery: memory` jobs held; the scheduler
     /// releases each as it finishes.
-    pub fn spawn(
+    pub(crate) fn spawn(
         client: crate::upstream::Upstream,
         store: StoreSlot,
         memory: Arc<MemoryBacklog>,
@@ -135,26 +135,21 @@ impl Scheduler {
     }
 
     /// Every destination attempted since start, by name.
-    pub fn destinations(&self) -> Vec<DestinationView> {
+    pub(crate) fn destinations(&self) -> Vec<DestinationView> {
         self.board.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
     /// Queues jobs; they are scheduled in the order given.
-    pub fn admit(&self, entries: Vec<Entry>) {
+    pub(crate) fn admit(&self, entries: Vec<Entry>) {
         if !entries.is_empty() {
             // Fails only after a drain finished: the store keeps durable jobs.
             let _ = self.tx.send(Msg::Admit(entries));
         }
     }
 
-    /// Attempts running now.
-    pub fn in_flight(&self) -> usize {
-        self.tasks.len()
-    }
-
     /// Stops starting attempts and waits up to `grace` for the running ones;
     /// returns how many were still running when it gave up.
-    pub async fn drain(&self, grace: Duration) -> usize {
+    pub(crate) async fn drain(&self, grace: Duration) -> usize {
         let _ = self.tx.send(Msg::Drain);
         self.tasks.close();
         let _ = tokio::time::timeout(grace, self.tasks.wait()).await;

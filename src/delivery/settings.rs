@@ -18,15 +18,14 @@ use super::retry::{RetryOverrides, RetryPolicy};
 use crate::config::spec::ConfigSpec;
 use crate::config::ConfigError;
 
-pub const DEFAULT_DATA_DIR: &str = "./data";
-pub const DEFAULT_CONCURRENCY: usize = 32;
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-pub const DEFAULT_RETAIN_SUCCEEDED: Duration = Duration::from_secs(24 * 3600);
-pub const DEFAULT_RETAIN_DEAD: Duration = Duration::from_secs(7 * 24 * 3600);
+pub(crate) const DEFAULT_DATA_DIR: &str = "./data";
+pub(crate) const DEFAULT_CONCURRENCY: usize = 32;
+pub(crate) const DEFAULT_RETAIN_SUCCEEDED: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const DEFAULT_RETAIN_DEAD: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Room for a burst of this many `delivery: memory` jobs while a
 /// destination is slow: at a few KiB per job (record and body) tens of MiB,
 /// far from what gets a process killed.
-pub const DEFAULT_MEMORY_QUEUE_LIMIT: usize = 10_000;
+pub(crate) const DEFAULT_MEMORY_QUEUE_LIMIT: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retention {
@@ -161,7 +160,7 @@ impl DeliverySettings {
 /// grace where the file sets none. A reload reads the new file the same way
 /// and warns about each that differs, naming the value still in use.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StartOnly {
+pub(crate) struct StartOnly {
     pub data_dir: PathBuf,
     pub shutdown_grace: Duration,
     pub retention: Retention,
@@ -172,7 +171,11 @@ pub struct StartOnly {
 impl StartOnly {
     /// `settings` as applied with `data_dir_override` (`--data-dir`) and
     /// `default_grace`.
-    pub fn applied(settings: &DeliverySettings, data_dir_override: Option<&Path>, default_grace: Duration) -> Self {
+    pub(crate) fn applied(
+        settings: &DeliverySettings,
+        data_dir_override: Option<&Path>,
+        default_grace: Duration,
+    ) -> Self {
         StartOnly {
             data_dir: data_dir_override.map_or_else(|| settings.data_dir.clone(), Path::to_path_buf),
             shutdown_grace: settings.shutdown_grace.unwrap_or(default_grace),
@@ -185,7 +188,7 @@ impl StartOnly {
     /// One warning per setting `next` changes, in the words of the
     /// `listen` warning: `KEY changed to NEW but requires a restart; still
     /// using OLD`.
-    pub fn restart_required(&self, next: &StartOnly) -> Vec<String> {
+    pub(crate) fn restart_required(&self, next: &StartOnly) -> Vec<String> {
         let time = |d: Duration| humantime::format_duration(d).to_string();
         let path = |p: &Path| p.display().to_string();
         let (old, new) = (&self.breaker, &next.breaker);

@@ -65,7 +65,7 @@ impl StoreError {
 
 /// A claim on a dedup key, written with the event it belongs to.
 #[derive(Debug, Clone)]
-pub struct DedupClaim {
+pub(crate) struct DedupClaim {
     pub route: String,
     pub key: String,
     pub window: Duration,
@@ -74,7 +74,7 @@ pub struct DedupClaim {
 /// One accepted event: its body, its durable jobs and its dedup claims,
 /// written together or not at all.
 #[derive(Debug, Clone)]
-pub struct AcceptBatch {
+pub(crate) struct AcceptBatch {
     pub event_id: String,
     pub body: Bytes,
     pub jobs: Vec<JobRecord>,
@@ -84,7 +84,7 @@ pub struct AcceptBatch {
 
 /// What `accept` did.
 #[derive(Debug, Clone, Default)]
-pub struct AcceptOutcome {
+pub(crate) struct AcceptOutcome {
     /// Jobs stored, in acceptance order.
     pub stored: Vec<JobRecord>,
     /// Routes whose dedup key was already claimed within its window, with
@@ -94,7 +94,7 @@ pub struct AcceptOutcome {
 
 /// Which jobs a listing or a bulk retry covers.
 #[derive(Debug, Clone, Default)]
-pub struct Filter {
+pub(crate) struct Filter {
     pub status: Option<Status>,
     pub route: Option<String>,
     /// Only the jobs of this event (the id its sender got in the 202).
@@ -102,7 +102,7 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn matches(&self, job: &JobRecord) -> bool {
+    pub(crate) fn matches(&self, job: &JobRecord) -> bool {
         self.status.is_none_or(|s| s == job.status)
             && self.route.as_ref().is_none_or(|r| *r == job.route)
             && self.event.as_ref().is_none_or(|e| *e == job.event_id)
@@ -111,7 +111,7 @@ impl Filter {
 
 /// A page of a listing, newest first.
 #[derive(Debug, Clone, Default)]
-pub struct Page {
+pub(crate) struct Page {
     pub jobs: Vec<JobRecord>,
     /// Pass back to get the next page; None on the last one.
     pub next_cursor: Option<String>,
@@ -119,14 +119,14 @@ pub struct Page {
 
 /// What a manual retry selects.
 #[derive(Debug, Clone)]
-pub enum ReplaySelector {
+pub(crate) enum ReplaySelector {
     One(String),
     Matching(Filter),
 }
 
 /// What a manual retry did.
 #[derive(Debug, Clone)]
-pub enum ReplayOutcome {
+pub(crate) enum ReplayOutcome {
     /// The jobs now pending again.
     Replayed(Vec<JobRecord>),
     NotFound,
@@ -137,20 +137,20 @@ pub enum ReplayOutcome {
 
 /// Retention cut-offs: finished jobs older than these are removed.
 #[derive(Debug, Clone, Copy)]
-pub struct PruneBefore {
+pub(crate) struct PruneBefore {
     pub succeeded: SystemTime,
     pub dead: SystemTime,
     pub now: SystemTime,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PruneCounts {
+pub(crate) struct PruneCounts {
     pub succeeded: usize,
     pub dead: usize,
     pub dedup_keys: usize,
 }
 
-pub trait Store: Send + Sync + 'static {
+pub(crate) trait Store: Send + Sync + 'static {
     /// Durably records an event with its jobs and dedup claims (see the
     /// module's contract). Claims already held within their window are
     /// reported, and those routes' jobs are not stored.

@@ -17,11 +17,11 @@ use ipnet::IpNet;
 
 use crate::config::ConfigError;
 
-pub const X_FORWARDED_FOR: &str = "x-forwarded-for";
+pub(crate) const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// Parses a list of CIDRs (`10.0.0.0/8`, `2001:db8::/32`) or single
 /// addresses (`192.0.2.7`, `::1`), reporting each bad entry at `key[i]`.
-pub fn parse_nets(items: &[String], key: &str, errors: &mut Vec<ConfigError>) -> Option<Vec<IpNet>> {
+pub(crate) fn parse_nets(items: &[String], key: &str, errors: &mut Vec<ConfigError>) -> Option<Vec<IpNet>> {
     let mut nets = Vec::with_capacity(items.len());
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
@@ -47,7 +47,7 @@ pub struct IpAllowlist {
 }
 
 impl IpAllowlist {
-    pub fn new(nets: Vec<IpNet>) -> Self {
+    pub(crate) fn new(nets: Vec<IpNet>) -> Self {
         IpAllowlist { nets }
     }
 

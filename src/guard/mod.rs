@@ -28,7 +28,7 @@
 //! [`crate::metrics::REJECTED`] count by reason.
 
 pub mod ip;
-pub mod rate;
+pub(crate) mod rate;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -41,25 +41,29 @@ use crate::config::secret::Secret;
 use crate::config::spec::{ConfigSpec, RouteSpec};
 use crate::config::ConfigError;
 use crate::verify::Verifier;
-pub use ip::{client_ip, IpAllowlist};
-pub use rate::RouteRateLimit;
+pub use ip::client_ip;
+pub(crate) use ip::IpAllowlist;
+pub(crate) use rate::RouteRateLimit;
 
 /// The only thing a sender that failed verification is told.
-pub const SIGNATURE_FAILED: &str = "signature verification failed";
+pub(crate) const SIGNATURE_FAILED: &str = "signature verification failed";
 
 /// Default time a client has to send the body once its head is in.
-pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Smallest `max_header_bytes`: hyper cannot buffer less.
-pub const MIN_HEADER_BYTES: usize = 8 * 1024;
+pub(crate) const MIN_HEADER_BYTES: usize = 8 * 1024;
 
 /// A route's checks, compiled from its `verify`, `allow_ips`,
 /// `max_body_bytes` and `rate_limit` keys.
 #[derive(Debug, Default)]
 pub struct RouteGuard {
+    /// The route's `verify:` scheme, checked before the body is routed.
     pub verify: Option<Verifier>,
+    /// The route's `allow_ips`, checked against the client address.
     pub allow_ips: Option<IpAllowlist>,
     /// Overrides the file's `max_body_bytes` for this route.
     pub max_body_bytes: Option<usize>,
+    /// The route's `rate_limit`.
     pub rate_limit: Option<RouteRateLimit>,
 }
 
@@ -92,16 +96,23 @@ impl RouteGuard {
 /// connection limits.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SecuritySettings {
+    /// Proxies whose `X-Forwarded-For` is believed (`trusted_proxies`);
+    /// empty: the peer address is the client.
     pub trusted_proxies: Vec<IpNet>,
     /// Bearer token for the admin API; None leaves it open (loopback only).
     pub admin_token: Option<Secret>,
     /// Host names, lower case without a port, that the admin API answers
     /// to besides its own address and loopback names (`admin_allowed_hosts`).
     pub admin_allowed_hosts: Vec<String>,
+    /// Requests served at once on the public listener; None: no cap.
     pub max_concurrent_requests: Option<usize>,
+    /// Most header lines a request may carry; None: the server default.
     pub max_headers: Option<usize>,
+    /// Most bytes of a request head; None: the server default.
     pub max_header_bytes: Option<usize>,
+    /// Time a connection has to send its first request head.
     pub header_read_timeout: Option<Duration>,
+    /// Time a request has to send its whole body.
     pub body_read_timeout: Duration,
 }
 
@@ -191,7 +202,7 @@ fn allowed_hosts(entries: &[String], found: &mut Vec<ConfigError>) -> Vec<String
 
 /// Why an admin listener on `addr` would be unsafe without a token, if it
 /// would: anyone who can reach it could reload the config or read it.
-pub fn admin_exposure(addr: SocketAddr, token: Option<&Secret>) -> Option<String> {
+pub(crate) fn admin_exposure(addr: SocketAddr, token: Option<&Secret>) -> Option<String> {
     if addr.ip().to_canonical().is_loopback() || token.is_some() {
         return None;
     }
@@ -205,13 +216,13 @@ pub fn admin_exposure(addr: SocketAddr, token: Option<&Secret>) -> Option<String
 /// and `gitlab` schemes the header *is* the route's secret. Records of an
 /// event (file lines, log lines) show them as `***`; forwards still pass
 /// them on, so a downstream service can check them itself.
-pub fn is_credential_header(name: &http::HeaderName) -> bool {
+pub(crate) fn is_credential_header(name: &http::HeaderName) -> bool {
     matches!(name.as_str(), "authorization" | "proxy-authorization" | "x-gitlab-token" | "cookie")
 }
 
 /// Who sent a request, for the checks and the log lines.
 #[derive(Debug, Clone, Copy)]
-pub struct Client {
+pub(crate) struct Client {
     /// The connection's peer.
     pub peer: Option<SocketAddr>,
     /// The client as far as it can be trusted (see [`ip::client_ip`]).
@@ -221,7 +232,7 @@ pub struct Client {
 impl Client {
     /// The client of a request from `peer` with `headers`, believing
     /// forwarding headers only from `trusted_proxies`.
-    pub fn resolve(trusted_proxies: &[IpNet], peer: Option<SocketAddr>, headers: &HeaderMap) -> Client {
+    pub(crate) fn resolve(trusted_proxies: &[IpNet], peer: Option<SocketAddr>, headers: &HeaderMap) -> Client {
         Client { peer, ip: client_ip(peer, headers, trusted_proxies) }
     }
 
@@ -239,7 +250,7 @@ impl Client {
 /// Why the door refused a request; the server's answer for it is all the
 /// sender learns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// 403: the client address is in no candidate's `allow_ips`.
     Forbidden,
     /// 401: every candidate has `verify:` and none passed.
@@ -250,7 +261,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// The reason word of `hookroute_rejected_total` and the access log.
-    pub fn reason(self) -> &'static str {
+    pub(crate) fn reason(self) -> &'static str {
         match self {
             Refusal::Forbidden => "ip",
             Refusal::Unauthorized => "signature",

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 const CAPACITY: usize = 65_536;
 
-pub struct CompileCache<T> {
+pub(crate) struct CompileCache<T> {
     entries: Mutex<Option<HashMap<String, T>>>,
 }
 
@@ -24,13 +24,13 @@ impl<T: Clone> Default for CompileCache<T> {
 }
 
 impl<T: Clone> CompileCache<T> {
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         CompileCache { entries: Mutex::new(None) }
     }
 
     /// The compiled form of `text`, compiling it with `compile` on a miss.
     /// Failures are not cached (they are reported, then fixed).
-    pub fn get_or_compile<E>(&self, text: &str, compile: impl FnOnce(&str) -> Result<T, E>) -> Result<T, E> {
+    pub(crate) fn get_or_compile<E>(&self, text: &str, compile: impl FnOnce(&str) -> Result<T, E>) -> Result<T, E> {
         if let Some(hit) = self.lock().as_ref().and_then(|m| m.get(text)) {
             return Ok(hit.clone());
         }

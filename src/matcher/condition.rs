@@ -23,22 +23,28 @@ use crate::config::spec::ConditionSpec;
 use crate::config::ConfigError;
 use crate::event::Event;
 
+/// A compiled `when:` condition, evaluated against an event.
 #[derive(Debug, Clone)]
 pub enum Condition {
+    /// `all:`: every item holds (true when empty).
     All(Vec<Condition>),
+    /// `any:`: at least one item holds.
     Any(Vec<Condition>),
+    /// `not:`: the item does not hold.
     Not(Box<Condition>),
+    /// One test of one subject (a JSONPath, header, query or path parameter).
     Leaf(Leaf),
 }
 
+/// One test (`equals`, `matches`, `exists`, ...) of one subject.
 #[derive(Debug, Clone)]
 pub struct Leaf {
-    pub subject: Subject,
-    pub op: Operator,
+    pub(crate) subject: Subject,
+    pub(crate) op: Operator,
 }
 
 #[derive(Debug, Clone)]
-pub enum Subject {
+pub(crate) enum Subject {
     Json(JsonPathExpr),
     Header(HeaderName),
     Query(String),
@@ -47,7 +53,7 @@ pub enum Subject {
 }
 
 #[derive(Debug, Clone)]
-pub enum Operator {
+pub(crate) enum Operator {
     Exists(bool),
     Equals(Value),
     NotEquals(Value),
@@ -67,14 +73,18 @@ pub enum Operator {
 /// What a condition is evaluated against: the event plus the path parameters
 /// of the route being tried.
 pub struct EvalContext<'a> {
+    /// The request being routed.
     pub event: &'a Event,
+    /// The path parameters the route's pattern captured, name and value.
     pub params: &'a [(String, String)],
 }
 
 /// One value a subject yields.
 #[derive(Debug, Clone, Copy)]
 pub enum Node<'a> {
+    /// A JSON value from the body.
     Json(&'a Value),
+    /// A header, query or path parameter value, or the method.
     Text(&'a str),
 }
 
@@ -132,6 +142,7 @@ impl Condition {
         Some(Condition::Leaf(Leaf { subject, op }))
     }
 
+    /// Whether the condition holds for the event in `ctx`.
     pub fn eval(&self, ctx: &EvalContext) -> bool {
         match self {
             Condition::All(items) => items.iter().all(|c| c.eval(ctx)),
@@ -172,12 +183,13 @@ impl Condition {
 }
 
 /// Stable sort by cost; conditions keep file order among equals.
-pub fn order_by_cost(mut items: Vec<Condition>) -> Vec<Condition> {
+pub(crate) fn order_by_cost(mut items: Vec<Condition>) -> Vec<Condition> {
     items.sort_by_key(Condition::cost);
     items
 }
 
 impl Leaf {
+    /// Whether the test holds for any value the subject yields.
     pub fn eval(&self, ctx: &EvalContext) -> bool {
         self.eval_seen(ctx, |_, _| {})
     }
@@ -222,14 +234,14 @@ impl Leaf {
 impl Operator {
     /// True for an operator that is the negation of another (`not_equals`):
     /// the leaf holds when no value satisfies the positive twin.
-    pub fn is_negative(&self) -> bool {
+    pub(crate) fn is_negative(&self) -> bool {
         matches!(self, Operator::NotEquals(_))
     }
 
     /// Whether one subject value satisfies the operator, or for a negative
     /// operator its positive twin (`not_equals` → `equals`). `Exists` is
     /// decided by the caller from whether any value was seen.
-    pub fn positive_holds(&self, node: Node) -> bool {
+    pub(crate) fn positive_holds(&self, node: Node) -> bool {
         match self {
             Operator::Exists(_) => true,
             Operator::Equals(want) | Operator::NotEquals(want) => node_equals(node, want),

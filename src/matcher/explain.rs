@@ -53,7 +53,7 @@ impl Trace {
 
 impl Condition {
     /// Evaluates like [`Condition::eval`] and records why.
-    pub fn explain(&self, ctx: &EvalContext) -> Trace {
+    pub(crate) fn explain(&self, ctx: &EvalContext) -> Trace {
         match self {
             Condition::All(items) => {
                 let conditions: Vec<Trace> = items.iter().map(|c| c.explain(ctx)).collect();
@@ -73,7 +73,7 @@ impl Condition {
 }
 
 impl Leaf {
-    pub fn explain(&self, ctx: &EvalContext) -> LeafTrace {
+    pub(crate) fn explain(&self, ctx: &EvalContext) -> LeafTrace {
         let mut values = Vec::new();
         let result = self.eval_seen(ctx, |node, satisfied| {
             let value = match node {
@@ -114,7 +114,7 @@ fn operator_text(op: &Operator) -> String {
 
 /// One line per leaf, indented under its combinators:
 /// `json $.ref = "refs/heads/main" matches '^refs/heads/main$' → true`.
-pub fn render_text(trace: &Trace, indent: usize, out: &mut String) {
+pub(crate) fn render_text(trace: &Trace, indent: usize, out: &mut String) {
     let pad = "  ".repeat(indent);
     match trace {
         Trace::All { result, conditions } | Trace::Any { result, conditions } => {

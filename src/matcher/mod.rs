@@ -4,13 +4,13 @@
 //! become data structures when the config loads, and evaluation only walks
 //! them.
 
-pub mod cache;
+pub(crate) mod cache;
 pub mod condition;
-pub mod explain;
-pub mod jsonpath;
+pub(crate) mod explain;
+pub(crate) mod jsonpath;
 pub(crate) mod number;
-pub mod path;
+pub(crate) mod path;
 
 pub use condition::{Condition, EvalContext};
-pub use jsonpath::JsonPathExpr;
-pub use path::{PathIndex, PathPattern};
+pub(crate) use jsonpath::JsonPathExpr;
+pub(crate) use path::{PathIndex, PathPattern};

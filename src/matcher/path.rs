@@ -41,7 +41,7 @@ impl Segment {
 
 /// A parsed, validated path pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathPattern {
+pub(crate) struct PathPattern {
     segments: Vec<Segment>,
     /// `strict_slash: true`: a trailing slash in the request must be as
     /// written here. Otherwise the pattern holds no trailing slash and
@@ -52,7 +52,7 @@ pub struct PathPattern {
 /// Why a route's `path:` is not a path pattern; each message names the
 /// pattern.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PathError {
+pub(crate) enum PathError {
     #[error("path {pattern:?} must start with `/`")]
     NoLeadingSlash { pattern: String },
     #[error("invalid parameter name {name:?} in path {pattern:?} (use letters, digits and _)")]
@@ -70,7 +70,8 @@ pub enum PathError {
 impl PathPattern {
     /// Parses a route's `path:` with the default rule: a trailing slash is
     /// insignificant.
-    pub fn parse(pattern: &str) -> Result<Self, PathError> {
+    #[cfg(test)]
+    pub(crate) fn parse(pattern: &str) -> Result<Self, PathError> {
         Self::with_slash_rule(pattern, false)
     }
 
@@ -123,7 +124,7 @@ impl PathPattern {
     }
 
     /// Parameter names in order.
-    pub fn param_names(&self) -> Vec<String> {
+    pub(crate) fn param_names(&self) -> Vec<String> {
         self.segments
             .iter()
             .filter_map(|s| match s {
@@ -271,7 +272,7 @@ struct Group {
 }
 
 /// Finds candidate routes by path without scanning all routes.
-pub struct PathIndex {
+pub(crate) struct PathIndex {
     tree: matchit::Router<usize>,
     groups: Vec<Group>,
     /// Groups matchit would not hold; always checked directly.
@@ -301,13 +302,15 @@ impl Keep {
 
 impl PathIndex {
     /// Builds the index from each route's pattern, in route order.
-    pub fn build(patterns: &[PathPattern]) -> Self {
+    #[cfg(test)]
+    pub(crate) fn build(patterns: &[PathPattern]) -> Self {
         Self::from_patterns(patterns.to_vec())
     }
 
-    /// [`PathIndex::build`], taking the patterns instead of copying them: a
-    /// 10,000-route reload builds this index on one thread.
-    pub fn from_patterns(patterns: Vec<PathPattern>) -> Self {
+    /// Builds the index from each route's pattern, in route order, taking
+    /// the patterns instead of copying them: a 10,000-route reload builds
+    /// this index on one thread.
+    pub(crate) fn from_patterns(patterns: Vec<PathPattern>) -> Self {
         let mut by_shape: std::collections::HashMap<String, usize> =
             std::collections::HashMap::with_capacity(patterns.len());
         let mut groups: Vec<Group> = Vec::new();
@@ -368,7 +371,7 @@ impl PathIndex {
     /// All routes whose pattern matches `path`, in file order. A trailing
     /// slash is ignored for lenient routes and kept for strict ones (see
     /// the module documentation); `/` itself is never trimmed.
-    pub fn lookup(&self, path: &str) -> Vec<Candidate> {
+    pub(crate) fn lookup(&self, path: &str) -> Vec<Candidate> {
         let Some(trimmed) = path.strip_suffix('/').filter(|t| !t.is_empty()) else {
             return self.lookup_keeping(path, Keep::All);
         };

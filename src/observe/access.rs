@@ -28,16 +28,16 @@ use crate::metrics as m;
 
 /// The `tracing` target of access lines: filter them with
 /// `--log-level info,hookroute::access=off`, or route them elsewhere.
-pub const TARGET: &str = "hookroute::access";
+pub(crate) const TARGET: &str = "hookroute::access";
 
-pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Longest incoming request id kept; a longer one is replaced.
-pub const MAX_REQUEST_ID_LEN: usize = 128;
+pub(crate) const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// What became of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// At least one route took the event.
     Matched,
     /// The path is served, but no route's conditions held.
@@ -70,7 +70,7 @@ pub struct Note {
 impl Note {
     /// The ingress refused the request itself (404, 405, 413, 400): counted
     /// here under `reason`.
-    pub fn refuse(&mut self, reason: &'static str) {
+    pub(crate) fn refuse(&mut self, reason: &'static str) {
         metrics::counter!(m::REJECTED, "reason" => reason).increment(1);
         self.outcome = Some(Outcome::Rejected(reason));
     }
@@ -78,18 +78,18 @@ impl Note {
     /// The door ([`crate::guard`]) refused it for `reason` (its word in
     /// `hookroute_rejected_total`); the door has counted it. A word rather
     /// than the door's type, so the log sits below what reports into it.
-    pub fn refused_by_door(&mut self, reason: &'static str) {
+    pub(crate) fn refused_by_door(&mut self, reason: &'static str) {
         self.outcome = Some(Outcome::Rejected(reason));
     }
 
     /// The body did not arrive in time; the door has counted it.
-    pub fn timed_out(&mut self) {
+    pub(crate) fn timed_out(&mut self) {
         self.outcome = Some(Outcome::Rejected("timeout"));
     }
 
     /// The event passed the door and goes to the pipeline with `routes`
     /// (none: ignored). Counts each route's match.
-    pub fn routed(&mut self, stats: &RouteStats, routes: Vec<Arc<str>>) {
+    pub(crate) fn routed(&mut self, stats: &RouteStats, routes: Vec<Arc<str>>) {
         for route in &routes {
             metrics::counter!(m::ROUTE_MATCHES, "route" => route.to_string()).increment(1);
             stats.matched(route);
@@ -112,7 +112,7 @@ pub struct Access {
 impl Access {
     /// Starts timing and settles the request id: the sender's, when it is a
     /// sane token, else a new one — written into `headers` either way.
-    pub fn begin(method: &Method, path: &str, peer: Option<SocketAddr>, headers: &mut HeaderMap) -> Access {
+    pub(crate) fn begin(method: &Method, path: &str, peer: Option<SocketAddr>, headers: &mut HeaderMap) -> Access {
         let request_id = match headers.get(&REQUEST_ID) {
             Some(v) if is_sane_request_id(v) => v.clone(),
             _ => generate_request_id(),
@@ -125,7 +125,7 @@ impl Access {
     /// `bytes`, and adds `X-Request-Id` to the answer's `headers`. Takes
     /// the parts, not the server's answer type, so the log sits below the
     /// server that reports into it.
-    pub fn finish(self, note: Note, status: StatusCode, headers: &mut HeaderMap, bytes: usize) {
+    pub(crate) fn finish(self, note: Note, status: StatusCode, headers: &mut HeaderMap, bytes: usize) {
         let route = note.routes.first().map(|r| r.to_string()).unwrap_or_else(|| "none".to_string());
         metrics::counter!(m::REQUESTS, "route" => route, "status" => status_class(status)).increment(1);
         let outcome = note.outcome.unwrap_or(Outcome::Rejected("other"));
@@ -162,7 +162,7 @@ impl Access {
 }
 
 /// `2xx`, `4xx`…: the status label, never the exact code.
-pub fn status_class(status: StatusCode) -> &'static str {
+pub(crate) fn status_class(status: StatusCode) -> &'static str {
     match status.as_u16() {
         100..=199 => "1xx",
         200..=299 => "2xx",

@@ -101,7 +101,7 @@ pub const CATALOG: &[Described] = &[
 ];
 
 /// Registers every description with the installed recorder.
-pub fn describe_all() {
+pub(crate) fn describe_all() {
     for metric in CATALOG {
         match metric.kind {
             Kind::Counter => metrics::describe_counter!(metric.name, metric.help),

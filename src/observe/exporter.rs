@@ -33,7 +33,7 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 /// handle. None when another recorder already owns the facade (hookroute
 /// embedded in a program that installed its own): nothing breaks, but
 /// `/-/metrics` has nothing to render.
-pub fn install() -> Option<&'static PrometheusHandle> {
+pub(crate) fn install() -> Option<&'static PrometheusHandle> {
     HANDLE.get_or_init(build_and_install).as_ref()
 }
 
@@ -76,7 +76,7 @@ fn build_and_install() -> Option<PrometheusHandle> {
 }
 
 /// The Prometheus text exposition, or None when metrics are disabled.
-pub fn render() -> Option<String> {
+pub(crate) fn render() -> Option<String> {
     let handle = HANDLE.get()?.as_ref()?;
     handle.run_upkeep();
     Some(handle.render())

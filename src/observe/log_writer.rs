@@ -23,11 +23,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How long the first line of a batch may wait before it is written.
-pub const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
+pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
 /// A batch this large is written without waiting out the interval.
-pub const EARLY_FLUSH_BYTES: usize = 256 * 1024;
+pub(crate) const EARLY_FLUSH_BYTES: usize = 256 * 1024;
 /// Past this, logging threads wait for the writer (the log is not lossy).
-pub const MAX_BUFFERED_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_BUFFERED_BYTES: usize = 8 * 1024 * 1024;
 
 /// The handle `tracing_subscriber` writes through; cheap to clone.
 #[derive(Clone, Debug)]

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Target, Trigger};
 
 /// A burst of file events settles within this long; reload once after it.
-pub const DEBOUNCE: Duration = Duration::from_millis(250);
+pub(crate) const DEBOUNCE: Duration = Duration::from_millis(250);
 
 /// Longest a change waits for quiet: after this, it is applied anyway.
 pub(crate) const MAX_DELAY: Duration = Duration::from_secs(1);
@@ -51,7 +51,7 @@ fn concerns(event: &notify::Event, file_name: &OsStr) -> bool {
 /// config file, until `stop` is cancelled. Returns an error if the watch
 /// cannot be set up (the caller logs it; SIGHUP and the admin API still
 /// work).
-pub fn spawn_watcher(app: Arc<dyn Target>, stop: CancellationToken) -> Result<(), notify::Error> {
+pub(crate) fn spawn_watcher(app: Arc<dyn Target>, stop: CancellationToken) -> Result<(), notify::Error> {
     let path = app.reloader().config_path().to_path_buf();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

@@ -19,7 +19,7 @@ use crate::config::ConfigError;
 use crate::event::Event;
 use crate::matcher::jsonpath::JsonPathExpr;
 
-pub const DEFAULT_WINDOW: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const DEFAULT_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, Clone)]
 pub enum DedupSource {

@@ -54,7 +54,7 @@ async fn reload_now(app: &Arc<App>) -> Reply {
     }
 }
 
-pub fn filter(
+pub(crate) fn filter(
     app: Arc<App>,
 ) -> impl Filter<Extract = (http::Response<Bytes>,), Error = std::convert::Infallible> + Clone {
     let healthz = warp::path!("-" / "healthz")

@@ -22,11 +22,11 @@ use crate::verify::bearer::credentials;
 use crate::verify::support::token_eq;
 
 /// Paths answered without a token.
-pub const OPEN_PATHS: [&str; 2] = ["/-/healthz", "/-/readyz"];
+pub(crate) const OPEN_PATHS: [&str; 2] = ["/-/healthz", "/-/readyz"];
 
 /// Wraps `inner` (the admin filter) so that every path but [`OPEN_PATHS`]
 /// needs `Authorization: Bearer <admin_token>` when a token is configured.
-pub fn protect<F>(
+pub(crate) fn protect<F>(
     app: Arc<App>,
     inner: F,
 ) -> impl Filter<Extract = (http::Response<Bytes>,), Error = std::convert::Infallible> + Clone
@@ -67,7 +67,7 @@ where
 }
 
 /// True when the request may reach the admin API.
-pub fn authorized(app: &App, path: &str, headers: &HeaderMap) -> bool {
+pub(crate) fn authorized(app: &App, path: &str, headers: &HeaderMap) -> bool {
     if OPEN_PATHS.contains(&path) {
         return true;
     }

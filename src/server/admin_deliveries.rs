@@ -39,10 +39,12 @@ use crate::delivery::scheduler::DestinationView;
 use crate::delivery::{Filter as JobFilter, JobRecord, ReplayOutcome, ReplaySelector, Status, StoreError};
 use crate::server::Reply;
 
-pub const DEFAULT_LIMIT: usize = 50;
-pub const MAX_LIMIT: usize = 500;
+pub(crate) const DEFAULT_LIMIT: usize = 50;
+pub(crate) const MAX_LIMIT: usize = 500;
 
-pub fn filter(app: Arc<App>) -> impl Filter<Extract = (http::Response<Bytes>,), Error = warp::Rejection> + Clone {
+pub(crate) fn filter(
+    app: Arc<App>,
+) -> impl Filter<Extract = (http::Response<Bytes>,), Error = warp::Rejection> + Clone {
     let query = || warp::query::raw().or(warp::any().map(String::new)).unify().map(|q: String| parse_query(&q));
     let list_app = app.clone();
     let list = warp::path!("-" / "deliveries").and(warp::get()).and(query()).then(move |q| {

@@ -24,12 +24,14 @@ use crate::actions::Action;
 use crate::server::Reply;
 
 /// The admin API's OpenAPI document, as committed in `docs/openapi.json`.
-pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+pub(crate) const OPENAPI: &str = include_str!("../../docs/openapi.json");
 
 /// The content type Prometheus expects for the text format.
-pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub fn filter(app: Arc<App>) -> impl Filter<Extract = (http::Response<Bytes>,), Error = warp::Rejection> + Clone {
+pub(crate) fn filter(
+    app: Arc<App>,
+) -> impl Filter<Extract = (http::Response<Bytes>,), Error = warp::Rejection> + Clone {
     let metrics = warp::path!("-" / "metrics").and(warp::get()).map(|| into_response(metrics_reply()));
     let routes = warp::path!("-" / "routes").and(warp::get()).map(move || into_response(routes_reply(&*app)));
     let openapi = warp::path!("-" / "openapi.json").and(warp::get()).map(|| {

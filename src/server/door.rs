@@ -19,7 +19,7 @@ use crate::router::{Matched, Snapshot};
 use crate::verify::Verify;
 
 /// What the sender is told for a refusal, and nothing more.
-pub fn refusal_reply(refusal: Refusal) -> Reply {
+pub(crate) fn refusal_reply(refusal: Refusal) -> Reply {
     match refusal {
         Refusal::Forbidden => Reply::error(StatusCode::FORBIDDEN, "forbidden"),
         Refusal::Unauthorized => Reply::error(StatusCode::UNAUTHORIZED, SIGNATURE_FAILED),
@@ -37,7 +37,11 @@ fn names(snapshot: &Snapshot, candidates: &[Candidate]) -> String {
 
 /// Step 1: drops the candidates whose `allow_ips` excludes the client; 403
 /// when none is left.
-pub fn admit(snapshot: &Snapshot, candidates: Vec<Candidate>, client: &Client) -> Result<Vec<Candidate>, Refusal> {
+pub(crate) fn admit(
+    snapshot: &Snapshot,
+    candidates: Vec<Candidate>,
+    client: &Client,
+) -> Result<Vec<Candidate>, Refusal> {
     let allowed = |c: &Candidate| snapshot.routes[c.route].guard.allow_ips.as_ref().is_none_or(|l| l.allows(client.ip));
     if candidates.iter().all(allowed) {
         return Ok(candidates);
@@ -55,7 +59,7 @@ pub fn admit(snapshot: &Snapshot, candidates: Vec<Candidate>, client: &Client) -
 
 /// Step 2: drops the candidates whose own `max_body_bytes` the body exceeds
 /// (it was read under the largest limit of any candidate).
-pub fn fits_body(snapshot: &Snapshot, candidates: Vec<Candidate>, body_len: usize) -> Vec<Candidate> {
+pub(crate) fn fits_body(snapshot: &Snapshot, candidates: Vec<Candidate>, body_len: usize) -> Vec<Candidate> {
     candidates
         .into_iter()
         .filter(|c| body_len <= snapshot.routes[c.route].guard.max_body_bytes.unwrap_or(snapshot.max_body_bytes))
@@ -64,7 +68,7 @@ pub fn fits_body(snapshot: &Snapshot, candidates: Vec<Candidate>, body_len: usiz
 
 /// Step 3: checks each candidate's `verify:` on the raw body; drops those
 /// that fail; 401 when none is left.
-pub fn verify(
+pub(crate) fn verify(
     snapshot: &Snapshot,
     candidates: Vec<Candidate>,
     headers: &HeaderMap,
@@ -121,7 +125,7 @@ pub fn verify(
 
 /// Step 4: takes one request from the budget of each route taken; 429 with
 /// `Retry-After` when any is spent.
-pub fn rate(snapshot: &Snapshot, matched: &[Matched], client: &Client) -> Result<(), Refusal> {
+pub(crate) fn rate(snapshot: &Snapshot, matched: &[Matched], client: &Client) -> Result<(), Refusal> {
     let mut wait: Option<Duration> = None;
     let mut limited = Vec::new();
     for m in matched {
@@ -141,7 +145,7 @@ pub fn rate(snapshot: &Snapshot, matched: &[Matched], client: &Client) -> Result
 }
 
 /// The answer to a body that did not arrive within `body_read_timeout`.
-pub fn body_timeout(limit: Duration, client: &Client) -> Reply {
+pub(crate) fn body_timeout(limit: Duration, client: &Client) -> Reply {
     tracing::warn!(client = %client.ip_text(), peer = %client.peer_text(), "request body not received within {limit:?}; request refused");
     guard::reject("timeout");
     Reply::error(StatusCode::REQUEST_TIMEOUT, "request body not received in time")

@@ -26,7 +26,7 @@ use crate::observe::{Access, Note};
 use crate::router::Lookup;
 use crate::server::Reply;
 
-pub fn filter(
+pub(crate) fn filter(
     app: Arc<App>,
 ) -> impl Filter<Extract = (http::Response<Bytes>,), Error = std::convert::Infallible> + Clone {
     let query = warp::query::raw().map(Some).or(warp::any().map(|| None)).unify();
@@ -192,7 +192,7 @@ where
     Ok(first.unwrap_or_else(|| buf.freeze()))
 }
 
-pub fn into_response(reply: Reply) -> http::Response<Bytes> {
+pub(crate) fn into_response(reply: Reply) -> http::Response<Bytes> {
     let mut response = http::Response::new(reply.body);
     *response.status_mut() = reply.status;
     *response.headers_mut() = reply.headers;

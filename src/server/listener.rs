@@ -27,7 +27,7 @@ use warp::Filter;
 
 /// The peer address of the connection a request came on.
 #[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
+pub(crate) struct ClientAddr(pub SocketAddr);
 
 /// Limits applied to every connection of a listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +84,7 @@ fn builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
 /// Serves `filter` on `listener` until `shutdown` is cancelled, then waits
 /// (up to the grace period) for open requests to finish. `limits` holds the
 /// limits in force; the caller sends new ones on reload.
-pub async fn serve<F>(
+pub(crate) async fn serve<F>(
     listener: TcpListener,
     filter: F,
     mut limits: watch::Receiver<ConnectionLimits>,

@@ -11,6 +11,9 @@ use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
 /// An HTTP answer, independent of the server framework.
+// TODO(#16): `src/pipeline.rs` (decide's pass) re-exports this with `pub use`,
+// which needs `pub`; make it `pub(crate)` once that re-export is gone.
+#[allow(unreachable_pub)]
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: StatusCode,
@@ -20,14 +23,14 @@ pub struct Reply {
 
 impl Reply {
     /// `value` as a JSON body with `status`.
-    pub fn json(status: StatusCode, value: &serde_json::Value) -> Reply {
+    pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Reply {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         Reply { status, headers, body: Bytes::from(value.to_string()) }
     }
 
     /// `{"error": message}` with `status`.
-    pub fn error(status: StatusCode, message: impl std::fmt::Display) -> Reply {
+    pub(crate) fn error(status: StatusCode, message: impl std::fmt::Display) -> Reply {
         Reply::json(status, &json!({ "error": message.to_string() }))
     }
 }

@@ -20,15 +20,15 @@ use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::StatusCode;
 
 /// Seconds a shed sender is asked to wait.
-pub const RETRY_AFTER_SECS: u64 = 1;
+pub(crate) const RETRY_AFTER_SECS: u64 = 1;
 
 /// Default cap on requests in progress.
-pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
+pub(crate) const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
 
 /// The cap and the count of requests in progress, shared by all
 /// connections of a listener.
 #[derive(Debug, Clone)]
-pub struct Shedder {
+pub(crate) struct Shedder {
     state: Arc<Counts>,
 }
 
@@ -40,7 +40,7 @@ struct Counts {
 
 /// One admitted request; dropping it makes room for the next.
 #[derive(Debug)]
-pub struct Permit(Arc<Counts>);
+pub(crate) struct Permit(Arc<Counts>);
 
 impl Drop for Permit {
     fn drop(&mut self) {
@@ -49,7 +49,7 @@ impl Drop for Permit {
 }
 
 impl Shedder {
-    pub fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         Shedder { state: Arc::new(Counts { max: AtomicUsize::new(max.max(1)), in_progress: AtomicUsize::new(0) }) }
     }
 
@@ -59,7 +59,7 @@ impl Shedder {
     }
 
     /// A permit for one request, or None when the cap is reached.
-    pub fn try_enter(&self) -> Option<Permit> {
+    pub(crate) fn try_enter(&self) -> Option<Permit> {
         let max = self.state.max.load(Ordering::Acquire);
         let permit = self
             .state
@@ -80,7 +80,7 @@ impl Shedder {
 }
 
 /// `503` with `Retry-After`, for a request over the cap.
-pub fn overloaded() -> http::Response<Bytes> {
+pub(crate) fn overloaded() -> http::Response<Bytes> {
     let mut response = http::Response::new(Bytes::from_static(br#"{"error":"server busy; retry later"}"#));
     *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -15,7 +15,6 @@ use std::time::SystemTime;
 use futures_util::future::BoxFuture;
 
 use super::Reply;
-use crate::actions::Resources;
 use crate::config::ConfigErrors;
 use crate::delivery::Delivery;
 use crate::event::Event;
@@ -24,7 +23,7 @@ use crate::settings::{Loaded, Settings};
 
 /// The outcome of a reload the admin API asked for, as it is shown.
 #[derive(Debug, Clone)]
-pub struct ReloadReport {
+pub(crate) struct ReloadReport {
     /// The reload summary as JSON (routes added, settings changed…).
     pub summary: serde_json::Value,
     /// The same, as the one line the log shows.
@@ -33,13 +32,13 @@ pub struct ReloadReport {
 
 /// The last reload that failed: when, and its error lines.
 #[derive(Debug, Clone)]
-pub struct ReloadFailure {
+pub(crate) struct ReloadFailure {
     pub at: SystemTime,
     pub errors: Vec<String>,
 }
 
 /// The running application, as the server uses it.
-pub trait State: Send + Sync + 'static {
+pub(crate) trait State: Send + Sync + 'static {
     /// The active config, routes and settings of one file; hold it for a
     /// whole request.
     fn active(&self) -> Arc<Loaded>;
@@ -53,9 +52,6 @@ pub trait State: Send + Sync + 'static {
     fn settings(&self) -> Arc<Settings> {
         self.active().settings.clone()
     }
-
-    /// Shared resources (HTTP client, files).
-    fn resources(&self) -> &Resources;
 
     /// Per-route match and action counts, kept across reloads.
     fn stats(&self) -> &crate::observe::RouteStats;
@@ -80,4 +76,4 @@ pub trait State: Send + Sync + 'static {
 }
 
 /// The handle the server's filters take: `Arc<App>`, `&App`.
-pub type App = dyn State;
+pub(crate) type App = dyn State;

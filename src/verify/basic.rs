@@ -21,13 +21,14 @@ use crate::config::secret::Secret;
 use crate::config::spec::BasicVerifySpec;
 use crate::config::ConfigError;
 
+/// Compiled `basic`: the accepted user and password pairs.
 #[derive(Debug)]
 pub struct Basic {
     users: Vec<(String, Secret)>,
 }
 
 impl Basic {
-    pub fn compile(spec: &BasicVerifySpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<Basic> {
+    pub(crate) fn compile(spec: &BasicVerifySpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<Basic> {
         let users: Vec<(String, Secret)> = match (&spec.username, &spec.password, &spec.users) {
             (Some(u), Some(p), None) => vec![(u.clone(), p.clone())],
             (None, None, Some(list)) if !list.is_empty() => {
@@ -58,10 +59,6 @@ impl Basic {
             return None;
         }
         Some(Basic { users })
-    }
-
-    pub fn new(users: Vec<(String, Secret)>) -> Self {
-        Basic { users }
     }
 }
 

@@ -15,19 +15,16 @@ use super::{Verify, VerifyError};
 use crate::config::spec::TokenVerifySpec;
 use crate::config::ConfigError;
 
+/// Compiled `bearer`: the accepted tokens.
 #[derive(Debug)]
 pub struct Bearer {
     tokens: Keys,
 }
 
 impl Bearer {
-    pub fn compile(spec: &TokenVerifySpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<Bearer> {
+    pub(crate) fn compile(spec: &TokenVerifySpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<Bearer> {
         let tokens = secret_list(spec.token.as_ref(), spec.tokens.as_deref(), path, ("token", "tokens"), errors)?;
         Some(Bearer { tokens: raw_keys(&tokens) })
-    }
-
-    pub fn new(tokens: Keys) -> Self {
-        Bearer { tokens }
     }
 }
 

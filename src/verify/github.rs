@@ -14,15 +14,16 @@ use super::{Verify, VerifyError};
 use crate::config::spec::{GithubVerifySpec, HmacAlgorithm};
 use crate::config::ConfigError;
 
-pub const HEADER: &str = "x-hub-signature-256";
+pub(crate) const HEADER: &str = "x-hub-signature-256";
 
+/// Compiled `github`: the webhook secrets (several while rotating).
 #[derive(Debug)]
 pub struct GitHub {
     keys: Keys,
 }
 
 impl GitHub {
-    pub fn compile(spec: &GithubVerifySpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<GitHub> {
+    pub(crate) fn compile(spec: &GithubVerifySpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<GitHub> {
         let secrets = secret_list(spec.secret.as_ref(), spec.secrets.as_deref(), path, ("secret", "secrets"), errors)?;
         Some(GitHub { keys: raw_keys(&secrets) })
     }

@@ -13,7 +13,7 @@ use super::{Verify, VerifyError};
 use crate::config::spec::TokenVerifySpec;
 use crate::config::ConfigError;
 
-pub const HEADER: &str = "x-gitlab-token";
+pub(crate) const HEADER: &str = "x-gitlab-token";
 
 #[derive(Debug)]
 pub struct GitLab {

@@ -13,14 +13,14 @@
 
 pub mod basic;
 pub mod bearer;
-pub mod generic;
+pub(crate) mod generic;
 pub mod github;
-pub mod gitlab;
+pub(crate) mod gitlab;
 pub mod shopify;
 pub mod slack;
 pub mod standard_webhooks;
 pub mod stripe;
-pub mod support;
+pub(crate) mod support;
 
 use std::time::{Duration, SystemTime};
 
@@ -37,14 +37,24 @@ pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 /// the expected signature: it is logged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
+    /// The scheme's header (named) is absent.
     #[error("missing header {0}")]
     MissingHeader(&'static str),
+    /// The header is present but cannot be parsed.
     #[error("malformed header {header}: {reason}")]
-    Malformed { header: &'static str, reason: &'static str },
+    Malformed {
+        /// The header's name.
+        header: &'static str,
+        /// What is wrong with its value (never the value: it may be a secret).
+        reason: &'static str,
+    },
+    /// The signed timestamp is older than `tolerance`.
     #[error("signed timestamp is older than the tolerance (replay?)")]
     Expired,
+    /// The signed timestamp is later than now plus `tolerance`.
     #[error("signed timestamp is further in the future than the tolerance")]
     Future,
+    /// The header parsed but no configured secret produces its signature.
     #[error("no signature matches any configured secret")]
     Mismatch,
 }
@@ -58,14 +68,23 @@ pub trait Verify: std::fmt::Debug + Send + Sync {
 /// A compiled `verify:` block.
 #[derive(Debug)]
 pub enum Verifier {
+    /// See [`github`].
     Github(github::GitHub),
+    /// See [`stripe`].
     Stripe(stripe::Stripe),
+    /// See [`slack`].
     Slack(slack::Slack),
+    /// See [`standard_webhooks`].
     StandardWebhooks(standard_webhooks::StandardWebhooks),
+    /// See [`shopify`].
     Shopify(shopify::Shopify),
+    /// `gitlab`: the `X-Gitlab-Token` shared token.
     Gitlab(gitlab::GitLab),
+    /// `hmac`: a generic HMAC header.
     Hmac(generic::GenericHmac),
+    /// See [`bearer`].
     Bearer(bearer::Bearer),
+    /// See [`basic`].
     Basic(basic::Basic),
 }
 

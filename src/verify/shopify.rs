@@ -16,15 +16,16 @@ use super::{Verify, VerifyError};
 use crate::config::spec::{HmacAlgorithm, ShopifyVerifySpec};
 use crate::config::ConfigError;
 
-pub const HEADERS: [&str; 2] = ["x-shopify-hmac-sha256", "shopify-hmac-sha256"];
+pub(crate) const HEADERS: [&str; 2] = ["x-shopify-hmac-sha256", "shopify-hmac-sha256"];
 
+/// Compiled `shopify`: the app secrets (several while rotating).
 #[derive(Debug)]
 pub struct Shopify {
     keys: Keys,
 }
 
 impl Shopify {
-    pub fn compile(spec: &ShopifyVerifySpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<Shopify> {
+    pub(crate) fn compile(spec: &ShopifyVerifySpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<Shopify> {
         let secrets = secret_list(spec.secret.as_ref(), spec.secrets.as_deref(), path, ("secret", "secrets"), errors)?;
         Some(Shopify { keys: raw_keys(&secrets) })
     }

@@ -15,9 +15,10 @@ use super::{tolerance, Verify, VerifyError};
 use crate::config::spec::{HmacAlgorithm, SlackVerifySpec};
 use crate::config::ConfigError;
 
-pub const SIGNATURE_HEADER: &str = "x-slack-signature";
-pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
+pub(crate) const SIGNATURE_HEADER: &str = "x-slack-signature";
+pub(crate) const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 
+/// Compiled `slack`: the signing secrets and the timestamp tolerance.
 #[derive(Debug)]
 pub struct Slack {
     keys: Keys,
@@ -25,7 +26,7 @@ pub struct Slack {
 }
 
 impl Slack {
-    pub fn compile(spec: &SlackVerifySpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<Slack> {
+    pub(crate) fn compile(spec: &SlackVerifySpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<Slack> {
         let secrets = secret_list(
             spec.signing_secret.as_ref(),
             spec.signing_secrets.as_deref(),

@@ -20,14 +20,15 @@ use super::{tolerance, Verify, VerifyError};
 use crate::config::spec::{HmacAlgorithm, StandardWebhooksVerifySpec};
 use crate::config::ConfigError;
 
-pub const ID_HEADERS: [&str; 2] = ["webhook-id", "svix-id"];
-pub const TIMESTAMP_HEADERS: [&str; 2] = ["webhook-timestamp", "svix-timestamp"];
-pub const SIGNATURE_HEADERS: [&str; 2] = ["webhook-signature", "svix-signature"];
+pub(crate) const ID_HEADERS: [&str; 2] = ["webhook-id", "svix-id"];
+pub(crate) const TIMESTAMP_HEADERS: [&str; 2] = ["webhook-timestamp", "svix-timestamp"];
+pub(crate) const SIGNATURE_HEADERS: [&str; 2] = ["webhook-signature", "svix-signature"];
 
 /// Longest `webhook-signature` value looked at; a rotation has a handful of
 /// entries, and this bounds the work an attacker can ask for.
 const MAX_SIGNATURES: usize = 16;
 
+/// Compiled `standard_webhooks`: the decoded secrets and the timestamp tolerance.
 #[derive(Debug)]
 pub struct StandardWebhooks {
     keys: Keys,
@@ -35,7 +36,7 @@ pub struct StandardWebhooks {
 }
 
 impl StandardWebhooks {
-    pub fn compile(
+    pub(crate) fn compile(
         spec: &StandardWebhooksVerifySpec,
         path: &str,
         errors: &mut Vec<ConfigError>,

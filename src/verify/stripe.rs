@@ -17,8 +17,9 @@ use super::{tolerance, Verify, VerifyError};
 use crate::config::spec::{HmacAlgorithm, StripeVerifySpec};
 use crate::config::ConfigError;
 
-pub const HEADER: &str = "stripe-signature";
+pub(crate) const HEADER: &str = "stripe-signature";
 
+/// Compiled `stripe`: the endpoint secrets and the timestamp tolerance.
 #[derive(Debug)]
 pub struct Stripe {
     keys: Keys,
@@ -30,13 +31,13 @@ pub struct Stripe {
 pub struct StripeHeader<'a> {
     /// The `t` value as sent: it is signed as text.
     pub timestamp_text: &'a str,
-    pub timestamp: i64,
+    pub(crate) timestamp: i64,
     /// Every well-formed `v1` MAC.
     pub signatures: Vec<[u8; 32]>,
 }
 
 impl Stripe {
-    pub fn compile(spec: &StripeVerifySpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<Stripe> {
+    pub(crate) fn compile(spec: &StripeVerifySpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<Stripe> {
         let secrets = secret_list(spec.secret.as_ref(), spec.secrets.as_deref(), path, ("secret", "secrets"), errors);
         let tolerance_secs = tolerance(spec.tolerance, path, errors);
         Some(Stripe { keys: raw_keys(&secrets?), tolerance_secs: tolerance_secs? })

@@ -62,7 +62,7 @@ impl Keys {
 
 /// Collects `secret` / `secrets` into the list of secrets to try; `one` and
 /// `many` are the key names as written (`secret`, `secrets`).
-pub fn secret_list(
+pub(crate) fn secret_list(
     one: Option<&Secret>,
     many: Option<&[Secret]>,
     path: &str,
@@ -104,7 +104,7 @@ pub fn secret_list(
 }
 
 /// The key path of secret `i` of a list gathered by [`secret_list`].
-pub fn secret_path(path: &str, single: bool, (one_key, many_key): (&str, &str), i: usize) -> String {
+pub(crate) fn secret_path(path: &str, single: bool, (one_key, many_key): (&str, &str), i: usize) -> String {
     if single {
         format!("{path}.{one_key}")
     } else {
@@ -113,11 +113,11 @@ pub fn secret_path(path: &str, single: bool, (one_key, many_key): (&str, &str), 
 }
 
 /// Keys that are the secrets' bytes as written.
-pub fn raw_keys(secrets: &[Secret]) -> Keys {
+pub(crate) fn raw_keys(secrets: &[Secret]) -> Keys {
     Keys(secrets.iter().map(|s| s.expose().as_bytes().to_vec()).collect())
 }
 
-pub fn hmac_matches(algorithm: HmacAlgorithm, key: &[u8], parts: &[&[u8]], expected: &[u8]) -> bool {
+pub(crate) fn hmac_matches(algorithm: HmacAlgorithm, key: &[u8], parts: &[&[u8]], expected: &[u8]) -> bool {
     fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]], expected: &[u8]) -> bool {
         let Ok(mut mac) = <M as hmac::digest::KeyInit>::new_from_slice(key) else { return false };
         for part in parts {
@@ -132,36 +132,20 @@ pub fn hmac_matches(algorithm: HmacAlgorithm, key: &[u8], parts: &[&[u8]], expec
     }
 }
 
-/// HMAC over the concatenated parts; for tests and for signing examples.
-pub fn hmac_sign(algorithm: HmacAlgorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-        let Ok(mut mac) = <M as hmac::digest::KeyInit>::new_from_slice(key) else { return Vec::new() };
-        for part in parts {
-            mac.update(part);
-        }
-        mac.finalize().into_bytes().to_vec()
-    }
-    match algorithm {
-        HmacAlgorithm::Sha1 => run::<Hmac<sha1::Sha1>>(key, parts),
-        HmacAlgorithm::Sha256 => run::<Hmac<Sha256>>(key, parts),
-        HmacAlgorithm::Sha512 => run::<Hmac<sha2::Sha512>>(key, parts),
-    }
-}
-
 /// Constant-time equality that does not reveal either length: both sides
 /// are hashed first, and the digests compared with `subtle`.
-pub fn token_eq(expected: &[u8], received: &[u8]) -> subtle::Choice {
+pub(crate) fn token_eq(expected: &[u8], received: &[u8]) -> subtle::Choice {
     Sha256::digest(expected).ct_eq(&Sha256::digest(received))
 }
 
 /// The first value of header `name` (lower-case), as text.
-pub fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, VerifyError> {
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, VerifyError> {
     let value = headers.get(name).ok_or(VerifyError::MissingHeader(name))?;
     value.to_str().map_err(|_| VerifyError::Malformed { header: name, reason: "not visible ASCII" })
 }
 
 /// The first of several alternative header names that is present.
-pub fn header_any<'a>(headers: &'a HeaderMap, names: &[&'static str]) -> Result<&'a str, VerifyError> {
+pub(crate) fn header_any<'a>(headers: &'a HeaderMap, names: &[&'static str]) -> Result<&'a str, VerifyError> {
     for name in names {
         if headers.contains_key(*name) {
             return header(headers, name);
@@ -171,7 +155,7 @@ pub fn header_any<'a>(headers: &'a HeaderMap, names: &[&'static str]) -> Result<
 }
 
 /// A Unix timestamp in seconds: ASCII digits only, no sign, no spaces.
-pub fn parse_unix(text: &str, header: &'static str) -> Result<i64, VerifyError> {
+pub(crate) fn parse_unix(text: &str, header: &'static str) -> Result<i64, VerifyError> {
     let malformed = VerifyError::Malformed { header, reason: "timestamp is not a whole number of seconds" };
     if text.is_empty() || text.len() > 18 || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(malformed);
@@ -179,7 +163,7 @@ pub fn parse_unix(text: &str, header: &'static str) -> Result<i64, VerifyError> 
     text.parse().map_err(|_| malformed)
 }
 
-pub fn unix_now(now: SystemTime) -> i64 {
+pub(crate) fn unix_now(now: SystemTime) -> i64 {
     match now.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
@@ -188,7 +172,12 @@ pub fn unix_now(now: SystemTime) -> i64 {
 
 /// Checks a signed timestamp against the clock. `reject_future`: whether a
 /// timestamp ahead of the clock by more than the tolerance is refused too.
-pub fn check_window(timestamp: i64, now: i64, tolerance_secs: u64, reject_future: bool) -> Result<(), VerifyError> {
+pub(crate) fn check_window(
+    timestamp: i64,
+    now: i64,
+    tolerance_secs: u64,
+    reject_future: bool,
+) -> Result<(), VerifyError> {
     let tolerance = i128::from(tolerance_secs);
     let age = i128::from(now) - i128::from(timestamp);
     if age > tolerance {

@@ -9,7 +9,7 @@ use serde_yaml::Value;
 /// true/false words are booleans, then decimal/`0x`/`0o`/`0b` integers,
 /// then floats (with `.inf` and `.nan`), and anything else is a string.
 /// None for an integer past 64 bits, which serde_yaml refuses.
-pub fn plain_scalar(text: String) -> Option<Value> {
+pub(crate) fn plain_scalar(text: String) -> Option<Value> {
     // Every non-string reading starts with one of these; most scalars in a
     // config (names, paths, URLs) do not and are settled here.
     let first = text.bytes().next();
