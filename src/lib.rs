@@ -18,45 +18,28 @@
 // the public-API view would only warn about each such link.
 #![allow(rustdoc::private_intra_doc_links)]
 
-// TODO(#16): decide's files; pass pending
-#[allow(missing_docs, unreachable_pub)]
 pub mod actions;
 pub mod alerts;
 pub mod app;
 pub mod config;
 pub mod delivery;
 pub mod error_text;
-// TODO(#16): decide's files; pass pending
-#[allow(missing_docs, unreachable_pub)]
 pub mod event;
-// TODO(#16): decide's files; pass pending
-#[allow(missing_docs, unreachable_pub)]
 pub mod explain;
 pub mod guard;
 pub mod lint;
 pub mod matcher;
 pub mod metrics;
-// TODO(#16): decide's files; pass pending
-#[allow(missing_docs, unreachable_pub)]
 pub mod observe;
 pub(crate) mod par;
-// TODO(#16): decide's files; pass pending
-#[allow(missing_docs, unreachable_pub)]
 pub(crate) mod pipeline;
 pub mod redact;
 pub(crate) mod reload;
-// TODO(#16): decide's files; pass pending
-#[allow(missing_docs, unreachable_pub)]
 pub mod router;
-// TODO(#16): decide's files; pass pending
-#[allow(missing_docs, unreachable_pub)]
 pub mod routetest;
 pub mod schema;
 pub(crate) mod server;
 pub mod settings;
-// TODO(#16): decide's files; pass pending. `dead_code` too: now that the
-// module is crate-private the compiler sees `PathTemplate::source` unused.
-#[allow(missing_docs, unreachable_pub, dead_code)]
 pub(crate) mod template;
 pub(crate) mod upstream;
 pub mod verify;

@@ -26,8 +26,8 @@ impl hookroute::config::interpolate::Environment for NoEnv {
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     // File actions are only registered, never opened, at compile time.
-    match hookroute::router::snapshot_from_str("fuzz.yaml", text, &NoEnv, &RESOURCES) {
-        Ok(_snapshot) => {}
+    match hookroute::settings::load_str("fuzz.yaml", text, &NoEnv, &RESOURCES) {
+        Ok(_loaded) => {}
         Err(errors) => {
             assert!(!errors.errors.is_empty());
             let _ = errors.to_string();

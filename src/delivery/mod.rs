@@ -22,8 +22,6 @@ pub(crate) mod body_budget;
 pub(crate) mod destination;
 pub(crate) mod execute;
 pub(crate) mod group_commit;
-// TODO(#16): decide's file; pass pending
-#[allow(missing_docs, unreachable_pub)]
 pub(crate) mod intake;
 pub(crate) mod job;
 pub(crate) mod memory_backlog;
