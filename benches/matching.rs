@@ -76,7 +76,7 @@ fn event(path: &str, body: Bytes) -> Event {
 
 /// Lookup + select; returns the number of routes taken (always 1 here).
 fn route(snapshot: &Snapshot, event: &Event) -> usize {
-    match snapshot.lookup(&event.path, &event.method) {
+    match snapshot.lookup(event.path(), event.method()) {
         Lookup::Candidates(candidates) => snapshot.select(candidates, event).len(),
         _ => 0,
     }

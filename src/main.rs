@@ -97,7 +97,7 @@ fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     // are printed alone, as the docs show.
     match hookroute::settings::load_file(path, &ProcessEnv, &resources) {
         Ok(loaded) => {
-            let n = loaded.snapshot.routes.len();
+            let n = loaded.snapshot.route_count();
             println!("ok: {n} route{}", if n == 1 { "" } else { "s" });
             Ok(ExitCode::SUCCESS)
         }

@@ -34,15 +34,15 @@ use crate::server::Reply;
 /// what the actions share, and the per-route counts the pipeline records
 /// (actions do not record metrics; whoever runs them does).
 #[derive(Debug)]
-pub struct Resources {
-    pub actions: crate::actions::Resources,
+pub(crate) struct Resources {
+    pub(crate) actions: crate::actions::Resources,
     /// Per-route match and action counts for `GET /-/routes`, kept by route
     /// name across reloads.
-    pub stats: observe::RouteStats,
+    pub(crate) stats: observe::RouteStats,
 }
 
 impl Resources {
-    pub fn new() -> Result<Self, crate::upstream::SetupError> {
+    pub(crate) fn new() -> Result<Self, crate::upstream::SetupError> {
         Ok(Resources { actions: crate::actions::Resources::new()?, stats: Default::default() })
     }
 }
@@ -60,7 +60,7 @@ impl std::ops::Deref for Resources {
 
 /// Decides what `event` becomes among the `matched` routes and does it.
 /// `settings` are the delivery settings of the same config as `snapshot`.
-pub async fn run(
+pub(crate) async fn run(
     snapshot: &Snapshot,
     settings: &DeliverySettings,
     resources: &Resources,
@@ -74,7 +74,7 @@ pub async fn run(
 
 /// Executes `dispatch` for `event` and builds the reply; `settings` are
 /// the delivery settings of the config that decided it.
-pub async fn execute(
+pub(crate) async fn execute(
     settings: &DeliverySettings,
     resources: &Resources,
     delivery: &Delivery,

@@ -39,7 +39,7 @@ type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// The shared client; cloning shares the pool.
 #[derive(Clone, Debug)]
-pub struct Upstream {
+pub(crate) struct Upstream {
     client: Client<Connector, Full<Bytes>>,
     user_agent: HeaderValue,
 }
@@ -52,14 +52,14 @@ pub struct SetupError(String);
 /// A forward's address, parsed once: the URI for the request line and the
 /// credentials its `user:password@` part carried.
 #[derive(Debug, Clone)]
-pub struct UpstreamUrl {
+pub(crate) struct UpstreamUrl {
     uri: Uri,
     authorization: Option<HeaderValue>,
 }
 
 /// Why no answer came back.
 #[derive(Debug, thiserror::Error)]
-pub enum SendError {
+pub(crate) enum SendError {
     #[error("timed out after {}", humantime::format_duration(*.0))]
     Timeout(Duration),
     #[error("cannot connect: {0}")]
@@ -75,7 +75,7 @@ pub enum SendError {
 
 /// An answer, with as much of its body as was asked for.
 #[derive(Debug)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -86,7 +86,7 @@ pub struct Answer {
 
 /// How much of an answer's body to read.
 #[derive(Debug, Clone, Copy)]
-pub enum ReadBody {
+pub(crate) enum ReadBody {
     /// All of it: the body is relayed to the sender.
     Whole,
     /// Up to this many bytes; past it the connection is dropped, not reused.
@@ -95,7 +95,7 @@ pub enum ReadBody {
 
 impl UpstreamUrl {
     /// From a URL already checked to be http(s) with a host.
-    pub fn from_url(url: &reqwest::Url) -> Result<UpstreamUrl, SendError> {
+    pub(crate) fn from_url(url: &reqwest::Url) -> Result<UpstreamUrl, SendError> {
         let authorization = match (url.username(), url.password()) {
             ("", None) => None,
             (user, password) => {
@@ -123,14 +123,14 @@ impl UpstreamUrl {
     }
 
     /// From a stored URL (a queued job's).
-    pub fn parse(url: &str) -> Result<UpstreamUrl, SendError> {
+    pub(crate) fn parse(url: &str) -> Result<UpstreamUrl, SendError> {
         let url = reqwest::Url::parse(url).map_err(|e| SendError::Other(format!("invalid URL: {e}")))?;
         UpstreamUrl::from_url(&url)
     }
 }
 
 impl Upstream {
-    pub fn new() -> Result<Upstream, SetupError> {
+    pub(crate) fn new() -> Result<Upstream, SetupError> {
         // The crypto provider reqwest used, unless the process installed one.
         let provider = rustls::crypto::CryptoProvider::get_default()
             .cloned()
@@ -164,7 +164,7 @@ impl Upstream {
     }
 
     /// Sends one request and reads its answer, all within `timeout`.
-    pub async fn exchange(
+    pub(crate) async fn exchange(
         &self,
         method: Method,
         url: &UpstreamUrl,

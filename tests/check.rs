@@ -317,7 +317,7 @@ fn shipped_configs_pass_check_and_load_through_the_library() {
         let snapshot = hookroute::settings::load_file(&repo_file(file), &example_env, &resources)
             .unwrap_or_else(|e| panic!("{file}:\n{e}"))
             .snapshot;
-        assert_eq!(snapshot.routes.len(), routes, "{file}");
+        assert_eq!(snapshot.route_count(), routes, "{file}");
     }
 }
 

@@ -833,14 +833,14 @@ fn kubernetes_manifests_parse_and_the_configmap_config_checks() {
         .unwrap_or_else(|e| panic!("the ConfigMap's routes.yaml does not check:\n{e}"));
     let (snapshot, settings) = (&loaded.snapshot, &loaded.settings);
     assert!(settings.security.admin_token.is_some(), "admin on 0.0.0.0 needs a token");
-    assert!(snapshot.routes.iter().any(|r| r.guard.verify.is_some()), "a route verifies with the Secret");
+    assert!(snapshot.any_route_verifies(), "a route verifies with the Secret");
     assert_eq!(settings.admin_listen.port(), 9090);
 
     // The memory limit covers what the config lets the process hold: bodies
     // being received, durable bodies kept for a first attempt, a baseline.
     let limit = mebibytes(container["resources"]["limits"]["memory"].as_str().expect("a memory limit"));
     let concurrent = settings.security.max_concurrent_requests.expect("the ConfigMap sets max_concurrent_requests");
-    let body = snapshot.routes.iter().filter_map(|r| r.guard.max_body_bytes).fold(snapshot.max_body_bytes, usize::max);
+    let body = snapshot.largest_body_limit();
     let needed = (concurrent * body + settings.delivery.queued_body_memory) / (1 << 20) + 64;
     assert!(limit >= needed, "memory limit {limit} MiB is below the configured caps ({needed} MiB)");
 

@@ -585,7 +585,7 @@ async fn secrets_from_files_and_never_printed() {
 
     // Not in the compiled routes' or settings' debug output…
     let snapshot = door.server.app.snapshot();
-    let debug = format!("{:?} {:?}", snapshot.routes, door.server.app.settings().security);
+    let debug = format!("{:?} {:?}", *snapshot, door.server.app.settings().security);
     assert!(debug.contains("***"), "secrets should show as ***: {debug}");
     for secret in ["file-secret-3f9a", "admin-token-77c1"] {
         assert!(!debug.contains(secret), "secret in debug output: {debug}");

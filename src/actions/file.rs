@@ -37,7 +37,7 @@ use crate::event::{BodyKind, Event};
 use crate::template::{PathTemplate, RenderError, Scope};
 use place::Place;
 use rotate::Rotation;
-pub use writer::FileWriter;
+pub(crate) use writer::FileWriter;
 use writer::Target;
 
 /// Writers kept before unused ones (of templated paths) are let go.
@@ -46,7 +46,7 @@ const KEEP_WRITERS: usize = 256;
 /// The file writers of the process, by path, shared across reloads. Clones
 /// share the registry.
 #[derive(Debug, Default, Clone)]
-pub struct FileWriters {
+pub(crate) struct FileWriters {
     writers: Arc<Mutex<HashMap<Target, Arc<FileWriter>>>>,
     /// Bumped by [`FileWriters::reopen_all`]; each writer compares it with
     /// the one its handle was opened in before writing.
@@ -68,13 +68,13 @@ impl FileWriters {
     /// Makes every writer close its file and open its path again before
     /// its next line (within a second when idle): what SIGHUP and a reload
     /// do, for a rotation tool that renamed files and then signals.
-    pub fn reopen_all(&self) {
+    pub(crate) fn reopen_all(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 }
 
 #[derive(Debug)]
-pub struct FileAction {
+pub(crate) struct FileAction {
     pub(crate) target: FileTarget,
 }
 
@@ -87,7 +87,7 @@ pub(crate) enum FileTarget {
 
 /// Why a file action did not write its line.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum FileError {
+pub(crate) enum FileError {
     /// The path template failed or escaped its directory: this event only.
     #[error("path: {0}")]
     Render(RenderError),
@@ -96,7 +96,7 @@ pub enum FileError {
 }
 
 impl FileAction {
-    pub fn compile(
+    pub(crate) fn compile(
         spec: &FileSpec,
         path: &str,
         writers: &FileWriters,
@@ -124,7 +124,7 @@ impl FileAction {
 
     /// The file this event's line goes to, and the line: what this action
     /// will write, computed without touching any file.
-    pub fn plan(&self, scope: &Scope) -> PlannedLine {
+    pub(crate) fn plan(&self, scope: &Scope) -> PlannedLine {
         PlannedLine {
             path: self.path_for(scope),
             line: serde_json::to_vec(&event_record(scope.event, scope.route)).map_err(|e| e.to_string()),
@@ -132,7 +132,7 @@ impl FileAction {
     }
 
     /// Appends a planned line to its file.
-    pub async fn write(&self, planned: PlannedLine) -> Result<(), FileError> {
+    pub(crate) async fn write(&self, planned: PlannedLine) -> Result<(), FileError> {
         let path = planned.path.map_err(FileError::Render)?;
         let writer = self.writer_for(&path).map_err(FileError::Render)?;
         let line = planned.line.map_err(FileError::Write)?;
@@ -169,15 +169,15 @@ impl FileAction {
 
 /// A file action planned for one event.
 #[derive(Debug, Clone)]
-pub struct PlannedLine {
+pub(crate) struct PlannedLine {
     /// Where the line goes; an error when the path template failed (or
     /// left its directory) for this event.
-    pub path: Result<PathBuf, RenderError>,
+    pub(crate) path: Result<PathBuf, RenderError>,
     /// The JSON line, without its newline.
-    pub line: Result<Vec<u8>, String>,
+    pub(crate) line: Result<Vec<u8>, String>,
 }
 /// The JSON record of an event as the file action writes it.
-pub fn event_record(event: &Event, route: &str) -> Value {
+pub(crate) fn event_record(event: &Event, route: &str) -> Value {
     let mut headers = Map::new();
     for name in event.headers.keys() {
         if crate::guard::is_credential_header(name) {

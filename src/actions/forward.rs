@@ -13,8 +13,8 @@
 //! a body that is no longer the one sent. Rendering happens once per event,
 //! when the delivery job is built, so the queue holds the finished request.
 
-pub mod job;
-pub mod retry;
+pub(crate) mod job;
+pub(crate) mod retry;
 
 use std::time::Duration;
 
@@ -26,44 +26,44 @@ use crate::config::ConfigError;
 use crate::event::Event;
 use crate::template::{self, Body, Headers, RenderError, Scope, Text, UrlTemplate};
 use crate::upstream::{Answer, ReadBody, SendError, Upstream, UpstreamUrl};
-pub use job::{ordering_key_for, ForwardJob, Target};
-pub use retry::RetryOverrides;
+pub(crate) use job::{ForwardJob, Target};
+pub(crate) use retry::RetryOverrides;
 
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
-pub struct Forward {
-    pub url: reqwest::Url,
+pub(crate) struct Forward {
+    pub(crate) url: reqwest::Url,
     /// `url` parsed for the client, once; used when `url:` has no templates.
-    pub upstream: UpstreamUrl,
-    pub method: Method,
-    pub headers: HeaderMap,
-    pub timeout: Duration,
+    pub(crate) upstream: UpstreamUrl,
+    pub(crate) method: Method,
+    pub(crate) headers: HeaderMap,
+    pub(crate) timeout: Duration,
     /// This forward's `retry:`; the rest comes from `defaults.retry`.
-    pub retry: RetryOverrides,
+    pub(crate) retry: RetryOverrides,
     /// `ordering_key:` — deliveries with the same value go one at a time.
-    pub ordering_key: Option<crate::matcher::JsonPathExpr>,
+    pub(crate) ordering_key: Option<crate::matcher::JsonPathExpr>,
     /// Set when `url:` has templates; `url` is then its literal origin and
     /// path, where every rendered URL must stay.
-    pub url_template: Option<UrlTemplate>,
+    pub(crate) url_template: Option<UrlTemplate>,
     /// Configured headers whose values are templates (the plain ones are in
     /// `headers`).
-    pub header_templates: Vec<(HeaderName, Text)>,
+    pub(crate) header_templates: Vec<(HeaderName, Text)>,
     /// `body:`, replacing the event's body.
-    pub body: Option<Body>,
+    pub(crate) body: Option<Body>,
 }
 
 /// The request a forward sends for one event.
 #[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub url: reqwest::Url,
-    pub headers: HeaderMap,
+pub(crate) struct Outgoing {
+    pub(crate) url: reqwest::Url,
+    pub(crate) headers: HeaderMap,
     /// None: the event's body, byte for byte.
-    pub body: Option<bytes::Bytes>,
+    pub(crate) body: Option<bytes::Bytes>,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ForwardError {
+pub(crate) enum ForwardError {
     /// Sent, or tried to be, without an answer.
     #[error(transparent)]
     Send(#[from] SendError),
@@ -73,7 +73,7 @@ pub enum ForwardError {
 }
 
 impl Forward {
-    pub fn compile(spec: &ForwardSpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<Forward> {
+    pub(crate) fn compile(spec: &ForwardSpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<Forward> {
         let before = errors.len();
         let url_template = match template::is_template(&spec.url) {
             true => UrlTemplate::compile(&spec.url, &format!("{path}.url"), errors),
@@ -174,16 +174,9 @@ impl Forward {
         })
     }
 
-    /// True when some part of the request is a template.
-    pub fn is_templated(&self) -> bool {
-        self.url_template.is_some()
-            || !self.header_templates.is_empty()
-            || self.body.as_ref().is_some_and(|b| !b.is_fixed())
-    }
-
     /// The request for one event: URL, headers and (when replaced) body,
     /// with every template rendered. An error fails this forward only.
-    pub fn render(&self, scope: &Scope) -> Result<Outgoing, RenderError> {
+    pub(crate) fn render(&self, scope: &Scope) -> Result<Outgoing, RenderError> {
         let url = match &self.url_template {
             Some(t) => t.render(scope).map_err(|e| RenderError(format!("url: {e}")))?,
             None => self.url.clone(),
@@ -217,7 +210,7 @@ impl Forward {
     }
 
     /// The headers sent downstream for `event`.
-    pub fn outgoing_headers(&self, event: &Event, route: &str) -> HeaderMap {
+    pub(crate) fn outgoing_headers(&self, event: &Event, route: &str) -> HeaderMap {
         let incoming = &event.headers;
         let mut out = HeaderMap::with_capacity(incoming.len() + 6);
         // Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
@@ -263,7 +256,7 @@ impl Forward {
     /// Sends the request rendered for `event` once (the forward a
     /// `respond: {from: forward}` route relays) and reads the whole answer:
     /// the upstream's, which the pipeline turns into the sender's.
-    pub async fn relay(
+    pub(crate) async fn relay(
         &self,
         client: &Upstream,
         event: &Event,

@@ -15,14 +15,14 @@ use crate::event::Event;
 use crate::template::{Escape, RenderError, Scope, Text};
 
 #[derive(Debug)]
-pub struct LogAction {
-    pub level: LogLevel,
-    pub message: Text,
-    pub headers: Vec<HeaderName>,
+pub(crate) struct LogAction {
+    pub(crate) level: LogLevel,
+    pub(crate) message: Text,
+    pub(crate) headers: Vec<HeaderName>,
 }
 
 impl LogAction {
-    pub fn compile(spec: &LogSpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<LogAction> {
+    pub(crate) fn compile(spec: &LogSpec, path: &str, errors: &mut Vec<ConfigError>) -> Option<LogAction> {
         let mut headers = Vec::new();
         for (i, h) in spec.headers.iter().enumerate() {
             match HeaderName::from_bytes(h.as_bytes()) {
@@ -40,13 +40,13 @@ impl LogAction {
     }
 
     /// The message for one event, rendered: what this action will write.
-    pub fn plan<'s>(&'s self, scope: &Scope) -> Result<Cow<'s, str>, RenderError> {
+    pub(crate) fn plan<'s>(&'s self, scope: &Scope) -> Result<Cow<'s, str>, RenderError> {
         self.message.render(scope)
     }
 
     /// Writes the planned line for `event`, or an error line when its
     /// message did not render. True when the planned line was written.
-    pub fn write(&self, event: &Event, route: &str, planned: &Result<Cow<'_, str>, RenderError>) -> bool {
+    pub(crate) fn write(&self, event: &Event, route: &str, planned: &Result<Cow<'_, str>, RenderError>) -> bool {
         let message = match planned {
             Ok(m) => m,
             Err(e) => {

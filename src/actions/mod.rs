@@ -11,10 +11,10 @@
 //! client and one registry of file writers, [`Resources`], which outlives
 //! config reloads.
 
-pub mod file;
-pub mod forward;
-pub mod log;
-pub mod respond;
+pub(crate) mod file;
+pub(crate) mod forward;
+pub(crate) mod log;
+pub(crate) mod respond;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -22,29 +22,29 @@ use std::sync::Arc;
 use crate::config::spec::ActionSpec;
 use crate::config::ConfigError;
 use crate::template::{RenderError, Scope};
-pub use file::{FileAction, FileWriters, PlannedLine};
-pub use forward::{Forward, ForwardError, ForwardJob, Outgoing, Target};
-pub use log::LogAction;
-pub use respond::{Respond, StaticReply};
+pub(crate) use file::{FileAction, FileWriters, PlannedLine};
+pub(crate) use forward::{Forward, ForwardError, ForwardJob, Outgoing};
+pub(crate) use log::LogAction;
+pub(crate) use respond::Respond;
 
 /// How a route's forwards are queued: `durable` jobs are on disk before
 /// the sender is answered; `memory` ones are only queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DeliveryMode {
+pub(crate) enum DeliveryMode {
     #[default]
     Durable,
     Memory,
 }
 
 #[derive(Debug)]
-pub enum Action {
+pub(crate) enum Action {
     Forward(Arc<Forward>),
     Log(LogAction),
     File(FileAction),
 }
 
 impl Action {
-    pub fn compile(
+    pub(crate) fn compile(
         spec: &ActionSpec,
         path: &str,
         resources: &Resources,
@@ -65,7 +65,7 @@ impl Action {
 /// One action of a taken route, planned for one event: its inputs
 /// rendered, nothing run yet.
 #[derive(Debug)]
-pub enum Planned<'s> {
+pub(crate) enum Planned<'s> {
     Log {
         action: &'s LogAction,
         message: Result<Cow<'s, str>, RenderError>,
@@ -87,7 +87,13 @@ pub enum Planned<'s> {
 impl Action {
     /// Plans this action for the event in `scope` (see [`Planned`]);
     /// `relayed` marks the forward whose answer is the reply.
-    pub fn plan<'s>(&'s self, scope: &Scope, route: &Arc<str>, mode: DeliveryMode, relayed: bool) -> Planned<'s> {
+    pub(crate) fn plan<'s>(
+        &'s self,
+        scope: &Scope,
+        route: &Arc<str>,
+        mode: DeliveryMode,
+        relayed: bool,
+    ) -> Planned<'s> {
         match self {
             Action::Log(action) => Planned::Log { action, message: action.plan(scope) },
             Action::File(action) => Planned::File { action, line: action.plan(scope) },
@@ -101,11 +107,13 @@ impl Action {
 #[derive(Debug)]
 pub struct Resources {
     /// One pooled client for every forward.
-    pub http: crate::upstream::Upstream,
-    pub files: FileWriters,
+    pub(crate) http: crate::upstream::Upstream,
+    pub(crate) files: FileWriters,
 }
 
 impl Resources {
+    /// The client and an empty file registry; fails only when the HTTP
+    /// client cannot be built (no TLS roots).
     pub fn new() -> Result<Self, crate::upstream::SetupError> {
         let http = crate::upstream::Upstream::new()?;
         Ok(Resources { http, files: FileWriters::default() })

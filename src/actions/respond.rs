@@ -18,7 +18,7 @@ use crate::config::ConfigError;
 use crate::template::{self, Body, Headers, RenderError, Scope, Text};
 
 #[derive(Debug)]
-pub enum Respond {
+pub(crate) enum Respond {
     /// 202 with `{"id", "routes"}`.
     Accepted,
     /// Boxed: with its templates it is far larger than the other variants.
@@ -28,20 +28,20 @@ pub enum Respond {
 }
 
 #[derive(Debug, Clone)]
-pub struct StaticReply {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
+pub(crate) struct StaticReply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
     /// Header values that are templates (the plain ones are in `headers`).
-    pub header_templates: Vec<(HeaderName, Text)>,
+    pub(crate) header_templates: Vec<(HeaderName, Text)>,
     /// A body with templates; `body` is used when None.
-    pub body_template: Option<Body>,
+    pub(crate) body_template: Option<Body>,
 }
 
 impl StaticReply {
     /// The answer for one event: the fixed parts as they are, templates
     /// rendered. An error means this answer cannot be given.
-    pub fn render(&self, scope: &Scope) -> Result<(StatusCode, HeaderMap, Bytes), RenderError> {
+    pub(crate) fn render(&self, scope: &Scope) -> Result<(StatusCode, HeaderMap, Bytes), RenderError> {
         let mut headers = self.headers.clone();
         Headers::render_into(&self.header_templates, scope, "respond.headers", &mut headers)?;
         let body = match &self.body_template {
@@ -53,7 +53,11 @@ impl StaticReply {
 }
 
 impl Respond {
-    pub fn compile(spec: Option<&RespondSpec>, has_forward: bool, errors: &mut Vec<ConfigError>) -> Option<Respond> {
+    pub(crate) fn compile(
+        spec: Option<&RespondSpec>,
+        has_forward: bool,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<Respond> {
         let Some(spec) = spec else { return Some(Respond::Accepted) };
         if let Some(RespondFrom::Forward) = spec.from {
             if spec.status.is_some() || spec.body.is_some() || !spec.headers.is_empty() {

@@ -20,16 +20,16 @@ use crate::event::new_event_id;
 
 /// The jobs and dedup claims of one event.
 #[derive(Debug, Default)]
-pub struct Plan {
-    pub durable: Vec<JobRecord>,
-    pub memory: Vec<JobRecord>,
-    pub dedup: Vec<DedupClaim>,
+pub(crate) struct Plan {
+    pub(crate) durable: Vec<JobRecord>,
+    pub(crate) memory: Vec<JobRecord>,
+    pub(crate) dedup: Vec<DedupClaim>,
 }
 
 impl Plan {
     /// Adds a planned forward of event `event_id`, its `retry:` laid over
     /// `defaults`.
-    pub fn add_job(&mut self, event_id: &str, job: ForwardJob, defaults: &RetryPolicy, now: SystemTime) {
+    pub(crate) fn add_job(&mut self, event_id: &str, job: ForwardJob, defaults: &RetryPolicy, now: SystemTime) {
         let memory = job.mode == DeliveryMode::Memory;
         if let Some(reason) = &job.request.unsendable {
             tracing::error!(route = &*job.route, event_id = %event_id, "forward not sent: {reason}");
@@ -46,12 +46,12 @@ impl Plan {
     }
 
     /// Adds the claim of `key` for `route`, written with the jobs.
-    pub fn add_claim(&mut self, route: &str, key: String, window: Duration) {
+    pub(crate) fn add_claim(&mut self, route: &str, key: String, window: Duration) {
         self.dedup.push(DedupClaim { route: route.to_string(), key, window });
     }
 
     /// The routes of the jobs, one entry per job.
-    pub fn job_routes(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn job_routes(&self) -> impl Iterator<Item = &str> {
         self.durable.iter().chain(&self.memory).map(|job| job.route.as_str())
     }
 }

@@ -55,7 +55,7 @@ pub(crate) use crate::actions::forward::RetryOverrides;
 
 impl RetryOverrides {
     /// Checks a `retry:` block found at `path`.
-    pub fn compile(spec: &RetrySpec, path: &str, errors: &mut Vec<ConfigError>) -> RetryOverrides {
+    pub(crate) fn compile(spec: &RetrySpec, path: &str, errors: &mut Vec<ConfigError>) -> RetryOverrides {
         RetryOverrides {
             max_attempts: spec.max_attempts,
             initial_backoff: spec.initial_backoff.map(|d| d.0),
@@ -68,7 +68,7 @@ impl RetryOverrides {
 
     /// `self` over `base`. A `max_backoff` left below the resulting
     /// `initial_backoff` (one set here, the other inherited) is raised to it.
-    pub fn over(&self, base: &RetryPolicy) -> RetryPolicy {
+    pub(crate) fn over(&self, base: &RetryPolicy) -> RetryPolicy {
         let initial_backoff = self.initial_backoff.unwrap_or(base.initial_backoff);
         RetryPolicy {
             max_attempts: self.max_attempts.unwrap_or(base.max_attempts),

@@ -44,7 +44,7 @@ const MAX_CODINGS: usize = 3;
 /// How the body was read, as `explain` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ReadAs {
+pub(crate) enum ReadAs {
     /// Declared JSON (`application/json`, `application/*+json`).
     Json,
     /// Declared `application/x-www-form-urlencoded`, but the whole body is
@@ -64,29 +64,29 @@ pub enum ReadAs {
 
 impl ReadAs {
     /// True when the body was read as a JSON document.
-    pub fn is_json(self) -> bool {
+    pub(crate) fn is_json(self) -> bool {
         matches!(self, ReadAs::Json | ReadAs::JsonInForm | ReadAs::JsonInText | ReadAs::JsonUndeclared)
     }
 }
 
 /// What was undone to read the body; shown by `explain`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Reading {
-    pub read_as: ReadAs,
+pub(crate) struct Reading {
+    pub(crate) read_as: ReadAs,
     /// The content codings undone, as listed in `Content-Encoding`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub content_encoding: Vec<&'static str>,
+    pub(crate) content_encoding: Vec<&'static str>,
     /// A UTF-8 byte-order mark was dropped.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub bom_removed: bool,
+    pub(crate) bom_removed: bool,
     /// A declared charset other than UTF-8 the text was decoded from
     /// (its WHATWG name, e.g. `windows-1252` for `iso-8859-1`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub charset: Option<&'static str>,
+    pub(crate) charset: Option<&'static str>,
     /// Bytes received.
-    pub received_bytes: usize,
+    pub(crate) received_bytes: usize,
     /// Bytes after decoding (content codings, BOM and charset).
-    pub content_bytes: usize,
+    pub(crate) content_bytes: usize,
 }
 
 /// A body that cannot be read. Each answers with the status a sender's
@@ -104,10 +104,20 @@ pub enum BodyError {
     TooManyEncodings(usize),
     /// Compressed data that does not decode (400).
     #[error("the body is not valid {coding} data (Content-Encoding: {coding}): {reason}")]
-    Corrupt { coding: &'static str, reason: String },
+    Corrupt {
+        /// The `Content-Encoding` token (`gzip`, `deflate`, `br`).
+        coding: &'static str,
+        /// What the decoder said.
+        reason: String,
+    },
     /// The decoded body is larger than the route's `max_body_bytes` (413).
     #[error("the decoded body exceeds the limit of {limit} bytes (Content-Encoding: {coding})")]
-    TooLarge { limit: usize, coding: &'static str },
+    TooLarge {
+        /// The route's body limit, in bytes.
+        limit: usize,
+        /// The `Content-Encoding` token.
+        coding: &'static str,
+    },
     /// A `charset` that `encoding_rs` does not know (415).
     #[error("charset {0:?} is not supported; send UTF-8 or a charset of the WHATWG Encoding Standard")]
     UnsupportedCharset(String),
@@ -115,7 +125,7 @@ pub enum BodyError {
 
 impl BodyError {
     /// The status the sender gets.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             BodyError::Json(_) | BodyError::Corrupt { .. } => StatusCode::BAD_REQUEST,
             BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -129,9 +139,9 @@ impl BodyError {
 /// A body with its content codings undone and its BOM dropped, before the
 /// media type is looked at.
 pub(super) struct Decoded {
-    pub content: Bytes,
-    pub content_encoding: Vec<&'static str>,
-    pub bom_removed: bool,
+    pub(crate) content: Bytes,
+    pub(crate) content_encoding: Vec<&'static str>,
+    pub(crate) bom_removed: bool,
 }
 
 /// Undoes the content codings (each stage bounded by `limit` decoded bytes)

@@ -10,8 +10,8 @@
 //! built on first use by an action that wants it. What is undone to read
 //! the body (content codings, a BOM, a charset) is in [`body`].
 
-pub mod body;
-pub mod projection;
+pub(crate) mod body;
+pub(crate) mod projection;
 pub mod request;
 
 use std::net::SocketAddr;
@@ -23,12 +23,13 @@ use encoding_rs::Encoding;
 use http::{HeaderMap, Method};
 use serde_json::{Map, Value};
 
-pub use body::{BodyError, ReadAs, Reading};
+pub use body::BodyError;
+pub(crate) use body::{ReadAs, Reading};
 pub use request::Request;
 
 /// How the body was understood.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyKind {
+pub(crate) enum BodyKind {
     Json,
     Form,
     /// Anything else: conditions on `json` see no document.
@@ -39,24 +40,24 @@ pub enum BodyKind {
 #[derive(Debug, Clone)]
 pub struct Event {
     /// ULID: unique and time-ordered.
-    pub id: String,
-    pub received_at: SystemTime,
-    pub method: Method,
-    pub path: String,
+    pub(crate) id: String,
+    pub(crate) received_at: SystemTime,
+    pub(crate) method: Method,
+    pub(crate) path: String,
     /// The raw query string, without `?`.
-    pub query: Option<String>,
-    pub headers: HeaderMap,
+    pub(crate) query: Option<String>,
+    pub(crate) headers: HeaderMap,
     /// The bytes received: what signatures were checked on and what a
     /// forward without `body:` sends.
-    pub body: Bytes,
-    pub body_kind: BodyKind,
+    pub(crate) body: Bytes,
+    pub(crate) body_kind: BodyKind,
     /// How the body was read (codings, BOM, charset), for `explain`.
-    pub reading: Reading,
+    pub(crate) reading: Reading,
     /// The body as read: content codings undone, BOM dropped, text in
     /// UTF-8. The same buffer as `body` when nothing needed undoing.
     content: Bytes,
     document: Document,
-    pub client_addr: Option<SocketAddr>,
+    pub(crate) client_addr: Option<SocketAddr>,
 }
 
 /// The body as a JSON document: the parsed JSON body, or the form fields as
@@ -70,15 +71,15 @@ struct Document {
     whole: OnceLock<Option<Value>>,
 }
 
-pub use projection::Projection;
+pub(crate) use projection::Projection;
 
 /// How to decode a body: what to build of a JSON document, and the
 /// largest body (after content codings are undone) to accept.
 #[derive(Debug, Clone, Copy)]
-pub struct Decode<'a> {
-    pub projection: &'a Projection,
+pub(crate) struct Decode<'a> {
+    pub(crate) projection: &'a Projection,
     /// Bytes; the route's `max_body_bytes`.
-    pub max_bytes: usize,
+    pub(crate) max_bytes: usize,
 }
 
 impl Event {
@@ -99,7 +100,7 @@ impl Event {
     /// [`Event::new`], building of a JSON body only what `how.projection`
     /// names (the rest is validated, not built), and refusing a body that
     /// decodes to more than `how.max_bytes`.
-    pub fn projected(
+    pub(crate) fn projected(
         method: Method,
         path: String,
         query: Option<String>,
@@ -112,7 +113,7 @@ impl Event {
     }
 
     /// The event of a request as received (see [`Event::projected`]).
-    pub fn decode(request: Request, client_addr: Option<SocketAddr>, how: Decode) -> Result<Self, BodyError> {
+    pub(crate) fn decode(request: Request, client_addr: Option<SocketAddr>, how: Decode) -> Result<Self, BodyError> {
         let Request { method, path, query, headers, body } = request;
         let Read { kind: body_kind, document, content, reading } = read_body(&headers, &body, &how)?;
         Ok(Event {
@@ -131,9 +132,19 @@ impl Event {
         })
     }
 
+    /// The request path, percent-encoded as received.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
     /// The whole body as a JSON document (form fields as an object), built
     /// on first use; None for a body that is neither.
-    pub fn document(&self) -> Option<&Value> {
+    pub(crate) fn document(&self) -> Option<&Value> {
         self.document
             .whole
             .get_or_init(|| match self.body_kind {
@@ -150,19 +161,19 @@ impl Event {
 
     /// The body as read: content codings undone, BOM dropped, a declared
     /// charset decoded to UTF-8 (see [`body`]).
-    pub fn content(&self) -> &Bytes {
+    pub(crate) fn content(&self) -> &Bytes {
         &self.content
     }
 
     /// The document conditions read: built along the paths the routes'
     /// conditions use (see [`projection`]), or whole.
-    pub fn condition_document(&self) -> Option<&Value> {
+    pub(crate) fn condition_document(&self) -> Option<&Value> {
         self.document.projected.as_ref().or_else(|| self.document())
     }
 
     /// All values of header `name` as one string, joined with `, ` (as HTTP
     /// allows for repeated headers); non-UTF-8 bytes are replaced.
-    pub fn header_text(&self, name: &http::header::HeaderName) -> String {
+    pub(crate) fn header_text(&self, name: &http::header::HeaderName) -> String {
         self.headers
             .get_all(name)
             .iter()
@@ -172,7 +183,7 @@ impl Event {
     }
 
     /// Values of query parameter `name`, percent-decoded, in order.
-    pub fn query_values(&self, name: &str) -> impl Iterator<Item = String> + '_ {
+    pub(crate) fn query_values(&self, name: &str) -> impl Iterator<Item = String> + '_ {
         let name = name.to_string();
         form_urlencoded::parse(self.query.as_deref().unwrap_or("").as_bytes())
             .filter(move |(k, _)| *k == *name)
@@ -180,19 +191,19 @@ impl Event {
     }
 
     /// Query parameters as a JSON object (repeated names become arrays).
-    pub fn query_object(&self) -> Value {
+    pub(crate) fn query_object(&self) -> Value {
         fields_to_object(form_urlencoded::parse(self.query.as_deref().unwrap_or("").as_bytes()))
     }
 }
 
 /// The header naming an event's id: on the reply that accepted it and on
 /// every forward of it.
-pub const ID_HEADER: &str = "x-hookroute-event-id";
+pub(crate) const ID_HEADER: &str = "x-hookroute-event-id";
 
 /// Generates a new event id. A process-wide generator keeps ids strictly
 /// increasing even within one millisecond, so sorting by id is sorting by
 /// acceptance.
-pub fn new_event_id() -> String {
+pub(crate) fn new_event_id() -> String {
     static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
     let mut guard = GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let generator = guard.get_or_insert_with(ulid::Generator::new);
@@ -200,12 +211,12 @@ pub fn new_event_id() -> String {
 }
 
 /// The media type without parameters, lower-cased.
-pub fn media_type(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn media_type(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(http::header::CONTENT_TYPE)?.to_str().ok()?;
     Some(value.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
 }
 
-pub fn is_json_media_type(media: &str) -> bool {
+pub(crate) fn is_json_media_type(media: &str) -> bool {
     media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
 }
 

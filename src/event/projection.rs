@@ -32,7 +32,7 @@ use serde_json::{Map, Number, Value};
 
 /// Which parts of a JSON body to build.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Projection {
+pub(crate) struct Projection {
     root: Node,
 }
 
@@ -49,24 +49,24 @@ enum Node {
 
 impl Projection {
     /// Build the whole document.
-    pub fn full() -> Self {
+    pub(crate) fn full() -> Self {
         Projection { root: Node::Full }
     }
 
     /// Build nothing: validate the body only.
-    pub fn nothing() -> Self {
+    pub(crate) fn nothing() -> Self {
         Projection { root: Node::Members(Vec::new()) }
     }
 
     /// True when decoding builds the whole document.
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.root == Node::Full
     }
 
     /// Adds a member chain (`["repository", "full_name"]` for
     /// `$.repository.full_name`) whose value must be built; None means a
     /// path that may read anything, which makes the projection full.
-    pub fn add(&mut self, chain: Option<&[&str]>) {
+    pub(crate) fn add(&mut self, chain: Option<&[&str]>) {
         let Some(chain) = chain else {
             self.root = Node::Full;
             return;
@@ -99,7 +99,7 @@ impl Node {
 
 /// Decodes `text` as JSON, building only what `projection` names. Fails
 /// exactly when the text is not one valid JSON value.
-pub fn decode(text: &str, projection: &Projection) -> serde_json::Result<Value> {
+pub(crate) fn decode(text: &str, projection: &Projection) -> serde_json::Result<Value> {
     let mut de = serde_json::Deserializer::from_str(text);
     let value = Project(&projection.root).deserialize(&mut de)?;
     de.end()?;

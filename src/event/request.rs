@@ -9,10 +9,14 @@ use http::{HeaderMap, Method};
 /// their arguments.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// The request method.
     pub method: Method,
+    /// The path, percent-encoded as received, without the query.
     pub path: String,
     /// The raw query string, without `?`.
     pub query: Option<String>,
+    /// The headers as received.
     pub headers: HeaderMap,
+    /// The body as received (not decoded).
     pub body: Bytes,
 }

@@ -23,7 +23,7 @@ use crate::actions::Planned;
 use crate::event::{Decode, Event, Reading};
 use crate::matcher::explain::Trace;
 use crate::router::dispatch::{accepted_body, not_rendered};
-use crate::router::{Lookup, ReplyPlan, Snapshot, Taken, Why};
+use crate::router::{Lookup, ReplyPlan, Snapshot, Taken};
 
 pub use text::render_text;
 
@@ -33,58 +33,58 @@ pub use crate::event::Request;
 /// Everything `explain` found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Explanation {
-    pub method: String,
-    pub path: String,
+    pub(crate) method: String,
+    pub(crate) path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub query: Option<String>,
+    pub(crate) query: Option<String>,
     /// `routed`, `not_found`, `method_not_allowed` or `bad_body`.
-    pub outcome: &'static str,
+    pub(crate) outcome: &'static str,
     /// Why the request did not reach the routes, when it did not.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub problem: Option<String>,
+    pub(crate) problem: Option<String>,
     /// How the body was read (`read_as`: `json`, `json_in_form`,
     /// `json_in_text`, `json_undeclared`, `form`, `empty`, `other`) and
     /// what was undone to read it; absent when it was not read.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub body: Option<Reading>,
+    pub(crate) body: Option<Reading>,
     /// The routes on this path and method, in file order.
-    pub candidates: Vec<CandidateTrace>,
+    pub(crate) candidates: Vec<CandidateTrace>,
     /// The routes taken, in order.
-    pub taken: Vec<String>,
+    pub(crate) taken: Vec<String>,
     /// The status the sender would get; None when it is the forward's own
     /// answer (`respond: {from: forward}`).
-    pub status: Option<u16>,
+    pub(crate) status: Option<u16>,
     /// The reply body, when hookroute itself writes it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reply_body: Option<String>,
+    pub(crate) reply_body: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct CandidateTrace {
-    pub route: String,
-    pub path: String,
+pub(crate) struct CandidateTrace {
+    pub(crate) route: String,
+    pub(crate) path: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub path_params: Vec<(String, String)>,
+    pub(crate) path_params: Vec<(String, String)>,
     /// Each `when:` condition, in the order they are evaluated (cheap ones
     /// first); empty when the route has none.
-    pub conditions: Vec<Trace>,
+    pub(crate) conditions: Vec<Trace>,
     /// Whether its conditions hold.
-    pub holds: bool,
-    pub taken: bool,
+    pub(crate) holds: bool,
+    pub(crate) taken: bool,
     /// `continue: true`: later routes are tried after this one is taken.
-    pub continues: bool,
+    pub(crate) continues: bool,
     /// Set when routing never got to this route.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub not_tried: Option<String>,
+    pub(crate) not_tried: Option<String>,
     /// For a taken route: each action as it would execute.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub actions: Vec<ActionPreview>,
+    pub(crate) actions: Vec<ActionPreview>,
 }
 
 /// An action rendered for the event, not executed.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
-pub enum ActionPreview {
+pub(crate) enum ActionPreview {
     Forward {
         method: String,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -125,7 +125,7 @@ pub enum ActionPreview {
 }
 
 /// Explains `request` against `snapshot`.
-pub fn explain(snapshot: &Snapshot, request: Request) -> Explanation {
+pub(crate) fn explain(snapshot: &Snapshot, request: Request) -> Explanation {
     let mut out = Explanation {
         method: request.method.to_string(),
         path: request.path.clone(),
@@ -168,7 +168,7 @@ pub fn explain(snapshot: &Snapshot, request: Request) -> Explanation {
     };
     out.body = Some(event.reading.clone());
     // The decision serve would make, with every candidate's reasons.
-    let dispatch = snapshot.decide(candidates, &event, Why::Reasons);
+    let dispatch = snapshot.decide(candidates, &event);
     out.taken = dispatch.route_names().into_iter().map(str::to_string).collect();
     for c in &dispatch.considered {
         let taken = dispatch.taken.iter().enumerate().find(|(_, t)| std::ptr::eq(t.route, c.route));

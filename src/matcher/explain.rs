@@ -15,7 +15,7 @@ use super::condition::{Condition, EvalContext, Leaf, Node, Operator, Subject};
 /// One condition's result, with its children or the values it saw.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Trace {
+pub(crate) enum Trace {
     All { result: bool, conditions: Vec<Trace> },
     Any { result: bool, conditions: Vec<Trace> },
     Not { result: bool, condition: Box<Trace> },
@@ -23,7 +23,7 @@ pub enum Trace {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct LeafTrace {
+pub(crate) struct LeafTrace {
     pub result: bool,
     /// `json $.ref`, `header x-github-event`, `query a`, `path_param p`, `method`.
     pub subject: String,
@@ -37,13 +37,13 @@ pub struct LeafTrace {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct SeenValue {
+pub(crate) struct SeenValue {
     pub value: Value,
     pub satisfied: bool,
 }
 
 impl Trace {
-    pub fn result(&self) -> bool {
+    pub(crate) fn result(&self) -> bool {
         match self {
             Trace::All { result, .. } | Trace::Any { result, .. } | Trace::Not { result, .. } => *result,
             Trace::Leaf(l) => l.result,

@@ -47,7 +47,7 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Matched => "matched",
             Outcome::Ignored => "ignored",
@@ -58,7 +58,7 @@ impl Outcome {
 
 /// What the handler learned about a request, for the access line.
 #[derive(Debug, Default)]
-pub struct Note {
+pub(crate) struct Note {
     /// The client as far as it can be trusted (after `trusted_proxies`).
     pub client_ip: Option<IpAddr>,
     pub event_id: Option<String>,
@@ -101,7 +101,7 @@ impl Note {
 
 /// One request being served; see the module doc.
 #[derive(Debug)]
-pub struct Access {
+pub(crate) struct Access {
     started: Instant,
     request_id: HeaderValue,
     method: Method,

@@ -11,12 +11,16 @@ use crate::metrics as m;
 /// A Prometheus metric type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// Only goes up.
     Counter,
+    /// Goes up and down.
     Gauge,
+    /// Observations counted into buckets.
     Histogram,
 }
 
 impl Kind {
+    /// The name in a `# TYPE` line.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Counter => "counter",
@@ -29,9 +33,13 @@ impl Kind {
 /// One metric's description.
 #[derive(Debug, Clone, Copy)]
 pub struct Described {
+    /// The metric's name, `hookroute_…`.
     pub name: &'static str,
+    /// Its type.
     pub kind: Kind,
+    /// Its label names, in the order they are written.
     pub labels: &'static [&'static str],
+    /// The `# HELP` text.
     pub help: &'static str,
 }
 

@@ -18,16 +18,16 @@ use serde::Serialize;
 
 /// An action kind, as counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActionKind {
+pub(crate) enum ActionKind {
     Log,
     File,
     Forward,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 3] = [ActionKind::Log, ActionKind::File, ActionKind::Forward];
+    pub(crate) const ALL: [ActionKind; 3] = [ActionKind::Log, ActionKind::File, ActionKind::Forward];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ActionKind::Log => "log",
             ActionKind::File => "file",
@@ -38,7 +38,7 @@ impl ActionKind {
 
 /// How an action execution ended, as far as the request can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActionOutcome {
+pub(crate) enum ActionOutcome {
     Ok,
     Error,
     /// A forward handed to the delivery queue; its attempts are counted by
@@ -47,9 +47,9 @@ pub enum ActionOutcome {
 }
 
 impl ActionOutcome {
-    pub const ALL: [ActionOutcome; 3] = [ActionOutcome::Ok, ActionOutcome::Error, ActionOutcome::Queued];
+    pub(crate) const ALL: [ActionOutcome; 3] = [ActionOutcome::Ok, ActionOutcome::Error, ActionOutcome::Queued];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ActionOutcome::Ok => "ok",
             ActionOutcome::Error => "error",
@@ -67,15 +67,15 @@ struct Counters {
 
 /// One route's counts, as `/-/routes` shows them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct RouteCounts {
-    pub matches: u64,
+pub(crate) struct RouteCounts {
+    pub(crate) matches: u64,
     /// Per action kind, per outcome; only the pairs that happened.
-    pub actions: std::collections::BTreeMap<&'static str, std::collections::BTreeMap<&'static str, u64>>,
+    pub(crate) actions: std::collections::BTreeMap<&'static str, std::collections::BTreeMap<&'static str, u64>>,
 }
 
 /// Counts by route name, kept for the life of the process.
 #[derive(Debug)]
-pub struct RouteStats {
+pub(crate) struct RouteStats {
     started_at: SystemTime,
     routes: RwLock<HashMap<Arc<str>, Arc<Counters>>>,
 }
@@ -88,7 +88,7 @@ impl Default for RouteStats {
 
 impl RouteStats {
     /// When counting started.
-    pub fn started_at(&self) -> SystemTime {
+    pub(crate) fn started_at(&self) -> SystemTime {
         self.started_at
     }
 
@@ -100,16 +100,16 @@ impl RouteStats {
         routes.entry(route.clone()).or_default().clone()
     }
 
-    pub fn matched(&self, route: &Arc<str>) {
+    pub(crate) fn matched(&self, route: &Arc<str>) {
         self.counters(route).matches.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn action(&self, route: &Arc<str>, kind: ActionKind, outcome: ActionOutcome) {
+    pub(crate) fn action(&self, route: &Arc<str>, kind: ActionKind, outcome: ActionOutcome) {
         self.counters(route).actions[kind as usize][outcome as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The counts of `route` (zero for a route that never matched).
-    pub fn counts(&self, route: &str) -> RouteCounts {
+    pub(crate) fn counts(&self, route: &str) -> RouteCounts {
         let routes = self.routes.read().unwrap_or_else(PoisonError::into_inner);
         let Some(c) = routes.get(route) else { return RouteCounts::default() };
         let mut out = RouteCounts { matches: c.matches.load(Ordering::Relaxed), ..Default::default() };

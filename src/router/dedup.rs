@@ -22,20 +22,20 @@ use crate::matcher::jsonpath::JsonPathExpr;
 pub(crate) const DEFAULT_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, Clone)]
-pub enum DedupSource {
+pub(crate) enum DedupSource {
     Header(HeaderName),
     Json(JsonPathExpr),
 }
 
 #[derive(Debug, Clone)]
-pub struct Dedup {
-    pub source: DedupSource,
-    pub window: Duration,
+pub(crate) struct Dedup {
+    pub(crate) source: DedupSource,
+    pub(crate) window: Duration,
 }
 
 impl Dedup {
     /// Checks a route's `dedup:` (None when absent or wrong; errors pushed).
-    pub fn compile(route: &RouteSpec, errors: &mut Vec<ConfigError>) -> Option<Dedup> {
+    pub(crate) fn compile(route: &RouteSpec, errors: &mut Vec<ConfigError>) -> Option<Dedup> {
         let (spec, respond) = (route.dedup.as_ref()?, route.respond.as_ref());
         let before = errors.len();
         let source = match (&spec.header, &spec.json) {
@@ -83,7 +83,7 @@ impl Dedup {
     }
 
     /// The event's key, if it carries one.
-    pub fn key(&self, event: &Event) -> Option<String> {
+    pub(crate) fn key(&self, event: &Event) -> Option<String> {
         match &self.source {
             DedupSource::Header(name) => {
                 let value = event.headers.get(name)?.to_str().ok()?.trim();

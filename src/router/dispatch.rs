@@ -10,7 +10,8 @@
 //!
 //! The reasons (each candidate's condition values) cost an evaluation per
 //! condition with its values recorded, so they are only gathered when asked
-//! ([`Why::Reasons`]); serving asks for the decision alone.
+//! ([`Snapshot::decide`]); serving asks for the decision alone
+//! ([`Snapshot::dispatch`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,38 +29,37 @@ use crate::template::{RenderError, Scope};
 
 /// What one request becomes.
 #[derive(Debug)]
-pub struct Dispatch<'s> {
+pub(crate) struct Dispatch<'s> {
     /// The routes taken, in order; the first one answers the sender.
-    pub taken: Vec<Taken<'s>>,
+    pub(crate) taken: Vec<Taken<'s>>,
     /// Every candidate route and why it was or was not taken, in file
-    /// order; empty unless asked for ([`Why::Reasons`]).
-    pub considered: Vec<Considered<'s>>,
+    /// order; empty unless asked for ([`Snapshot::decide`]).
+    pub(crate) considered: Vec<Considered<'s>>,
     /// What the sender is answered.
-    pub reply: ReplyPlan,
+    pub(crate) reply: ReplyPlan,
 }
 
 /// A route taken, with its actions planned for the event.
 #[derive(Debug)]
-pub struct Taken<'s> {
-    pub route: &'s Route,
-    pub params: Vec<(String, String)>,
+pub(crate) struct Taken<'s> {
+    pub(crate) route: &'s Route,
     /// In listing order.
-    pub actions: Vec<Planned<'s>>,
+    pub(crate) actions: Vec<Planned<'s>>,
     /// The key this event claims when the route has `dedup:` and the event
     /// carries one.
-    pub dedup: Option<DedupClaim>,
+    pub(crate) dedup: Option<DedupClaim>,
 }
 
 /// A dedup key the event claims for a route, for `window`.
 #[derive(Debug, Clone)]
-pub struct DedupClaim {
-    pub key: String,
-    pub window: Duration,
+pub(crate) struct DedupClaim {
+    pub(crate) key: String,
+    pub(crate) window: Duration,
 }
 
 /// How the sender is answered, from the first route taken.
 #[derive(Debug)]
-pub enum ReplyPlan {
+pub(crate) enum ReplyPlan {
     /// 202 with the event id and the routes taken ([`accepted_body`]); also
     /// the answer when no route is taken.
     Accepted,
@@ -73,45 +73,37 @@ pub enum ReplyPlan {
 
 /// One candidate route (path and method fit) and why it was or was not taken.
 #[derive(Debug)]
-pub struct Considered<'s> {
-    pub route: &'s Route,
-    pub params: Vec<(String, String)>,
+pub(crate) struct Considered<'s> {
+    pub(crate) route: &'s Route,
+    pub(crate) params: Vec<(String, String)>,
     /// Each `when:` condition in evaluation order, with the values it saw.
-    pub conditions: Vec<Trace>,
-    pub holds: bool,
-    pub taken: bool,
+    pub(crate) conditions: Vec<Trace>,
+    pub(crate) holds: bool,
+    pub(crate) taken: bool,
     /// The name of the route taken before this one that does not
     /// `continue`: routing never got here.
-    pub not_tried_after: Option<Arc<str>>,
-}
-
-/// What [`Snapshot::decide`] gathers besides the decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Why {
-    /// The decision only: what serving needs.
-    Decision,
-    /// Also every candidate's condition values ([`Dispatch::considered`]).
-    Reasons,
+    pub(crate) not_tried_after: Option<Arc<str>>,
 }
 
 /// The body of a 202: the event id and the routes taken. A redelivery
 /// caught by dedup gets it again with the first delivery's id.
-pub fn accepted_body(id: &str, routes: &[&str]) -> serde_json::Value {
+pub(crate) fn accepted_body(id: &str, routes: &[&str]) -> serde_json::Value {
     serde_json::json!({ "id": id, "routes": routes })
 }
 
 /// Why a route's reply cannot be given for an event (answered with 500).
-pub fn not_rendered(route: &str, e: &RenderError) -> String {
+pub(crate) fn not_rendered(route: &str, e: &RenderError) -> String {
     format!("route {route}: the reply could not be rendered: {e}")
 }
 
 impl Snapshot {
-    /// Decides what `event` becomes among `candidates` (see [`Snapshot::lookup`]).
-    pub fn decide<'s>(&'s self, candidates: Vec<Candidate>, event: &Event, why: Why) -> Dispatch<'s> {
-        let traced = match why {
-            Why::Decision => Vec::new(),
-            Why::Reasons => candidates.iter().map(|c| (c.route, c.params.clone(), self.trace(c, event))).collect(),
-        };
+    /// Decides what `event` becomes among `candidates` (see
+    /// [`Snapshot::lookup`]), with every candidate's condition values
+    /// ([`Dispatch::considered`]): what `explain` and `hookroute test` show.
+    /// Serving selects and checks rate limits first, then calls
+    /// [`Snapshot::dispatch`], which gathers no reasons.
+    pub(crate) fn decide<'s>(&'s self, candidates: Vec<Candidate>, event: &Event) -> Dispatch<'s> {
+        let traced: Vec<_> = candidates.iter().map(|c| (c.route, c.params.clone(), self.trace(c, event))).collect();
         let matched = self.select(candidates, event);
         let mut dispatch = self.dispatch(event, &matched);
         let mut stopped_by: Option<Arc<str>> = None;
@@ -135,7 +127,7 @@ impl Snapshot {
 
     /// The decision for routes already selected (`serve` selects, then
     /// checks rate limits, before deciding).
-    pub fn dispatch<'s>(&'s self, event: &Event, matched: &[Matched]) -> Dispatch<'s> {
+    pub(crate) fn dispatch<'s>(&'s self, event: &Event, matched: &[Matched]) -> Dispatch<'s> {
         let mut taken = Vec::with_capacity(matched.len());
         let mut reply = ReplyPlan::Accepted;
         for (i, m) in matched.iter().enumerate() {
@@ -161,7 +153,7 @@ impl Snapshot {
                 })
                 .collect();
             let dedup = route.dedup.as_ref().and_then(|d| d.key(event).map(|key| DedupClaim { key, window: d.window }));
-            taken.push(Taken { route, params: m.params.clone(), actions, dedup });
+            taken.push(Taken { route, actions, dedup });
         }
         Dispatch { taken, considered: Vec::new(), reply }
     }
@@ -179,7 +171,7 @@ impl Snapshot {
 
 impl<'s> Dispatch<'s> {
     /// The names of the routes taken, in order.
-    pub fn route_names(&self) -> Vec<&'s str> {
+    pub(crate) fn route_names(&self) -> Vec<&'s str> {
         self.taken.iter().map(|t| &*t.route.name).collect()
     }
 }

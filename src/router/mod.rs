@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use http::Method;
 
-pub mod dedup;
-pub mod dispatch;
+pub(crate) mod dedup;
+pub(crate) mod dispatch;
 
 use crate::actions::{Action, Resources, Respond};
 use crate::config::{self, Config, ConfigError, ConfigErrors};
@@ -22,8 +22,8 @@ use crate::event::{Event, Projection};
 use crate::matcher::condition::order_by_cost;
 use crate::matcher::path::Candidate;
 use crate::matcher::{Condition, EvalContext, PathIndex, PathPattern};
-pub use dedup::Dedup;
-pub use dispatch::{Dispatch, ReplyPlan, Taken, Why};
+pub(crate) use dedup::Dedup;
+pub(crate) use dispatch::{Dispatch, ReplyPlan, Taken};
 
 /// From this many routes on, the path index is built on a thread of its own
 /// while the routes compile; below it, a thread costs more than it saves.
@@ -31,21 +31,21 @@ const INDEX_BESIDE_MIN_ROUTES: usize = 128;
 
 /// One compiled route.
 #[derive(Debug)]
-pub struct Route {
-    pub name: Arc<str>,
-    pub path: String,
-    pub methods: Vec<Method>,
+pub(crate) struct Route {
+    pub(crate) name: Arc<str>,
+    pub(crate) path: String,
+    pub(crate) methods: Vec<Method>,
     /// None: always holds.
-    pub condition: Option<Condition>,
-    pub actions: Vec<Action>,
-    pub continue_matching: bool,
-    pub respond: Respond,
+    pub(crate) condition: Option<Condition>,
+    pub(crate) actions: Vec<Action>,
+    pub(crate) continue_matching: bool,
+    pub(crate) respond: Respond,
     /// `verify`, `allow_ips`, `max_body_bytes`, `rate_limit`: see [`crate::guard`].
-    pub guard: crate::guard::RouteGuard,
+    pub(crate) guard: crate::guard::RouteGuard,
     /// `durable` (ack after the jobs are on disk) or `memory`.
-    pub delivery: crate::actions::DeliveryMode,
+    pub(crate) delivery: crate::actions::DeliveryMode,
     /// Redeliveries of an accepted event are answered, not processed.
-    pub dedup: Option<Dedup>,
+    pub(crate) dedup: Option<Dedup>,
 }
 
 /// A compiled config.
@@ -55,13 +55,13 @@ pub struct Route {
 /// router imports no delivery), and the runtime holds the two together.
 pub struct Snapshot {
     /// The body limit of a route that sets none (the file's `max_body_bytes`).
-    pub max_body_bytes: usize,
-    pub routes: Vec<Route>,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) routes: Vec<Route>,
     /// Route name → fingerprint of its config, for reload summaries.
-    pub fingerprints: std::collections::HashMap<Arc<str>, u64>,
+    pub(crate) fingerprints: std::collections::HashMap<Arc<str>, u64>,
     /// The parts of a JSON body any route's conditions read: what ingress
     /// builds (see [`crate::event::projection`]).
-    pub projection: Projection,
+    pub(crate) projection: Projection,
     paths: PathIndex,
 }
 
@@ -71,22 +71,37 @@ pub enum Lookup {
     NotFound,
     /// Routes have this path, but none allows the method.
     MethodNotAllowed {
+        /// The methods the routes of this path allow (for `Allow`).
         allow: Vec<Method>,
     },
+    /// The routes whose path and method fit, in config order, with their
+    /// path parameters.
     Candidates(Vec<Candidate>),
+}
+
+/// The routes as compiled (secrets show as `***`), not the path index.
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A route whose conditions held, with its path parameters.
 #[derive(Debug, Clone)]
 pub struct Matched {
-    pub route: usize,
-    pub params: Vec<(String, String)>,
+    /// The route's position in the snapshot.
+    pub(crate) route: usize,
+    /// Path parameters, `{name}` → value.
+    pub(crate) params: Vec<(String, String)>,
 }
 
 impl Snapshot {
     /// Compiles a loaded config, adding every compile problem to the ones
     /// found while loading. Only a config without problems compiles.
-    pub fn compile(config: Config, resources: &Resources) -> Result<Snapshot, ConfigErrors> {
+    pub(crate) fn compile(config: Config, resources: &Resources) -> Result<Snapshot, ConfigErrors> {
         let mut problems = config.problems.clone();
         // Names are the one thing checked across routes; the rest of a
         // route compiles on its own, so routes compile in parallel.
@@ -144,6 +159,23 @@ impl Snapshot {
         })
     }
 
+    /// How many routes the config has.
+    pub fn route_count(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// The largest body, in bytes, that some route accepts (its own
+    /// `max_body_bytes`, or the file's): what sizing memory for concurrent
+    /// requests starts from.
+    pub fn largest_body_limit(&self) -> usize {
+        self.routes.iter().filter_map(|r| r.guard.max_body_bytes).fold(self.max_body_bytes, usize::max)
+    }
+
+    /// True when some route checks a signature or credential (`verify:`).
+    pub fn any_route_verifies(&self) -> bool {
+        self.routes.iter().any(|r| r.guard.verify.is_some())
+    }
+
     /// Candidate routes for a path and method.
     pub fn lookup(&self, path: &str, method: &Method) -> Lookup {
         let candidates = self.paths.lookup(path);
@@ -186,7 +218,7 @@ impl Snapshot {
 
     /// True when some route writes to the store: a durable forward or a
     /// dedup claim.
-    pub fn needs_store(&self) -> bool {
+    pub(crate) fn needs_store(&self) -> bool {
         self.routes.iter().any(|route| {
             route.dedup.is_some()
                 || (route.delivery == crate::actions::DeliveryMode::Durable
@@ -195,7 +227,7 @@ impl Snapshot {
     }
 
     /// Largest body any of `candidates` accepts.
-    pub fn body_limit(&self, candidates: &[Candidate]) -> usize {
+    pub(crate) fn body_limit(&self, candidates: &[Candidate]) -> usize {
         // A route's own `max_body_bytes` overrides the file's; the body is
         // read under the largest, and `guard::fits_body` drops the rest.
         candidates

@@ -26,7 +26,10 @@ pub enum TestRunError {
     TestFiles(Vec<String>),
     /// Neither the config nor the files given hold a test.
     #[error("no tests found in {} (add a `tests:` list, or pass --tests FILE)", .config.display())]
-    NoTests { config: PathBuf },
+    NoTests {
+        /// The routes file given.
+        config: PathBuf,
+    },
 }
 
 /// The report of running every test of the routes file at `config` (its

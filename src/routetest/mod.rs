@@ -9,8 +9,8 @@
 
 pub mod command;
 /// The `tests:` format, defined in config (see [`crate::config::test_spec`]).
-pub mod spec {
-    pub use crate::config::test_spec::*;
+pub(crate) mod spec {
+    pub(crate) use crate::config::test_spec::*;
 }
 
 use std::path::{Path, PathBuf};
@@ -23,34 +23,32 @@ use crate::config::decode::decode_all;
 use crate::config::locate::PositionIndex;
 use crate::explain::{explain, ActionPreview, Explanation, Request};
 use crate::router::Snapshot;
-pub use spec::TestSpec;
+pub(crate) use spec::TestSpec;
 
 /// A test with the directory its `body_file` is relative to.
 #[derive(Debug, Clone)]
-pub struct LoadedTest {
-    pub spec: TestSpec,
-    pub base_dir: PathBuf,
-    /// Where it came from, for messages.
-    pub file: String,
+pub(crate) struct LoadedTest {
+    pub(crate) spec: TestSpec,
+    pub(crate) base_dir: PathBuf,
 }
 
 /// The result of one test.
 #[derive(Debug, Clone)]
-pub struct TestResult {
-    pub name: String,
+pub(crate) struct TestResult {
+    pub(crate) name: String,
     /// Empty when it passed; otherwise each difference, ready to print.
-    pub failures: Vec<String>,
+    pub(crate) failures: Vec<String>,
 }
 
 impl TestResult {
-    pub fn passed(&self) -> bool {
+    pub(crate) fn passed(&self) -> bool {
         self.failures.is_empty()
     }
 }
 
 /// Reads the `tests:` list of a YAML file (a routes file or a `*.test.yaml`,
 /// which may also be a bare list). A file without tests gives none.
-pub fn load(path: &Path) -> Result<Vec<LoadedTest>, Vec<String>> {
+pub(crate) fn load(path: &Path) -> Result<Vec<LoadedTest>, Vec<String>> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{name}: cannot read: {e}")])?;
     let root: serde_yaml::Value =
@@ -82,15 +80,11 @@ pub fn load(path: &Path) -> Result<Vec<LoadedTest>, Vec<String>> {
             .collect());
     }
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    Ok(tests
-        .unwrap_or_default()
-        .into_iter()
-        .map(|spec| LoadedTest { spec, base_dir: base_dir.clone(), file: name.clone() })
-        .collect())
+    Ok(tests.unwrap_or_default().into_iter().map(|spec| LoadedTest { spec, base_dir: base_dir.clone() }).collect())
 }
 
 /// Runs one test against a compiled config.
-pub fn run(snapshot: &Snapshot, test: &LoadedTest) -> TestResult {
+pub(crate) fn run(snapshot: &Snapshot, test: &LoadedTest) -> TestResult {
     let name = test.spec.name.clone();
     let request = match build_request(test) {
         Ok(r) => r,
@@ -256,7 +250,7 @@ fn indent(text: &str, pad: &str) -> String {
 
 /// The printed report: one line per test, differences under failures, and
 /// a closing count. True when every test passed.
-pub fn report(results: &[TestResult]) -> (String, bool) {
+pub(crate) fn report(results: &[TestResult]) -> (String, bool) {
     let mut out = String::new();
     for r in results {
         if r.passed() {

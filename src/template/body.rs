@@ -26,11 +26,11 @@ use serde_json::{Map, Value};
 use super::{is_template, literal_prefix, literal_suffix, Escape, RenderError, Scope, Text};
 use crate::config::ConfigError;
 
-pub const JSON: &str = "application/json";
-pub const TEXT: &str = "text/plain; charset=utf-8";
+pub(crate) const JSON: &str = "application/json";
+pub(crate) const TEXT: &str = "text/plain; charset=utf-8";
 
 #[derive(Debug, Clone)]
-pub enum Body {
+pub(crate) enum Body {
     /// No template: the same bytes for every event.
     Fixed { bytes: Bytes, content_type: &'static str },
     /// A string template; `json` when it is meant as JSON.
@@ -40,7 +40,7 @@ pub enum Body {
 }
 
 #[derive(Debug, Clone)]
-pub enum Node {
+pub(crate) enum Node {
     Literal(Value),
     /// A string with templates in it.
     String(Text),
@@ -69,7 +69,7 @@ impl Body {
     /// Compiles a `body:` value, given the `Content-Type` its action's
     /// `headers:` declare (None: not declared); errors are pushed at
     /// `key_path` (and below it for a structure's leaves).
-    pub fn compile(
+    pub(crate) fn compile(
         value: &Value,
         content_type: Option<&str>,
         key_path: &str,
@@ -96,7 +96,7 @@ impl Body {
     }
 
     /// The content type the body is sent with, unless a header says otherwise.
-    pub fn content_type(&self) -> &'static str {
+    pub(crate) fn content_type(&self) -> &'static str {
         match self {
             Body::Fixed { content_type, .. } => content_type,
             Body::Text { json: true, .. } | Body::Structured(_) => JSON,
@@ -104,13 +104,8 @@ impl Body {
         }
     }
 
-    /// True when every event gets the same bytes.
-    pub fn is_fixed(&self) -> bool {
-        matches!(self, Body::Fixed { .. })
-    }
-
     /// The bytes for one event.
-    pub fn render(&self, scope: &Scope) -> Result<Bytes, RenderError> {
+    pub(crate) fn render(&self, scope: &Scope) -> Result<Bytes, RenderError> {
         match self {
             Body::Fixed { bytes, .. } => Ok(bytes.clone()),
             Body::Text { text, json } => {

@@ -27,20 +27,20 @@ use minijinja::value::{Serde, Value};
 use crate::event::Event;
 
 /// One event as seen by one route's templates.
-pub struct Scope<'a> {
-    pub event: &'a Event,
-    pub route: &'a str,
-    pub params: &'a [(String, String)],
+pub(crate) struct Scope<'a> {
+    pub(crate) event: &'a Event,
+    pub(crate) route: &'a str,
+    pub(crate) params: &'a [(String, String)],
     value: OnceLock<Value>,
 }
 
 impl<'a> Scope<'a> {
-    pub fn new(event: &'a Event, route: &'a str, params: &'a [(String, String)]) -> Self {
+    pub(crate) fn new(event: &'a Event, route: &'a str, params: &'a [(String, String)]) -> Self {
         Scope { event, route, params, value: OnceLock::new() }
     }
 
     /// The template context, built on first use.
-    pub fn value(&self) -> &Value {
+    pub(crate) fn value(&self) -> &Value {
         self.value.get_or_init(|| build(self.event, self.route, self.params))
     }
 }

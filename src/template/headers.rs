@@ -13,15 +13,15 @@ use crate::config::ConfigError;
 /// Configured headers, compiled: the plain ones ready to send, the
 /// templated ones to render per event.
 #[derive(Debug, Clone, Default)]
-pub struct Headers {
-    pub fixed: HeaderMap,
+pub(crate) struct Headers {
+    pub(crate) fixed: HeaderMap,
     /// Header values that are templates (the plain ones are in `fixed`).
-    pub templated: Vec<(HeaderName, Text)>,
+    pub(crate) templated: Vec<(HeaderName, Text)>,
 }
 
 impl Headers {
     /// Compiles a `headers:` map found at `key` (e.g. `actions[0].forward.headers`).
-    pub fn compile(spec: &BTreeMap<String, String>, key: &str, errors: &mut Vec<ConfigError>) -> Headers {
+    pub(crate) fn compile(spec: &BTreeMap<String, String>, key: &str, errors: &mut Vec<ConfigError>) -> Headers {
         let mut out = Headers::default();
         for (name, value) in spec {
             let key = format!("{key}.{name}");
@@ -46,7 +46,7 @@ impl Headers {
     /// Renders templated values (a [`Headers::templated`] list) for one
     /// event into `headers`, over what is there. `key` names them in errors
     /// (`headers`, `respond.headers`).
-    pub fn render_into(
+    pub(crate) fn render_into(
         templated: &[(HeaderName, Text)],
         scope: &Scope,
         key: &str,

@@ -19,11 +19,11 @@
 //! A render error fails the one action it belongs to, never the process;
 //! see each action for what failing means there.
 
-pub mod body;
-pub mod context;
-pub mod headers;
-pub mod path;
-pub mod url;
+pub(crate) mod body;
+pub(crate) mod context;
+pub(crate) mod headers;
+pub(crate) mod path;
+pub(crate) mod url;
 
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
@@ -31,11 +31,11 @@ use std::sync::{Arc, OnceLock};
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior};
 
-pub use body::Body;
-pub use context::Scope;
-pub use headers::Headers;
-pub use path::PathTemplate;
-pub use url::UrlTemplate;
+pub(crate) use body::Body;
+pub(crate) use context::Scope;
+pub(crate) use headers::Headers;
+pub(crate) use path::PathTemplate;
+pub(crate) use url::UrlTemplate;
 
 use crate::config::ConfigError;
 
@@ -51,7 +51,7 @@ const NAME: &str = "template";
 /// How values printed by `{{ }}` are escaped, by where the output goes.
 /// Values marked safe (`| safe`, `| tojson`) are always written as they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Escape {
+pub(crate) enum Escape {
     /// Written as they are: log messages, file paths, headers, text bodies.
     None,
     /// Escaped as the inside of a JSON string (`"` → `\"`), so
@@ -79,7 +79,7 @@ impl Escape {
 
 /// A string from the config that may be a template.
 #[derive(Clone)]
-pub struct Text {
+pub(crate) struct Text {
     source: Arc<str>,
     /// None: a plain string, used as it is.
     compiled: Option<Arc<Environment<'static>>>,
@@ -94,10 +94,10 @@ impl std::fmt::Debug for Text {
 /// A template that could not be rendered for one event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct RenderError(pub String);
+pub(crate) struct RenderError(pub(crate) String);
 
 /// True when `text` uses template syntax (`{{ }}` or `{% %}`).
-pub fn is_template(text: &str) -> bool {
+pub(crate) fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%")
 }
 
@@ -126,7 +126,7 @@ pub(crate) fn unknown_roots(source: &str) -> Vec<String> {
 
 /// The part of `text` before its first `{{` or `{%`: what is literal
 /// whatever the event.
-pub fn literal_prefix(text: &str) -> &str {
+pub(crate) fn literal_prefix(text: &str) -> &str {
     let at = [text.find("{{"), text.find("{%")].into_iter().flatten().min().unwrap_or(text.len());
     &text[..at]
 }
@@ -140,7 +140,7 @@ pub(crate) fn literal_suffix(text: &str) -> &str {
 
 impl Text {
     /// Compiles `source`; a syntax error is pushed at `key_path`.
-    pub fn compile(source: &str, escape: Escape, key_path: &str, errors: &mut Vec<ConfigError>) -> Option<Text> {
+    pub(crate) fn compile(source: &str, escape: Escape, key_path: &str, errors: &mut Vec<ConfigError>) -> Option<Text> {
         if !is_template(source) {
             return Some(Text::plain(source));
         }
@@ -159,20 +159,22 @@ impl Text {
     }
 
     /// A string that is never rendered.
-    pub fn plain(text: &str) -> Text {
+    pub(crate) fn plain(text: &str) -> Text {
         Text { source: Arc::from(text), compiled: None }
     }
 
-    pub fn source(&self) -> &str {
+    pub(crate) fn source(&self) -> &str {
         &self.source
     }
 
-    pub fn is_plain(&self) -> bool {
+    /// True when the text has no template syntax (a unit test's check).
+    #[cfg(test)]
+    pub(crate) fn is_plain(&self) -> bool {
         self.compiled.is_none()
     }
 
     /// The text for one event: the string itself when plain.
-    pub fn render(&self, scope: &Scope) -> Result<Cow<'_, str>, RenderError> {
+    pub(crate) fn render(&self, scope: &Scope) -> Result<Cow<'_, str>, RenderError> {
         let Some(env) = &self.compiled else { return Ok(Cow::Borrowed(&self.source)) };
         let template = env.get_template(NAME).map_err(|e| RenderError(describe(&e, &self.source)))?;
         template.render(scope.value()).map(Cow::Owned).map_err(|e| RenderError(describe(&e, &self.source)))
@@ -180,7 +182,7 @@ impl Text {
 }
 
 /// One line saying what went wrong and where in the template.
-pub fn describe(e: &Error, source: &str) -> String {
+pub(crate) fn describe(e: &Error, source: &str) -> String {
     let quoted = e.range().and_then(|r| expression_at(source, r)).map(|s| format!(" `{s}`")).unwrap_or_default();
     let what = match (e.kind(), e.detail()) {
         (ErrorKind::UndefinedError, _) => format!(

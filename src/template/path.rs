@@ -13,7 +13,7 @@ use super::{literal_prefix, Escape, RenderError, Scope, Text};
 use crate::config::ConfigError;
 
 #[derive(Debug, Clone)]
-pub struct PathTemplate {
+pub(crate) struct PathTemplate {
     text: Text,
     /// The literal directory every rendered path stays under, ending in `/`.
     dir: String,
@@ -22,7 +22,7 @@ pub struct PathTemplate {
 impl PathTemplate {
     /// Compiles a path that is a template; None (with an error pushed at
     /// `key_path`) when it has no literal directory.
-    pub fn compile(source: &str, key_path: &str, errors: &mut Vec<ConfigError>) -> Option<PathTemplate> {
+    pub(crate) fn compile(source: &str, key_path: &str, errors: &mut Vec<ConfigError>) -> Option<PathTemplate> {
         let prefix = literal_prefix(source);
         let dir = match prefix.rfind('/') {
             Some(i) if !prefix[..i].trim_matches('/').is_empty() => &prefix[..=i],
@@ -41,17 +41,13 @@ impl PathTemplate {
         Some(PathTemplate { text, dir: dir.to_string() })
     }
 
-    pub fn source(&self) -> &str {
-        self.text.source()
-    }
-
     /// The literal directory rendered paths stay under.
-    pub fn dir(&self) -> &str {
+    pub(crate) fn dir(&self) -> &str {
         &self.dir
     }
 
     /// The path for one event, or why the event may not write there.
-    pub fn render(&self, scope: &Scope) -> Result<PathBuf, RenderError> {
+    pub(crate) fn render(&self, scope: &Scope) -> Result<PathBuf, RenderError> {
         let rendered = self.text.render(scope)?;
         let refuse = |why: &str| Err(RenderError(format!("rendered file path {rendered:?} {why}")));
         let Some(rest) = rendered.strip_prefix(&self.dir) else {

@@ -16,7 +16,7 @@ use super::{literal_prefix, Escape, RenderError, Scope, Text};
 use crate::config::ConfigError;
 
 #[derive(Debug, Clone)]
-pub struct UrlTemplate {
+pub(crate) struct UrlTemplate {
     text: Text,
     /// The literal prefix, parsed: its origin is the only one allowed.
     base: Url,
@@ -32,7 +32,7 @@ const HINT: &str = "templates may appear only in the path and query; write the s
 impl UrlTemplate {
     /// Compiles a URL that is a template; None (with an error pushed at
     /// `key_path`) when it is not acceptable.
-    pub fn compile(source: &str, key_path: &str, errors: &mut Vec<ConfigError>) -> Option<UrlTemplate> {
+    pub(crate) fn compile(source: &str, key_path: &str, errors: &mut Vec<ConfigError>) -> Option<UrlTemplate> {
         let prefix = literal_prefix(source);
         let refuse = |errors: &mut Vec<ConfigError>, why: &str| {
             errors.push(ConfigError::new(key_path, format!("URL {source:?}: {why}; {HINT}")));
@@ -63,16 +63,12 @@ impl UrlTemplate {
     }
 
     /// The fixed origin (and path prefix): where every rendered URL goes.
-    pub fn base(&self) -> &Url {
+    pub(crate) fn base(&self) -> &Url {
         &self.base
     }
 
-    pub fn source(&self) -> &str {
-        self.text.source()
-    }
-
     /// The URL for one event, checked against the literal origin and path.
-    pub fn render(&self, scope: &Scope) -> Result<Url, RenderError> {
+    pub(crate) fn render(&self, scope: &Scope) -> Result<Url, RenderError> {
         let text = self.text.render(scope)?;
         // Messages show the URL redacted: they are logged, and a relayed
         // forward's is answered to the sender.

@@ -54,7 +54,7 @@ pub(crate) struct Target {
 
 /// The writer of one file; the task starts on the first line.
 #[derive(Debug)]
-pub struct FileWriter {
+pub(crate) struct FileWriter {
     target: Arc<Target>,
     /// Shared by every writer of the process; see [`super::FileWriters::reopen_all`].
     generation: Arc<AtomicU64>,
@@ -67,7 +67,7 @@ impl FileWriter {
     }
 
     /// The path as configured or rendered.
-    pub fn path(&self) -> &std::path::Path {
+    pub(crate) fn path(&self) -> &std::path::Path {
         self.target.place.full()
     }
 

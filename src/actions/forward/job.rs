@@ -19,45 +19,45 @@ use crate::template::RenderError;
 
 /// The request a job sends, built once at acceptance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Target {
-    pub method: String,
-    pub url: String,
+pub(crate) struct Target {
+    pub(crate) method: String,
+    pub(crate) url: String,
     /// Outgoing headers in order; values that are not UTF-8 are rare enough
     /// (and invalid for every provider's signature header) to be stored
     /// lossily.
-    pub headers: Vec<(String, String)>,
-    pub timeout_ms: u64,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) timeout_ms: u64,
     /// The body to send when the forward has a `body:` template, rendered at
     /// acceptance; None sends the event's body as received.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
+    pub(crate) body: Option<String>,
     /// Why the request could not be built at acceptance (a template did not
     /// render). Such a job is dead from the start, and a manual retry ends
     /// the same way instead of sending a half-built request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unsendable: Option<String>,
+    pub(crate) unsendable: Option<String>,
 }
 
 impl Target {
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
     }
 }
 
 /// One forward of one event, fully rendered, for delivery to queue.
 #[derive(Debug, Clone)]
-pub struct ForwardJob {
-    pub route: Arc<str>,
-    pub request: Target,
+pub(crate) struct ForwardJob {
+    pub(crate) route: Arc<str>,
+    pub(crate) request: Target,
     /// `host:port` of the forward's URL: the unit of per-destination limits.
-    pub destination: String,
+    pub(crate) destination: String,
     /// The forward's own `retry:` keys; delivery lays them over its defaults.
-    pub retry: RetryOverrides,
-    pub ordering_key: Option<String>,
-    pub mode: DeliveryMode,
+    pub(crate) retry: RetryOverrides,
+    pub(crate) ordering_key: Option<String>,
+    pub(crate) mode: DeliveryMode,
     /// The template error that made the request unsendable, as rendering
     /// reported it (`request.unsendable` carries it for the dead letter).
-    pub error: Option<RenderError>,
+    pub(crate) error: Option<RenderError>,
 }
 
 impl Forward {
@@ -107,7 +107,12 @@ impl Forward {
 /// The ordering key of an event for a forward: the value at `path` (a
 /// string as is, anything else as JSON), scoped by route and URL. None when
 /// the event has no document or no value there: such a job is not ordered.
-pub fn ordering_key_for(path: &JsonPathExpr, document: Option<&Value>, route: &str, url: &str) -> Option<String> {
+pub(crate) fn ordering_key_for(
+    path: &JsonPathExpr,
+    document: Option<&Value>,
+    route: &str,
+    url: &str,
+) -> Option<String> {
     let node = path.nodes(document?).into_iter().next()?;
     let value = match node {
         Value::String(s) => s.clone(),

@@ -8,18 +8,18 @@ use crate::config::ConfigError;
 
 /// The keys one `retry:` block sets; the rest come from the level above.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RetryOverrides {
-    pub max_attempts: Option<u32>,
-    pub initial_backoff: Option<Duration>,
-    pub max_backoff: Option<Duration>,
-    pub max_age: Option<Duration>,
-    pub retry_on: Option<Vec<u16>>,
+pub(crate) struct RetryOverrides {
+    pub(crate) max_attempts: Option<u32>,
+    pub(crate) initial_backoff: Option<Duration>,
+    pub(crate) max_backoff: Option<Duration>,
+    pub(crate) max_age: Option<Duration>,
+    pub(crate) retry_on: Option<Vec<u16>>,
 }
 
 impl RetryOverrides {
     /// Checks the keys of a `retry:` block found at `path`, pushing what is
     /// wrong; the block is returned as written.
-    pub fn checked(self, path: &str, errors: &mut Vec<ConfigError>) -> RetryOverrides {
+    pub(crate) fn checked(self, path: &str, errors: &mut Vec<ConfigError>) -> RetryOverrides {
         let spec = &self;
         if spec.max_attempts == Some(0) {
             errors.push(ConfigError::new(
