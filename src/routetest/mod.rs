@@ -94,22 +94,37 @@ pub(crate) fn run(snapshot: &Snapshot, test: &LoadedTest) -> TestResult {
     TestResult { name, failures: compare(&test.spec.expect, &e) }
 }
 
-fn build_request(test: &LoadedTest) -> Result<Request, String> {
+/// Why a test's `request:` could not be built (the test fails with it).
+#[derive(Debug, thiserror::Error)]
+enum RequestError {
+    #[error("invalid method {0:?}")]
+    Method(String),
+    #[error("invalid header name {0:?}")]
+    HeaderName(String),
+    #[error("invalid value for header {0}")]
+    HeaderValue(String),
+    #[error("give `body` or `body_file`, not both")]
+    TwoBodies,
+    #[error("body_file {path}: {source}")]
+    BodyFile { path: String, source: std::io::Error },
+}
+
+fn build_request(test: &LoadedTest) -> Result<Request, RequestError> {
     let r = &test.spec.request;
     let method = match &r.method {
         Some(m) => {
-            Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| format!("invalid method {m:?}"))?
+            Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| RequestError::Method(m.clone()))?
         }
         None => Method::POST,
     };
     let mut headers = HeaderMap::new();
     for (k, v) in &r.headers {
-        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("invalid header name {k:?}"))?;
-        let value = HeaderValue::from_str(v).map_err(|_| format!("invalid value for header {k}"))?;
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| RequestError::HeaderName(k.clone()))?;
+        let value = HeaderValue::from_str(v).map_err(|_| RequestError::HeaderValue(k.clone()))?;
         headers.append(name, value);
     }
     let body = match (&r.body, &r.body_file) {
-        (Some(_), Some(_)) => return Err("give `body` or `body_file`, not both".into()),
+        (Some(_), Some(_)) => return Err(RequestError::TwoBodies),
         (Some(Value::String(s)), None) => Bytes::from(s.clone()),
         (Some(other), None) => {
             if !headers.contains_key(http::header::CONTENT_TYPE) {
@@ -119,7 +134,8 @@ fn build_request(test: &LoadedTest) -> Result<Request, String> {
         }
         (None, Some(file)) => {
             let path = test.base_dir.join(file);
-            let bytes = std::fs::read(&path).map_err(|e| format!("body_file {}: {e}", path.display()))?;
+            let bytes = std::fs::read(&path)
+                .map_err(|source| RequestError::BodyFile { path: path.display().to_string(), source })?;
             if !headers.contains_key(http::header::CONTENT_TYPE) && looks_like_json(&bytes) {
                 headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             }
