@@ -13,6 +13,7 @@ pub mod interpolate;
 pub mod locate;
 pub mod secret;
 pub mod spec;
+pub mod store_spec;
 pub mod yaml;
 
 use std::net::SocketAddr;

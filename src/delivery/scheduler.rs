@@ -30,6 +30,7 @@ use super::body_budget::{BodyBudget, QueuedBody};
 use super::destination::{BreakerSettings, BreakerState, Destination, Health, Permit};
 use super::execute::{self, Ctx};
 use super::job::{JobRecord, Timestamp};
+use super::lease::Leases;
 use super::memory_backlog::MemoryBacklog;
 use super::ordering::KeyQueues;
 use super::retry::Verdict;
@@ -49,6 +50,9 @@ pub struct Entry {
 pub struct SchedulerSettings {
     pub concurrency: usize,
     pub breaker: BreakerSettings,
+    /// Set when durable jobs are handed in on leases from a shared queue:
+    /// their retries go back to it instead of to a local timer.
+    pub leases: Option<Arc<dyn Leases>>,
 }
 
 enum Msg {
@@ -332,15 +336,21 @@ impl State {
         if let Some(slot) = self.destinations.get_mut(&name) {
             slot.state.finish(health, Instant::now());
         }
+        // A leased job's retry is the queue's (see `super::lease`): here it
+        // ends like a finished one, freeing its ordering key locally.
+        let leased = self.settings.leases.as_ref().filter(|_| !entry.job.memory);
+        if let Some(leases) = leased {
+            leases.finished(&entry.job, &verdict);
+        }
         match verdict {
-            Verdict::Retry { .. } => {
+            Verdict::Retry { .. } if leased.is_none() => {
                 if self.draining {
                     self.discard(entry);
                 } else {
                     self.schedule(entry);
                 }
             }
-            Verdict::Succeeded | Verdict::Dead { .. } => {
+            Verdict::Retry { .. } | Verdict::Succeeded | Verdict::Dead { .. } => {
                 self.queued.remove(&entry.job.id);
                 if entry.job.memory {
                     self.memory.release(1);
@@ -397,6 +407,9 @@ impl State {
     /// the store; a memory one is lost, and said so.
     fn discard(&mut self, entry: Entry) {
         self.queued.remove(&entry.job.id);
+        if let Some(leases) = self.settings.leases.as_ref().filter(|_| !entry.job.memory) {
+            leases.released(&entry.job);
+        }
         if entry.job.memory {
             self.memory.release(1);
             tracing::warn!(
