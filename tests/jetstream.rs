@@ -404,3 +404,62 @@ async fn nats_down_means_503_and_unready_then_recovers_without_restart() {
     up.wait_all(&[id], DEADLINE).await;
     assert!(up.down.seen().iter().all(|r| r.json()["n"] != 2), "an event answered 503 was delivered");
 }
+
+/// `check` validates `store: jetstream:` without connecting, takes secrets
+/// from `${file:…}`, and the schema documents the block; a running replica
+/// says a changed `store:` needs a restart, and exposes the queue's metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_store_block_is_checked_documented_and_restart_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = "store:\n  jetstream:\n    servers: [http://nats:4222]\n    stream: a.b\n    replicas: 9\n    user: hr\nroutes: []\n";
+    let path = write_config(dir.path(), bad);
+    let (code, out, err) = run_binary(&["check", "-c", path.to_str().unwrap()], dir.path());
+    assert_ne!(code, 0, "{out}{err}");
+    for key in
+        ["store.jetstream.servers[0]", "store.jetstream.stream", "store.jetstream.replicas", "store.jetstream.password"]
+    {
+        assert!(err.contains(key) || out.contains(key), "check does not name {key}:\n{out}{err}");
+    }
+    let token = dir.path().join("nats-token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let good = format!(
+        "store:\n  jetstream:\n    servers: [nats://nats-0:4222, nats://nats-1:4222]\n    replicas: 3\n    token: ${{file:{}}}\nroutes: []\n",
+        token.display()
+    );
+    let path = write_config(dir.path(), &good);
+    let (code, out, err) = run_binary(&["check", "-c", path.to_str().unwrap()], dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("s3cret") && !err.contains("s3cret"), "the secret was printed");
+    std::fs::remove_file(&token).unwrap();
+    let (code, _, err) = run_binary(&["check", "-c", path.to_str().unwrap()], dir.path());
+    assert_ne!(code, 0, "a missing token file is an error");
+    assert!(err.contains("nats-token"), "{err}");
+    let (code, schema, _) = run_binary(&["schema"], dir.path());
+    assert_eq!(code, 0);
+    let schema: Value = serde_json::from_str(&schema).unwrap();
+    let text = schema.to_string();
+    for key in ["\"servers\"", "\"replicas\"", "\"creds\"", "\"nkey\"", "JetStream"] {
+        assert!(text.contains(key), "the schema lacks {key}");
+    }
+
+    let Some(bin) = nats::nats_server("the_store_block_is_checked_documented_and_restart_only") else { return };
+    let nats = Nats::single(&bin);
+    let run_dir = tempfile::tempdir().unwrap();
+    let yaml = |stream: &str| config(&store_block(&[nats.url()], stream, 1), "http://127.0.0.1:9/", "", "");
+    let path = write_config(run_dir.path(), &yaml("t7"));
+    let server = start_with(hookroute::app::ServeOptions { config_path: path, ..Default::default() }).await.unwrap();
+    write_config(run_dir.path(), &yaml("t7b"));
+    let answer = send(client().post(admin_url(&server, "/-/reload"))).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let warnings = answer.json()["restart_required"].to_string();
+    assert!(
+        warnings.contains("store changed to jetstream")
+            && warnings.contains("stream t7b")
+            && warnings.contains("still using jetstream"),
+        "{warnings}"
+    );
+    let metrics = send(client().get(admin_url(&server, "/-/metrics"))).await.text();
+    for name in ["hookroute_jetstream_pending_jobs", "hookroute_jetstream_redelivered_jobs"] {
+        assert!(metrics.contains(name), "/-/metrics lacks {name}");
+    }
+}

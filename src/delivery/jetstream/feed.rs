@@ -33,6 +33,7 @@ use crate::delivery::lease::Leases;
 use crate::delivery::retry::Verdict;
 use crate::delivery::scheduler::{Entry, Scheduler};
 use crate::delivery::store::StoreError;
+use crate::metrics as m;
 
 /// The lease: how long a job may go without a heartbeat before another
 /// replica gets it. Also the longest a crashed replica delays its jobs.
@@ -46,13 +47,6 @@ const BATCH: usize = 64;
 
 /// How long a pull waits on the server for work.
 const PULL_EXPIRES: Duration = Duration::from_secs(5);
-
-/// Redeliveries seen: jobs whose lease ran out on a replica (crash, or a
-/// lost ack), counted by the replica that got them next.
-pub const REDELIVERIES: &str = "hookroute_jetstream_redeliveries_total";
-/// Jobs in the work stream not yet acknowledged (gauge, as this replica
-/// last read it): waiting, in retry, or in flight on some replica.
-pub const PENDING: &str = "hookroute_jetstream_pending_jobs";
 
 struct Held {
     reply: Subject,
@@ -207,9 +201,6 @@ pub async fn pull_loop(
                 }
             };
             let Some(permit) = permits.pop() else { break };
-            if message.info().is_ok_and(|i| i.delivered > 1) {
-                metrics::counter!(REDELIVERIES).increment(1);
-            }
             let Some(reply) = message.reply.clone() else { continue };
             let id = String::from_utf8_lossy(&message.payload).into_owned();
             match read_job(&jobs, &id).await {
@@ -240,19 +231,22 @@ pub async fn heartbeat_loop(leases: Arc<LeaseTable>) {
     }
 }
 
-/// Publishes the work stream's pending count, every few seconds.
+/// Publishes the work stream's pending and redelivered counts (summed over
+/// the consumers), every few seconds.
 pub async fn gauge_loop(mut consumers: Vec<PullConsumer>) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let mut pending = 0u64;
+        let (mut pending, mut redelivered) = (0u64, 0u64);
         for consumer in &mut consumers {
             if let Ok(info) = consumer.info().await {
                 pending += info.num_pending + info.num_ack_pending as u64;
+                redelivered += info.num_redelivered as u64;
             }
         }
-        metrics::gauge!(PENDING).set(pending as f64);
+        metrics::gauge!(m::JETSTREAM_PENDING).set(pending as f64);
+        metrics::gauge!(m::JETSTREAM_REDELIVERED).set(redelivered as f64);
     }
 }
 
