@@ -158,7 +158,7 @@ pub async fn prune(bucket: &kv::Store, now: SystemTime) -> Result<usize, StoreEr
     let mut removed = 0;
     for (key, value, revision) in super::store::scan(bucket).await? {
         let expired = serde_json::from_slice::<Claim>(&value).map_or(true, |c| c.expires <= now_ms);
-        if expired && bucket.purge_expect_revision(&key, Some(revision)).await.is_ok() {
+        if expired && super::store::remove_key(bucket, &key, revision).await {
             removed += 1;
         }
     }

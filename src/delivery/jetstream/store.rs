@@ -274,7 +274,7 @@ impl JetStreamStore {
                 kept_events.insert(job.event_id);
                 continue;
             }
-            if self.jobs.purge_expect_revision(&job.id, Some(revision)).await.is_ok() {
+            if remove_key(&self.jobs, &job.id, revision).await {
                 match job.status {
                     Status::Succeeded => counts.succeeded += 1,
                     _ => counts.dead += 1,
@@ -331,6 +331,21 @@ impl JetStreamStore {
 /// Job and event ids are ULIDs; anything else cannot be a KV key here.
 fn valid_key(id: &str) -> bool {
     !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Removes `key` if its value is still at `revision` (nobody replayed or
+/// rewrote it meanwhile), then the purge marker that leaves, so a bucket
+/// does not grow by one marker per job ever pruned. False when it changed.
+pub async fn remove_key(bucket: &kv::Store, key: &str, revision: u64) -> bool {
+    if bucket.purge_expect_revision(key, Some(revision)).await.is_err() {
+        return false;
+    }
+    // Nothing writes a key after its purge (ids are never reused, and a
+    // replay needs the record), so the marker can go without a check.
+    if let Err(e) = bucket.stream.purge().filter(format!("$KV.{}.{key}", bucket.name)).await {
+        tracing::debug!("cannot remove the purge marker of {key}: {e}");
+    }
+    true
 }
 
 /// The latest value and revision of every key of `bucket`.
