@@ -491,3 +491,31 @@ async fn retention_prunes_finished_jobs_for_every_replica() {
     }
     assert_eq!(up.attempts(), 1);
 }
+
+/// A destination that keeps failing does not hold up another on the shared
+/// queue: while its breaker is open its jobs go back to the queue, instead
+/// of holding every lease a replica may take (512) with the healthy
+/// destination's job queued behind them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_open_circuit_destination_does_not_starve_a_healthy_one() {
+    let Some(bin) = nats::nats_server("an_open_circuit_destination_does_not_starve_a_healthy_one") else { return };
+    let nats = Nats::single(&bin);
+    let (down, healthy) = (Target::start(false, 503).await, Target::start(true, 503).await);
+    let forward = |url: String| {
+        format!("      - forward:\n          url: {url}\n          retry: {{ initial_backoff: 20ms, max_backoff: 200ms, max_attempts: 100000, max_age: 1h }}\n")
+    };
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\ndestinations: {{ circuit_breaker: {{ failures: 3, open_for: 60s, max_open_for: 60s }} }}\n{}routes:\n  - name: down\n    path: /hooks/down\n    actions:\n{}  - name: up\n    path: /hooks/up\n    actions:\n{}",
+        store_block(&[nats.url()], "t9", 1),
+        forward(down.url()),
+        forward(healthy.url())
+    );
+    let (server, _dir) = start(&yaml).await;
+    let ids = send_round_robin(&[url(&server, "/hooks/down")], 700, 16).await;
+    assert_eq!(ids.len(), 700);
+    down.wait_attempts(3).await; // the breaker opened
+    let answer = post_json(&url(&server, "/hooks/up"), &json!({"n": 9})).await;
+    assert_eq!(answer.status, 202);
+    healthy.wait_all(&[answer.json()["id"].as_str().unwrap().to_string()], DEADLINE).await;
+    assert!(down.attempts() < 50, "the open breaker let {} attempts through", down.attempts());
+}

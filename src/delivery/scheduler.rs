@@ -313,9 +313,9 @@ impl State {
                         self.seq += 1;
                         self.timers.insert((at, self.seq), Timer::Wake(name.to_string()));
                     }
-                    return;
+                    return self.hand_back(name, Some(at));
                 }
-                Permit::Busy => return,
+                Permit::Busy => return self.hand_back(name, None),
             }
         }
     }
@@ -350,24 +350,53 @@ impl State {
                     self.schedule(entry);
                 }
             }
-            Verdict::Retry { .. } | Verdict::Succeeded | Verdict::Dead { .. } => {
-                self.queued.remove(&entry.job.id);
-                if entry.job.memory {
-                    self.memory.release(1);
-                }
-                if let Some(key) = &entry.job.ordering_key {
-                    if let Some(next) = self.keys.advance(key) {
-                        if self.draining {
-                            self.discard(next);
-                        } else {
-                            self.schedule(next);
-                        }
-                    }
-                }
-            }
+            Verdict::Retry { .. } | Verdict::Succeeded | Verdict::Dead { .. } => self.forget(entry),
         }
         self.pump(&name);
         self.publish(&name);
+    }
+
+    /// A job is done here: its key's next job (if any) becomes the head.
+    fn forget(&mut self, entry: Entry) {
+        self.queued.remove(&entry.job.id);
+        if entry.job.memory {
+            self.memory.release(1);
+        }
+        if let Some(key) = &entry.job.ordering_key {
+            if let Some(next) = self.keys.advance(key) {
+                if self.draining {
+                    self.discard(next);
+                } else {
+                    self.schedule(next);
+                }
+            }
+        }
+    }
+
+    /// Leased jobs (a shared queue) that their destination cannot start
+    /// soon go back to the queue — due when an open breaker lets a probe
+    /// through, or in a second past one round of a busy destination's limit
+    /// — so they hold no lease that another destination's jobs could use.
+    fn hand_back(&mut self, name: &str, open_until: Option<Instant>) {
+        let Some(leases) = self.settings.leases.clone() else { return };
+        let keep = if open_until.is_some() { 0 } else { self.settings.concurrency };
+        let Some(slot) = self.destinations.get_mut(name) else { return };
+        if slot.backlog.len() <= keep {
+            return;
+        }
+        let (mut kept, mut back) = (VecDeque::new(), Vec::new());
+        for entry in slot.backlog.drain(..) {
+            match entry.job.memory || kept.len() < keep {
+                true => kept.push_back(entry),
+                false => back.push(entry),
+            }
+        }
+        slot.backlog = kept;
+        let after = open_until.map_or(Duration::from_secs(1), |at| at.saturating_duration_since(Instant::now()));
+        for entry in back {
+            leases.finished(&entry.job, &Verdict::Retry { after });
+            self.forget(entry);
+        }
     }
 
     fn fire(&mut self, now: Instant) {
