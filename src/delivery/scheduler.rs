@@ -313,9 +313,9 @@ impl State {
                         self.seq += 1;
                         self.timers.insert((at, self.seq), Timer::Wake(name.to_string()));
                     }
-                    return self.hand_back(name, Some(at));
+                    return self.hand_back(name, at);
                 }
-                Permit::Busy => return self.hand_back(name, None),
+                Permit::Busy => return,
             }
         }
     }
@@ -373,26 +373,17 @@ impl State {
         }
     }
 
-    /// Leased jobs (a shared queue) that their destination cannot start
-    /// soon go back to the queue — due when an open breaker lets a probe
-    /// through, or in a second past one round of a busy destination's limit
-    /// — so they hold no lease that another destination's jobs could use.
-    fn hand_back(&mut self, name: &str, open_until: Option<Instant>) {
+    /// Leased jobs (a shared queue) of a destination whose breaker is open
+    /// go back to the queue, due when the breaker lets a probe through, so
+    /// they hold no lease that another destination's jobs could use. (A
+    /// busy destination keeps its leased jobs: handing them back would have
+    /// the replica pull and return its whole backlog in a loop.)
+    fn hand_back(&mut self, name: &str, open_until: Instant) {
         let Some(leases) = self.settings.leases.clone() else { return };
-        let keep = if open_until.is_some() { 0 } else { self.settings.concurrency };
         let Some(slot) = self.destinations.get_mut(name) else { return };
-        if slot.backlog.len() <= keep {
-            return;
-        }
-        let (mut kept, mut back) = (VecDeque::new(), Vec::new());
-        for entry in slot.backlog.drain(..) {
-            match entry.job.memory || kept.len() < keep {
-                true => kept.push_back(entry),
-                false => back.push(entry),
-            }
-        }
+        let (kept, back): (VecDeque<Entry>, VecDeque<Entry>) = slot.backlog.drain(..).partition(|e| e.job.memory);
         slot.backlog = kept;
-        let after = open_until.map_or(Duration::from_secs(1), |at| at.saturating_duration_since(Instant::now()));
+        let after = open_until.saturating_duration_since(Instant::now());
         for entry in back {
             leases.finished(&entry.job, &Verdict::Retry { after });
             self.forget(entry);

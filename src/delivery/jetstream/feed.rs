@@ -10,8 +10,8 @@
 //! The message's ack deadline is the job's lease: while the job waits here
 //! (for its due time, or its turn at a busy destination) a heartbeat sends
 //! `in progress` every third of [`ACK_WAIT`] (jobs whose destination's
-//! breaker is open, or that are past one round of its limit, go back to the
-//! queue instead: see the scheduler's `hand_back`); a replica that dies
+//! breaker is open go back to the queue instead: see the scheduler's
+//! `hand_back`); a replica that dies
 //! stops the heartbeat, and the job goes to another replica after at most
 //! [`ACK_WAIT`]. The number of jobs leased at once is bounded
 //! ([`MAX_LEASED`]), so one replica never hoards a backlog the others
