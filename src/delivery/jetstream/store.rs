@@ -182,6 +182,7 @@ impl JetStreamStore {
         if !stored.is_empty() {
             if let Err(e) = self.store_event(&batch.event_id, &batch.body, &stored).await {
                 claims::release(&self.dedup, held).await;
+                self.roll_back(&batch.event_id, &stored).await;
                 return Err(e);
             }
         }
@@ -191,6 +192,17 @@ impl JetStreamStore {
             tracing::warn!("event {} stored, but its dedup claim was not committed: {e}", batch.event_id);
         }
         Ok(AcceptOutcome { stored, duplicates })
+    }
+
+    /// Removes what a failed accept stored, as far as NATS still answers:
+    /// the sender retries, and a record left pending without its work
+    /// message would be listed as pending for ever. (A work message that was
+    /// stored is harmless: its job's record is gone, so it is just acked.)
+    async fn roll_back(&self, event_id: &str, jobs: &[JobRecord]) {
+        for job in jobs {
+            let _ = self.jobs.purge(&job.id).await;
+        }
+        let _ = self.bodies.purge().filter(self.names.body_subjects(event_id)).await;
     }
 
     async fn all_jobs(&self) -> Result<Vec<(JobRecord, u64)>, StoreError> {
