@@ -237,6 +237,10 @@ async fn losing_one_of_three_nats_nodes_loses_no_acknowledged_event() {
         more.extend(send_round_robin(&targets, 20, 4).await);
         assert!(Instant::now() < deadline, "no event accepted on the surviving quorum");
     }
+    for (server, _) in &servers {
+        let ready = send(client().get(admin_url(server, "/-/readyz"))).await;
+        assert_eq!(ready.status, 200, "a replica is not ready on the surviving quorum");
+    }
     up.set_healthy(true);
     let all: Vec<String> = ids.into_iter().chain(more).collect();
     up.wait_all(&all, RECOVERY).await;
