@@ -523,3 +523,23 @@ async fn an_open_circuit_destination_does_not_starve_a_healthy_one() {
     healthy.wait_all(&[answer.json()["id"].as_str().unwrap().to_string()], DEADLINE).await;
     assert!(down.attempts() < 50, "the open breaker let {} attempts through", down.attempts());
 }
+
+/// A body larger than a NATS message (1 MiB) is stored in chunks and
+/// reaches the upstream byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bodies_past_the_nats_message_limit_arrive_intact() {
+    let Some(bin) = nats::nats_server("bodies_past_the_nats_message_limit_arrive_intact") else { return };
+    let nats = Nats::single(&bin);
+    let up = Target::start(true, 503).await;
+    let store = store_block(&[nats.url()], "t10", 1) + "max_body_bytes: 4 MiB\n";
+    let (server, _dir) = start(&config(&store, &up.url(), "", "")).await;
+    let filler: String = (0..1_600_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let body = json!({"filler": filler}).to_string();
+    let answer = post(&url(&server, "/hooks/r"), "application/json", body.clone()).await;
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    up.wait_all(&[answer.json()["id"].as_str().unwrap().to_string()], DEADLINE).await;
+    let got = up.down.seen();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body.len(), body.len());
+    assert!(got[0].body == body.as_bytes(), "the body changed on the way through the stream");
+}
