@@ -7,16 +7,19 @@
 mod common;
 #[path = "common/nats.rs"]
 mod nats;
+#[path = "common/target.rs"]
+mod target;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use hookroute::app::RunningServer;
 use nats::{Cluster, Nats};
 use serde_json::{json, Value};
+use target::Target;
 
 /// Jobs a dead replica leased come back after the lease (10 s); tests
 /// that kill something wait longer than the usual deadline.
@@ -44,10 +47,6 @@ async fn replicas(n: usize, yaml: &str) -> Vec<(RunningServer, tempfile::TempDir
         out.push(start(yaml).await);
     }
     out
-}
-
-fn event_of(r: &Recorded) -> String {
-    r.header("x-hookroute-event-id").unwrap_or_default().to_string()
 }
 
 /// Sends `n` events round-robin over `targets` from `clients` concurrent
@@ -84,75 +83,6 @@ async fn send_round_robin(targets: &[String], n: usize, clients: usize) -> Vec<S
         ids.extend(task.expect("client task"));
     }
     ids
-}
-
-/// A real upstream that fails while told to (with `failing_status`) and
-/// notes which events it answered 2xx.
-struct Target {
-    down: Downstream,
-    healthy: Arc<AtomicBool>,
-    ok: Arc<Mutex<Vec<String>>>,
-}
-
-impl Target {
-    async fn start(healthy: bool, failing_status: u16) -> Target {
-        Target::start_with(move |_, healthy| if healthy { 200 } else { failing_status }, healthy).await
-    }
-
-    /// `status(n, healthy)`: the answer to the n-th request (0-based).
-    async fn start_with(status: impl Fn(usize, bool) -> u16 + Send + Sync + 'static, healthy: bool) -> Target {
-        let healthy = Arc::new(AtomicBool::new(healthy));
-        let ok: Arc<Mutex<Vec<String>>> = Arc::default();
-        let (h, o) = (healthy.clone(), ok.clone());
-        let down = Downstream::start(move |req, seen| {
-            let code = status(seen.len(), h.load(Ordering::SeqCst));
-            if (200..300).contains(&code) {
-                o.lock().unwrap().push(event_of(req));
-            }
-            UpstreamReply::status(code)
-        })
-        .await;
-        Target { down, healthy, ok }
-    }
-
-    fn url(&self) -> String {
-        self.down.url("/in")
-    }
-
-    fn set_healthy(&self, healthy: bool) {
-        self.healthy.store(healthy, Ordering::SeqCst);
-    }
-
-    fn attempts(&self) -> usize {
-        self.down.seen().len()
-    }
-
-    fn delivered(&self) -> Vec<String> {
-        self.ok.lock().unwrap().clone()
-    }
-
-    async fn wait_attempts(&self, n: usize) {
-        self.down.wait_until(&format!("{n} attempts"), |seen| seen.len() >= n).await;
-    }
-
-    /// Waits until every id in `ids` was answered 2xx (at least once).
-    async fn wait_all(&self, ids: &[String], within: Duration) {
-        let deadline = Instant::now() + within;
-        loop {
-            let seen: HashSet<String> = self.delivered().into_iter().collect();
-            let missing: Vec<&String> = ids.iter().filter(|id| !seen.contains(*id)).collect();
-            if missing.is_empty() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} acknowledged events never delivered, e.g. {:?}",
-                missing.len(),
-                &missing[..missing.len().min(5)]
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
 }
 
 async fn admin(server: &RunningServer, method: reqwest::Method, path: &str) -> Answer {
