@@ -149,13 +149,19 @@ impl JetStreamStore {
             false => body.chunks(CHUNK_BYTES).map(|c| body.slice_ref(c)).collect(),
         };
         let n = chunks.len();
-        let parts = chunks
+        let mut parts: Vec<_> = chunks
             .into_iter()
             .enumerate()
             .map(|(i, c)| (self.names.body_subject(event_id, i), Some(format!("{event_id}.{i}")), Some(n), c))
             .collect();
+        // The records in the same round trip as the body: a KV put is a
+        // publish to the bucket's subject for the key. Only the work
+        // messages must wait for both to be acknowledged.
+        for job in jobs {
+            let value = serde_json::to_vec(job).map_err(|e| StoreError::Io(format!("cannot encode a job: {e}")))?;
+            parts.push((format!("$KV.{}.{}", self.jobs.name, job.id), None, None, value.into()));
+        }
         self.publish_all(parts).await?;
-        self.put_jobs(jobs).await?;
         let work = jobs.iter().filter(|j| j.status == Status::Pending).map(|j| self.work_message(j)).collect();
         self.publish_all(work).await
     }
