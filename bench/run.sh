@@ -11,18 +11,18 @@
 # apart under the same conditions rather than numbers from different days.
 #
 # Needs (Debian packages): nginx webhook wrk curl procps, plus cargo.
-#   sudo apt-get install -y nginx webhook wrk curl procps
+#   sudo apt-get install -y nginx webhook wrk curl procps (and nats-server for scenario 8)
 #
 # Not part of `cargo test` or CI: it takes minutes and its figures depend on
 # the machine. Settings (environment):
 #   DURATION=10s WARMUP=2s CONNECTIONS=64 WRK_THREADS=1   load per run
-#   SCENARIOS="1 2 3 4 5 6 7"                            which scenarios
+#   SCENARIOS="1 2 3 4 5 6 7 8"                          which scenarios (8 needs nats-server)
 #   S3_MODES="default memory"   delivery variants of scenario 3: `default` is
 #                               the route as written; any other word is written
 #                               as the route's `delivery:` key, and is skipped
 #                               (and said so) while the build rejects it
 #   S5_ROUTES="10 1000 10000"   S6_SIZES="1024 65536 1048576"
-#   NGINX_WORKERS=auto          PORT_BASE=18080
+#   NGINX_WORKERS=auto          PORT_BASE=18080 (uses PORT_BASE..PORT_BASE+62)
 #   OUT=bench/RESULTS.md        KEEP_WORK=1 keeps the logs in the work dir
 set -euo pipefail
 
@@ -32,7 +32,7 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 CONNECTIONS=${CONNECTIONS:-64}
 WRK_THREADS=${WRK_THREADS:-1}
-SCENARIOS=${SCENARIOS:-"1 2 3 4 5 6 7"}
+SCENARIOS=${SCENARIOS:-"1 2 3 4 5 6 7 8"}
 S3_MODES=${S3_MODES:-"default memory"}
 S5_ROUTES=${S5_ROUTES:-"10 1000 10000"}
 S6_SIZES=${S6_SIZES:-"1024 65536 1048576"}
@@ -440,6 +440,137 @@ if want 7; then
     "| hookroute | $(mib "$HR_IDLE_KIB") | $(mib "$HR_PEAK_KIB") | $(mib "$HR_AFTER_KIB") |"
   target "Idle RSS ≤ 15 MiB" "$(mib "$HR_IDLE_KIB") MiB" "$(ge 15360 "$HR_IDLE_KIB")"
   target "Peak RSS in scenario 2 ≤ 64 MiB" "$(mib "$HR_PEAK_KIB") MiB" "$(ge 65536 "$HR_PEAK_KIB")"
+fi
+
+# --- 8. several replicas on NATS JetStream -------------------------------------
+# s8_wait_port PORT PID: until PORT accepts TCP (30 s), or PID dies.
+s8_wait_port() {
+  for _ in $(seq 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || die "process $2 exited before listening on $1 (see its log in $WORK)"
+    sleep 0.1
+  done
+  die "nothing listened on $1 within 30 s"
+}
+# s8_nats LABEL NODES: starts a single JetStream node (1) or a three-node
+# cluster (3) on loopback; sets S8_NATS_PIDS and S8_NATS_URLS.
+s8_nats() {
+  local label=$1 nodes=$2 i routes=""
+  S8_NATS_PIDS=() S8_NATS_URLS=()
+  for i in $(seq 0 $((nodes - 1))); do routes+="${routes:+,}nats://127.0.0.1:$((PORT_BASE + 50 + i))"; done
+  for i in $(seq 0 $((nodes - 1))); do
+    local args=(-js -sd "$WORK/nats-$label-$i" -a 127.0.0.1 -p $((PORT_BASE + 40 + i)) -m $((PORT_BASE + 60 + i)))
+    ((nodes > 1)) && args+=(-n "n$i" --cluster_name bench --cluster "nats://127.0.0.1:$((PORT_BASE + 50 + i))" --routes "$routes")
+    start "nats-$label-$i" "$NATS_BIN" "${args[@]}"
+    S8_NATS_PIDS+=("$LAST_PID")
+    S8_NATS_URLS+=("nats://127.0.0.1:$((PORT_BASE + 40 + i))")
+  done
+  for i in $(seq 0 $((nodes - 1))); do s8_wait_port $((PORT_BASE + 40 + i)) "${S8_NATS_PIDS[$i]}"; done
+  ((nodes > 1)) || return 0
+  for _ in $(seq 300); do
+    curl -s --max-time 1 "http://127.0.0.1:$((PORT_BASE + 60))/jsz" | grep -q '"leader"' && return 0
+    sleep 0.1
+  done
+  die "the NATS cluster ($label) elected no JetStream leader within 30 s"
+}
+# s8_run LABEL REPLICAS STORE_BLOCK: one row of the table.
+s8_run() {
+  local label=$1 n=$2 block=$3 cfg i pids=() urls=() ticks=0 nticks=0 p
+  cfg=$(config "s8-$label" async 1)
+  printf '%s' "$block" >>"$cfg"
+  "$HOOKROUTE" check -c "$cfg" >"$WORK/s8-$label-check.log" 2>&1 || die "s8 $label: config rejected: $(tail -1 "$WORK/s8-$label-check.log")"
+  for i in $(seq 0 $((n - 1))); do
+    start "hookroute-s8-$label-$i" "$HOOKROUTE" serve -c "$cfg" --listen "127.0.0.1:$((PORT_BASE + 20 + i))" \
+      --admin-listen "127.0.0.1:$((PORT_BASE + 30 + i))" --data-dir "$WORK/data-s8-$label-$i"
+    pids+=("$LAST_PID")
+    urls+=("http://127.0.0.1:$((PORT_BASE + 20 + i))/hooks/github")
+    wait_http "http://127.0.0.1:$((PORT_BASE + 30 + i))/-/healthz" "$LAST_PID"
+  done
+  local per=$((CONNECTIONS / n))
+  ((per > 0)) || per=1
+  local wrks=()
+  for i in "${!urls[@]}"; do
+    wrk -t "$WRK_THREADS" -c "$per" -d "$WARMUP" -s "$LUA" "${urls[$i]}" -- "$PUSH_BODY" >/dev/null 2>&1 &
+    wrks+=("$!")
+  done
+  wait "${wrks[@]}" || true
+  local prev=-1 c
+  for _ in $(seq 100); do
+    c=$(sink_count)
+    [[ $c == "$prev" ]] && break
+    prev=$c
+    sleep 0.5
+  done
+  for p in "${pids[@]}"; do ticks=$((ticks + $(cpu_ticks "$p"))); done
+  for p in "${S8_NATS_PIDS[@]}"; do nticks=$((nticks + $(cpu_ticks "$p"))); done
+  local base t0
+  base=$(sink_count) t0=$(now)
+  wrks=()
+  for i in "${!urls[@]}"; do
+    wrk -t "$WRK_THREADS" -c "$per" -d "$DURATION" -s "$LUA" "${urls[$i]}" -- "$PUSH_BODY" >"$WORK/wrk-s8-$label-$i.log" 2>&1 &
+    wrks+=("$!")
+  done
+  wait "${wrks[@]}" || true
+  local requests=0 accepted=0 errors=0 rate=0 p50=0 p99=0 kv line
+  for i in "${!urls[@]}"; do
+    line=$(grep '^RESULT ' "$WORK/wrk-s8-$label-$i.log") || die "no RESULT line from wrk for s8 $label"
+    for kv in ${line#RESULT }; do printf -v "W_${kv%%=*}" '%s' "${kv#*=}"; done
+    requests=$((requests + W_requests))
+    accepted=$((accepted + W_requests - W_status_errors))
+    errors=$((errors + W_status_errors + W_connect + W_read + W_write + W_timeout))
+    rate=$(calc "%.2f" "$rate + ($W_requests - $W_status_errors) / ($W_duration_us / 1000000)")
+    ((W_p50_us > p50)) && p50=$W_p50_us
+    ((W_p99_us > p99)) && p99=$W_p99_us
+  done
+  local after=0 nafter=0
+  for p in "${pids[@]}"; do after=$((after + $(cpu_ticks "$p"))); done
+  for p in "${S8_NATS_PIDS[@]}"; do nafter=$((nafter + $(cpu_ticks "$p"))); done
+  local last t_last quiet_since
+  last=$(sink_count) t_last=$(now) quiet_since=$(now)
+  while :; do
+    sleep 0.2
+    c=$(sink_count)
+    if [[ $c != "$last" ]]; then
+      last=$c t_last=$(now) quiet_since=$t_last
+    fi
+    (((last - base) >= accepted)) && break
+    awk "BEGIN { exit !($(now) - $quiet_since >= 3 || $(now) - $t0 >= 180) }" && break
+  done
+  local delivered=$((last - base)) div=$((requests > 0 ? requests : 1))
+  for p in "${pids[@]}"; do stop "$p"; done
+  local acc_rps
+  acc_rps=$(calc "%.0f" "$rate")
+  [[ $label == embedded ]] && S8_EMBEDDED=$acc_rps
+  S8_ACC[$label]=$acc_rps
+  log "s8 $label: $acc_rps accepted/s, $delivered of $accepted delivered"
+  md "| $label | $n | $acc_rps | $(calc "%.2f" "$p50 / 1000") | $(calc "%.2f" "$p99 / 1000") | $errors | $accepted | $delivered | $(calc "%.0f" "$delivered / ($t_last - $t0)") | $(calc "%.0f" "($after - $ticks) * 1000000 / $CLK_TCK / $div") | $(calc "%.0f" "($nafter - $nticks) * 1000000 / $CLK_TCK / $div") | $(calc "%.2f×" "$acc_rps / ${S8_EMBEDDED:-$acc_rps}") |"
+}
+
+if want 8; then
+  NATS_BIN=$(command -v nats-server || true)
+  [[ -z $NATS_BIN && -x /usr/sbin/nats-server ]] && NATS_BIN=/usr/sbin/nats-server
+  md "" "## 8. Several replicas on NATS JetStream" ""
+  if [[ -z $NATS_BIN ]]; then
+    log "scenario 8: nats-server not found (apt-get install nats-server); skipped"
+    md "Skipped: nats-server is not installed (\`apt-get install nats-server\`)."
+  else
+    log "scenario 8: embedded store vs JetStream R1 and R3 with 3 replicas"
+    md "Scenario 3's durable route. *embedded*: one hookroute on its redb file (the embedded store has one writer). *jetstream-R1*: three hookroute replicas on one JetStream node (\`store: jetstream\`, \`replicas: 1\`); *jetstream-R3*: the same on a three-node cluster on loopback (\`replicas: 3\`: a 202 waits for a quorum). The load is split over the replicas ($CONNECTIONS connections in all, one wrk per replica); p50/p99 are the worst replica's. CPU µs/req: all hookroute processes, and all NATS servers, over the measured run, per request. Everything, NATS included, shares the machine's $(nproc) cores." \
+      "" "| store | replicas | accepted/s | p50 ms | p99 ms | errors | accepted | delivered | delivered/s | hookroute CPU µs/req | NATS CPU µs/req | accepted/s vs embedded |" \
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    declare -A S8_ACC=()
+    S8_NATS_PIDS=()
+    s8_run embedded 1 ""
+    s8_nats r1 1
+    s8_run jetstream-R1 3 "$(printf 'store:\n  jetstream:\n    servers: [%s]\n    stream: benchr1\n    replicas: 1\n' "${S8_NATS_URLS[0]}")"
+    for p in "${S8_NATS_PIDS[@]}"; do stop "$p"; done
+    s8_nats r3 3
+    s8_run jetstream-R3 3 "$(printf 'store:\n  jetstream:\n    servers: [%s]\n    stream: benchr3\n    replicas: 3\n' "$(IFS=,; echo "${S8_NATS_URLS[*]}")")"
+    for p in "${S8_NATS_PIDS[@]}"; do stop "$p"; done
+    S8_NATS_PIDS=()
+    target "Scenario 8: JetStream R1 (3 replicas) accepted/s ≥ 0.5× embedded" \
+      "$(calc "%.2f×" "${S8_ACC[jetstream-R1]} / ${S8_ACC[embedded]}")" "$(ge "${S8_ACC[jetstream-R1]} / ${S8_ACC[embedded]}" 0.5)"
+  fi
 fi
 
 # --- write RESULTS.md ---------------------------------------------------------------

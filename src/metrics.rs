@@ -35,6 +35,12 @@ pub const QUEUE_BODY_BYTES: &str = "hookroute_queue_body_bytes";
 pub const QUEUE_OLDEST_AGE: &str = "hookroute_queue_oldest_pending_age_seconds";
 /// Each destination's circuit breaker, by `destination` (gauge): 0 closed, 1 half-open, 2 open.
 pub const BREAKER_STATE: &str = "hookroute_breaker_state";
+/// `store: jetstream`: jobs in the shared work stream not yet acknowledged — waiting, in retry or in
+/// flight on any replica (gauge, as this replica last read it).
+pub const JETSTREAM_PENDING: &str = "hookroute_jetstream_pending_jobs";
+/// `store: jetstream`: of those, the ones delivered to a replica more than once (NATS's
+/// `num_redelivered`: retries after a nak, and leases that ran out) (gauge).
+pub const JETSTREAM_REDELIVERED: &str = "hookroute_jetstream_redelivered_jobs";
 /// Jobs moved to dead letters, by `route`.
 pub const DEAD_LETTERS: &str = "hookroute_dead_letters_total";
 /// Config reloads by `outcome` (`success`, `failure`).

@@ -52,8 +52,8 @@ pub(crate) const SECRET_PLACEHOLDER: &str = "whsec_cGxhY2Vob2xkZXI=";
 
 /// Keys whose values are secrets (the `verify:` schemes' keys and
 /// `admin_token`); a list's items (`secrets[0]`) are secrets too.
-const SECRET_KEYS: [&str; 8] =
-    ["secret", "secrets", "signing_secret", "signing_secrets", "token", "tokens", "password", "admin_token"];
+const SECRET_KEYS: [&str; 9] =
+    ["secret", "secrets", "signing_secret", "signing_secrets", "token", "tokens", "password", "admin_token", "nkey"];
 
 /// True when the value at `path` (`routes[0].verify.github.secrets[1]`) is
 /// a secret.

@@ -14,6 +14,7 @@ pub mod interpolate;
 pub(crate) mod locate;
 pub(crate) mod secret;
 pub mod spec;
+pub mod store_spec;
 pub(crate) mod test_spec;
 pub(crate) mod yaml;
 

@@ -54,6 +54,8 @@ pub struct ConfigSpec {
     pub body_read_timeout: Option<HumanDuration>,
     /// Where the delivery queue lives. Default `./data`.
     pub data_dir: Option<String>,
+    /// The delivery queue on a shared store instead of `data_dir`: `jetstream:` (NATS JetStream), for several replicas. Requires a restart to change.
+    pub store: Option<super::store_spec::StoreSpec>,
     /// Time in-flight deliveries get to finish at shutdown. Default 10s.
     pub shutdown_grace: Option<HumanDuration>,
     /// Defaults for every route (`retry:`).

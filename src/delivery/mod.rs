@@ -23,7 +23,9 @@ pub(crate) mod destination;
 pub(crate) mod execute;
 pub(crate) mod group_commit;
 pub(crate) mod intake;
+pub(crate) mod jetstream;
 pub(crate) mod job;
+pub(crate) mod lease;
 pub(crate) mod memory_backlog;
 pub(crate) mod ordering;
 pub(crate) mod redb_store;
@@ -74,6 +76,9 @@ struct Running {
     scheduler: Scheduler,
     data_dir: PathBuf,
     retention: settings::Retention,
+    /// Durable jobs reach the scheduler from a shared queue
+    /// ([`jetstream`]), not from acceptance, replay or a restart.
+    fed: bool,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -133,6 +138,9 @@ impl Delivery {
         data_dir: Option<PathBuf>,
         needs_store: bool,
     ) -> Result<(), StoreError> {
+        if let Some(shared) = &settings.jetstream {
+            return self.start_jetstream(settings, shared).await;
+        }
         let open_now = needs_store || data_dir.is_some() || settings.data_dir_set;
         let running = Running {
             scheduler: Scheduler::spawn(
@@ -140,10 +148,11 @@ impl Delivery {
                 self.inner.store.clone(),
                 self.inner.memory.clone(),
                 self.inner.bodies.clone(),
-                SchedulerSettings { concurrency: settings.concurrency, breaker: settings.breaker },
+                SchedulerSettings { concurrency: settings.concurrency, breaker: settings.breaker, leases: None },
             ),
             data_dir: data_dir.unwrap_or_else(|| settings.data_dir.clone()),
             retention: settings.retention.clone(),
+            fed: false,
         };
         if self.inner.running.set(running).is_err() {
             return Err(StoreError::Internal("delivery was already started".into()));
@@ -180,7 +189,10 @@ impl Delivery {
             return Err(StoreError::Closed);
         }
         let running = self.inner.running.get().ok_or(StoreError::Closed)?;
-        let pending = store.pending().await?;
+        let pending = match running.fed {
+            true => Vec::new(),
+            false => store.pending().await?,
+        };
         // The slot first: resumed jobs read their bodies from it.
         if self.inner.store.set(store.clone()).is_err() {
             return Err(StoreError::Internal("a delivery store is already open".into()));
@@ -200,7 +212,9 @@ impl Delivery {
 
     /// True once started and until shut down.
     pub(crate) fn is_open(&self) -> bool {
-        self.inner.running.get().is_some() && !self.inner.closed.load(Ordering::SeqCst)
+        self.inner.running.get().is_some()
+            && !self.inner.closed.load(Ordering::SeqCst)
+            && self.inner.store.get().is_none_or(|store| store.is_available())
     }
 
     /// Records an event's jobs and dedup claims, then queues the jobs. Durable
@@ -222,6 +236,7 @@ impl Delivery {
             return Ok(Accepted::default());
         }
         let scheduler = self.scheduler()?;
+        let fed = self.inner.running.get().is_some_and(|r| r.fed);
         // Room first: a refused event must leave nothing behind, not even
         // its durable jobs or dedup claims (the resend would be a duplicate).
         let room = match plan.memory.len() {
@@ -246,11 +261,12 @@ impl Delivery {
                 .await?;
             // A job that is dead from the start (its templates did not
             // render) is stored for the dead letters, not attempted.
+            // A shared queue hands the jobs to whichever replica pulls them.
             entries.extend(
                 outcome
                     .stored
                     .into_iter()
-                    .filter(|job| job.status == Status::Pending)
+                    .filter(|job| job.status == Status::Pending && !fed)
                     .map(|job| Entry { job, body: self.inner.bodies.hold(body, settings.queued_body_memory) }),
             );
             accepted.duplicates = outcome.duplicates;
@@ -300,7 +316,8 @@ impl Delivery {
     /// budget (history kept) and queues them.
     pub(crate) async fn replay(&self, selector: ReplaySelector) -> Result<ReplayOutcome, StoreError> {
         let outcome = self.store().await?.replay(selector, SystemTime::now()).await?;
-        if let ReplayOutcome::Replayed(jobs) = &outcome {
+        let fed = self.inner.running.get().is_some_and(|r| r.fed);
+        if let (ReplayOutcome::Replayed(jobs), false) = (&outcome, fed) {
             self.scheduler()?.admit(jobs.iter().map(|job| Entry { job: job.clone(), body: None }).collect());
         }
         Ok(outcome)

@@ -30,6 +30,7 @@ use super::body_budget::{BodyBudget, QueuedBody};
 use super::destination::{BreakerSettings, BreakerState, Destination, Health, Permit};
 use super::execute::{self, Ctx};
 use super::job::{JobRecord, Timestamp};
+use super::lease::Leases;
 use super::memory_backlog::MemoryBacklog;
 use super::ordering::KeyQueues;
 use super::retry::Verdict;
@@ -49,6 +50,9 @@ pub(crate) struct Entry {
 pub(crate) struct SchedulerSettings {
     pub concurrency: usize,
     pub breaker: BreakerSettings,
+    /// Set when durable jobs are handed in on leases from a shared queue:
+    /// their retries go back to it instead of to a local timer.
+    pub leases: Option<Arc<dyn Leases>>,
 }
 
 enum Msg {
@@ -304,7 +308,7 @@ impl State {
                         self.seq += 1;
                         self.timers.insert((at, self.seq), Timer::Wake(name.to_string()));
                     }
-                    return;
+                    return self.hand_back(name, at);
                 }
                 Permit::Busy => return,
             }
@@ -327,32 +331,58 @@ impl State {
         if let Some(slot) = self.destinations.get_mut(&name) {
             slot.state.finish(health, Instant::now());
         }
+        // A leased job's retry is the queue's (see `super::lease`): here it
+        // ends like a finished one, freeing its ordering key locally.
+        let leased = self.settings.leases.as_ref().filter(|_| !entry.job.memory);
+        if let Some(leases) = leased {
+            leases.finished(&entry.job, &verdict);
+        }
         match verdict {
-            Verdict::Retry { .. } => {
+            Verdict::Retry { .. } if leased.is_none() => {
                 if self.draining {
                     self.discard(entry);
                 } else {
                     self.schedule(entry);
                 }
             }
-            Verdict::Succeeded | Verdict::Dead { .. } => {
-                self.queued.remove(&entry.job.id);
-                if entry.job.memory {
-                    self.memory.release(1);
-                }
-                if let Some(key) = &entry.job.ordering_key {
-                    if let Some(next) = self.keys.advance(key) {
-                        if self.draining {
-                            self.discard(next);
-                        } else {
-                            self.schedule(next);
-                        }
-                    }
-                }
-            }
+            Verdict::Retry { .. } | Verdict::Succeeded | Verdict::Dead { .. } => self.forget(entry),
         }
         self.pump(&name);
         self.publish(&name);
+    }
+
+    /// A job is done here: its key's next job (if any) becomes the head.
+    fn forget(&mut self, entry: Entry) {
+        self.queued.remove(&entry.job.id);
+        if entry.job.memory {
+            self.memory.release(1);
+        }
+        if let Some(key) = &entry.job.ordering_key {
+            if let Some(next) = self.keys.advance(key) {
+                if self.draining {
+                    self.discard(next);
+                } else {
+                    self.schedule(next);
+                }
+            }
+        }
+    }
+
+    /// Leased jobs (a shared queue) of a destination whose breaker is open
+    /// go back to the queue, due when the breaker lets a probe through, so
+    /// they hold no lease that another destination's jobs could use. (A
+    /// busy destination keeps its leased jobs: handing them back would have
+    /// the replica pull and return its whole backlog in a loop.)
+    fn hand_back(&mut self, name: &str, open_until: Instant) {
+        let Some(leases) = self.settings.leases.clone() else { return };
+        let Some(slot) = self.destinations.get_mut(name) else { return };
+        let (kept, back): (VecDeque<Entry>, VecDeque<Entry>) = slot.backlog.drain(..).partition(|e| e.job.memory);
+        slot.backlog = kept;
+        let after = open_until.saturating_duration_since(Instant::now());
+        for entry in back {
+            leases.finished(&entry.job, &Verdict::Retry { after });
+            self.forget(entry);
+        }
     }
 
     fn fire(&mut self, now: Instant) {
@@ -392,6 +422,9 @@ impl State {
     /// the store; a memory one is lost, and said so.
     fn discard(&mut self, entry: Entry) {
         self.queued.remove(&entry.job.id);
+        if let Some(leases) = self.settings.leases.as_ref().filter(|_| !entry.job.memory) {
+            leases.released(&entry.job);
+        }
         if entry.job.memory {
             self.memory.release(1);
             tracing::warn!(

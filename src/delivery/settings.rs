@@ -61,6 +61,8 @@ pub struct DeliverySettings {
     /// Bytes of durable jobs' bodies kept in memory (see
     /// [`super::body_budget`]).
     pub queued_body_memory: usize,
+    /// `store: jetstream:`: the shared queue instead of `data_dir`.
+    pub jetstream: Option<super::jetstream::JetStreamSettings>,
 }
 
 impl Default for DeliverySettings {
@@ -75,6 +77,7 @@ impl Default for DeliverySettings {
             breaker: BreakerSettings::default(),
             memory_queue_limit: DEFAULT_MEMORY_QUEUE_LIMIT,
             queued_body_memory: super::body_budget::DEFAULT_QUEUED_BODY_MEMORY,
+            jetstream: None,
         }
     }
 }
@@ -151,6 +154,7 @@ impl DeliverySettings {
         if let Some(size) = spec.queued_body_memory {
             out.queued_body_memory = usize::try_from(size.as_u64()).unwrap_or(usize::MAX);
         }
+        out.jetstream = super::jetstream::JetStreamSettings::compile(spec.store.as_ref(), errors);
         out
     }
 }
@@ -161,6 +165,8 @@ impl DeliverySettings {
 /// and warns about each that differs, naming the value still in use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StartOnly {
+    /// Which store: `embedded` or the JetStream servers and stream.
+    pub(crate) store: String,
     pub data_dir: PathBuf,
     pub shutdown_grace: Duration,
     pub retention: Retention,
@@ -177,6 +183,7 @@ impl StartOnly {
         default_grace: Duration,
     ) -> Self {
         StartOnly {
+            store: settings.jetstream.as_ref().map_or_else(|| "embedded".to_string(), |js| js.describe()),
             data_dir: data_dir_override.map_or_else(|| settings.data_dir.clone(), Path::to_path_buf),
             shutdown_grace: settings.shutdown_grace.unwrap_or(default_grace),
             retention: settings.retention.clone(),
@@ -193,6 +200,7 @@ impl StartOnly {
         let path = |p: &Path| p.display().to_string();
         let (old, new) = (&self.breaker, &next.breaker);
         let pairs = [
+            ("store", self.store.clone(), next.store.clone()),
             ("data_dir", path(&self.data_dir), path(&next.data_dir)),
             ("shutdown_grace", time(self.shutdown_grace), time(next.shutdown_grace)),
             ("retention.succeeded", time(self.retention.succeeded), time(next.retention.succeeded)),

@@ -4,9 +4,9 @@
 //! retention need, phrased as whole operations (accept an event with its
 //! jobs, save jobs after attempts, replay, prune) rather than as key-value
 //! primitives, so a backend can implement each with its own transaction
-//! model. The embedded backend is [`super::redb_store::RedbStore`]; a shared
-//! backend for several replicas (NATS JetStream: a work-queue stream for
-//! jobs, a KV bucket for records and dedup keys) implements the same trait.
+//! model. The embedded backend is [`super::redb_store::RedbStore`]; the
+//! shared backend for several replicas is [`super::jetstream`] (a
+//! work-queue stream for jobs, KV buckets for records and dedup keys).
 //! Methods return boxed futures so the trait stays object-safe and a
 //! backend may be async (network) or blocking behind its own threads.
 //!
@@ -174,6 +174,11 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// The event that claimed `key` on `route`, if the claim is still live.
     fn claimed(&self, route: String, key: String, now: SystemTime)
         -> BoxFuture<'_, Result<Option<String>, StoreError>>;
+    /// False while the store cannot take writes (a network backend that
+    /// lost its servers): readiness reports it, so traffic goes elsewhere.
+    fn is_available(&self) -> bool {
+        true
+    }
     /// Finishes outstanding writes and releases the store (its files, its
     /// locks). Later calls fail with [`StoreError::Closed`].
     fn close(&self) -> BoxFuture<'_, ()>;

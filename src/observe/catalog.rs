@@ -103,6 +103,18 @@ pub const CATALOG: &[Described] = &[
         "Circuit breaker of each destination: 0 closed, 1 half-open (next attempt probes), 2 open (nothing sent).",
     ),
     d(m::DEAD_LETTERS, Kind::Counter, &["route"], "Delivery jobs moved to dead letters, by route."),
+    d(
+        m::JETSTREAM_PENDING,
+        Kind::Gauge,
+        &[],
+        "store: jetstream: jobs in the shared work stream not yet acknowledged (waiting, in retry or in flight on any replica).",
+    ),
+    d(
+        m::JETSTREAM_REDELIVERED,
+        Kind::Gauge,
+        &[],
+        "store: jetstream: pending jobs delivered more than once (retries after a nak, leases that ran out).",
+    ),
     d(m::CONFIG_RELOADS, Kind::Counter, &["outcome"], "Config reloads by outcome: success, failure."),
     d(m::CONFIG_LAST_SUCCESS, Kind::Gauge, &[], "Unix time of the last successful config load."),
     d(m::BUILD_INFO, Kind::Gauge, &["version"], "Always 1; the version label says which build is running."),

@@ -1,0 +1,197 @@
+//! Real `nats-server` processes for the JetStream tests: a single node, or
+//! a three-node cluster, on loopback ports with their stores in temporary
+//! directories.
+//!
+//! Without `nats-server` on PATH (or at /usr/sbin, where Debian puts it) a
+//! test is skipped with one line saying what to install — unless
+//! `HOOKROUTE_REQUIRE_SERVERS=1` (set by `.ci/run`), which makes the skip a
+//! failure, so CI cannot pass by running nothing.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// The binary, or None (after printing the skip line) when it is missing.
+pub fn nats_server(test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
+        .map(|dir| dir.join("nats-server"))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        let line = format!("skipped {test}: nats-server is not installed (apt-get install nats-server)");
+        if std::env::var("HOOKROUTE_REQUIRE_SERVERS").is_ok_and(|v| v == "1") {
+            panic!("{line}, and HOOKROUTE_REQUIRE_SERVERS=1 requires it");
+        }
+        eprintln!("{line}");
+    }
+    found
+}
+
+/// A free loopback port (bound, read, released: the server takes it next).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// One `nats-server -js` process; killed when dropped.
+pub struct Nats {
+    bin: PathBuf,
+    args: Vec<String>,
+    pub port: u16,
+    pub monitor: u16,
+    child: Option<Child>,
+    _dir: Option<TempDir>,
+}
+
+impl Nats {
+    /// A single JetStream node on fresh loopback ports.
+    pub fn single(bin: &Path) -> Nats {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (port, monitor) = (free_port(), free_port());
+        let args = vec![
+            "-js".into(),
+            "-sd".into(),
+            dir.path().display().to_string(),
+            "-a".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+            "-m".into(),
+            monitor.to_string(),
+        ];
+        let mut nats = Nats { bin: bin.to_path_buf(), args, port, monitor, child: None, _dir: Some(dir) };
+        nats.start();
+        nats
+    }
+
+    /// The client URL.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts the process with the same ports and store, and waits
+    /// until it accepts connections.
+    pub fn start(&mut self) {
+        let child = Command::new(&self.bin)
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn nats-server");
+        self.child = Some(child);
+        wait_for_port(self.port);
+    }
+
+    /// Kills the process (SIGKILL), keeping its store for [`Nats::start`].
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A three-node JetStream cluster on loopback.
+pub struct Cluster {
+    pub nodes: Vec<Nats>,
+    _dirs: Vec<TempDir>,
+}
+
+impl Cluster {
+    pub fn start(bin: &Path) -> Cluster {
+        let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let route_list = routes.iter().map(|p| format!("nats://127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
+        let mut nodes = Vec::new();
+        let mut dirs = Vec::new();
+        for (i, route) in routes.iter().enumerate() {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let (port, monitor) = (free_port(), free_port());
+            let args = vec![
+                "-js".into(),
+                "-sd".into(),
+                dir.path().display().to_string(),
+                "-a".into(),
+                "127.0.0.1".into(),
+                "-p".into(),
+                port.to_string(),
+                "-m".into(),
+                monitor.to_string(),
+                "-n".into(),
+                format!("n{i}"),
+                "--cluster_name".into(),
+                "hr".into(),
+                "--cluster".into(),
+                format!("nats://127.0.0.1:{route}"),
+                "--routes".into(),
+                route_list.clone(),
+            ];
+            dirs.push(dir);
+            let child = Command::new(bin)
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn nats-server");
+            nodes.push(Nats { bin: bin.to_path_buf(), args, port, monitor, child: Some(child), _dir: None });
+        }
+        for node in &nodes {
+            wait_for_port(node.port);
+        }
+        let cluster = Cluster { nodes, _dirs: dirs };
+        cluster.wait_for_leader();
+        cluster
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(Nats::url).collect()
+    }
+
+    /// Waits until JetStream has a meta leader and three peers.
+    fn wait_for_leader(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = self.nodes.iter().any(|n| {
+                http_get(n.monitor, "/jsz").is_some_and(|body| {
+                    body.contains("\"leader\"")
+                        && (body.contains("\"cluster_size\": 3") || body.contains("\"cluster_size\":3"))
+                })
+            });
+            if ready {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the NATS cluster formed no JetStream leader within 30s");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(Instant::now() < deadline, "nats-server did not listen on {port} within 20s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A plain HTTP GET of the monitor port (no client dependency needed).
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
