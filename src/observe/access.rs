@@ -23,6 +23,7 @@ use std::time::Instant;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 
+use super::handles::{self, RouteMetrics};
 use super::route_stats::RouteStats;
 use crate::metrics as m;
 
@@ -64,6 +65,9 @@ pub struct Note {
     pub event_id: Option<String>,
     /// The routes taken, first one first.
     pub routes: Vec<Arc<str>>,
+    /// The first route's metric handles: `hookroute_requests_total` counts
+    /// the request under that route.
+    first: Option<Arc<RouteMetrics>>,
     outcome: Option<Outcome>,
 }
 
@@ -87,15 +91,22 @@ impl Note {
         self.outcome = Some(Outcome::Rejected("timeout"));
     }
 
-    /// The event passed the door and goes to the pipeline with `routes`
-    /// (none: ignored). Counts each route's match.
-    pub fn routed(&mut self, stats: &RouteStats, routes: Vec<Arc<str>>) {
-        for route in &routes {
-            metrics::counter!(m::ROUTE_MATCHES, "route" => route.to_string()).increment(1);
-            stats.matched(route);
+    /// The event passed the door and goes to the pipeline with `routes`,
+    /// each a name and its handles (none: ignored). Counts each route's
+    /// match.
+    pub fn routed<'a>(
+        &mut self,
+        stats: &RouteStats,
+        routes: impl Iterator<Item = (&'a Arc<str>, &'a Arc<RouteMetrics>)>,
+    ) {
+        for (name, metrics) in routes {
+            metrics.matched(stats);
+            if self.first.is_none() {
+                self.first = Some(metrics.clone());
+            }
+            self.routes.push(name.clone());
         }
-        self.outcome = Some(if routes.is_empty() { Outcome::Ignored } else { Outcome::Matched });
-        self.routes = routes;
+        self.outcome = Some(if self.routes.is_empty() { Outcome::Ignored } else { Outcome::Matched });
     }
 }
 
@@ -126,10 +137,12 @@ impl Access {
     /// the parts, not the server's answer type, so the log sits below the
     /// server that reports into it.
     pub fn finish(self, note: Note, status: StatusCode, headers: &mut HeaderMap, bytes: usize) {
-        let route = note.routes.first().map(|r| r.to_string()).unwrap_or_else(|| "none".to_string());
-        metrics::counter!(m::REQUESTS, "route" => route, "status" => status_class(status)).increment(1);
+        match &note.first {
+            Some(route) => route.answered(status),
+            None => handles::count_unrouted(status),
+        }
         let outcome = note.outcome.unwrap_or(Outcome::Rejected("other"));
-        metrics::counter!(m::EVENTS, "outcome" => outcome.as_str()).increment(1);
+        handles::count_event(outcome);
         headers.insert(REQUEST_ID.clone(), self.request_id.clone());
 
         let latency_ms = (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e3;

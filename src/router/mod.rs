@@ -46,6 +46,8 @@ pub struct Route {
     pub delivery: crate::actions::DeliveryMode,
     /// Redeliveries of an accepted event are answered, not processed.
     pub dedup: Option<Dedup>,
+    /// The route's metric handles, resolved once (see [`crate::observe::handles`]).
+    pub metrics: Arc<crate::observe::RouteMetrics>,
 }
 
 /// A compiled config.
@@ -270,8 +272,10 @@ fn compile_route(
     ) else {
         return (located, None);
     };
+    let name: Arc<str> = Arc::from(spec.name.as_str());
     let route = Route {
-        name: Arc::from(spec.name.as_str()),
+        metrics: Arc::new(crate::observe::RouteMetrics::new(name.clone())),
+        name,
         path: spec.path.clone(),
         methods,
         condition: match conditions.len() {

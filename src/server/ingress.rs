@@ -145,7 +145,10 @@ where
         note.refused_by_door(refusal.reason());
         return door::refusal_reply(refusal);
     }
-    note.routed(&app.stats(), matched.iter().map(|m| snapshot.routes[m.route].name.clone()).collect());
+    note.routed(
+        app.stats(),
+        matched.iter().map(|m| (&snapshot.routes[m.route].name, &snapshot.routes[m.route].metrics)),
+    );
     let reply = app.run(&active, event, &matched).await;
     // A redelivery caught by dedup is answered with the first delivery's
     // event id: the access line shows the id the sender was given.
