@@ -260,7 +260,7 @@ fn answer(planned: &ReplyPlan, route: &str, event_id: &str, id: &str, names: &[&
 /// accepted it.
 fn with_event_id(reply: &mut Reply, id: &str) {
     if let Ok(v) = HeaderValue::from_str(id) {
-        reply.headers.insert(crate::event::ID_HEADER, v);
+        reply.headers.insert(crate::event::ID_HEADER_NAME.clone(), v);
     }
 }
 
