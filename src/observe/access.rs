@@ -25,6 +25,7 @@ use http::{HeaderMap, Method, StatusCode};
 
 use super::handles::{self, RouteMetrics};
 use super::route_stats::RouteStats;
+use crate::event::addr_text::AddrText;
 use crate::metrics as m;
 
 /// The `tracing` target of access lines: filter them with
@@ -146,8 +147,11 @@ impl Access {
         headers.insert(REQUEST_ID.clone(), self.request_id.clone());
 
         let latency_ms = (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
-        let client = note.client_ip.or(self.peer.map(|p| p.ip()));
-        let routes = note.routes.iter().map(|r| &**r).collect::<Vec<_>>().join(",");
+        // Addresses written without `fmt`'s integer formatting, the same
+        // text (see `AddrText`); route names joined as they are written.
+        let client = note.client_ip.or(self.peer.map(|p| p.ip())).map(AddrText::ip);
+        let peer = self.peer.map(AddrText::socket);
+        let routes = Joined(&note.routes);
         let reason = match outcome {
             Outcome::Rejected(reason) => Some(reason),
             _ => None,
@@ -157,7 +161,7 @@ impl Access {
             request_id = self.request_id.to_str().unwrap_or_default(),
             event_id = note.event_id.as_deref(),
             client = client.map(tracing::field::display),
-            peer = self.peer.map(tracing::field::display),
+            peer = peer.map(tracing::field::display),
             method = %self.method,
             path = %self.path,
             routes = %routes,
@@ -171,6 +175,21 @@ impl Access {
             self.path,
             status.as_u16()
         );
+    }
+}
+
+/// Names joined with `,` as they are written, without a joined copy.
+struct Joined<'a>(&'a [Arc<str>]);
+
+impl std::fmt::Display for Joined<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, name) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(name)?;
+        }
+        Ok(())
     }
 }
 
@@ -193,8 +212,11 @@ fn is_sane_request_id(value: &HeaderValue) -> bool {
 }
 
 fn generate_request_id() -> HeaderValue {
-    // A ULID is always a valid header value; the fallback is unreachable.
-    HeaderValue::from_str(&ulid::Ulid::new().to_string()).unwrap_or(HeaderValue::from_static("unknown"))
+    // Written on the stack, then copied once into the value (not through a
+    // `String` first). A ULID is always a valid header value; the fallback
+    // is unreachable.
+    let mut text = [0u8; ulid::ULID_LEN];
+    HeaderValue::from_str(ulid::Ulid::new().array_to_str(&mut text)).unwrap_or(HeaderValue::from_static("unknown"))
 }
 
 #[cfg(test)]
