@@ -8,28 +8,40 @@
 # kernel's share, TCP on loopback, is the same for every server.)
 #
 #   bench/callgrind.sh TARGET [N]
-#     TARGET  s2     hookroute, forward sync route (scenario 2) -> sink
-#             s4     hookroute, match and answer (scenario 4)
-#             nginx  nginx proxy_pass -> sink (scenario 2's reference)
+#     TARGET  s2        hookroute, forward sync route (scenario 2) -> sink
+#             s2b       the same route, 80-byte body (scenario 2b: the fixed
+#                       cost of a request, where parsing costs next to nothing)
+#             s2b-bare  s2b without conditions
+#             s4        hookroute, match and answer (scenario 4)
+#             nginx     nginx proxy_pass -> sink (scenario 2's reference)
+#             nginx-b   the same, 80-byte body (scenario 2b's reference)
 #     N       measured requests (default 2000), after 200 warm-up requests,
-#             all POSTs of the 7.5 KiB push over one keep-alive connection
+#             all POSTs of the 7.5 KiB push (80-byte targets: fixtures/push-80.json)
+#             over one keep-alive connection
 #   ALLOC=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2 bench/callgrind.sh s2
 #             tries another malloc without rebuilding (LD_PRELOAD)
+#   HOOKROUTE=/path/to/hookroute SINK=/path/to/sink bench/callgrind.sh s2
+#             measures copies of the binaries (a before/after comparison
+#             while the next build overwrites target/release)
 #
-# Prints instructions/request and the most expensive functions (inclusive);
-# the callgrind file is kept for callgrind_annotate / kcachegrind.
+# Prints instructions/request, the most expensive functions (inclusive) and,
+# for hookroute, the request broken down by stage (bench/stages.awk: each
+# stage is the inclusive cost of named functions; the mapping and its caveats
+# are in that file and in bench/PROFILE.md); the callgrind file is kept for
+# callgrind_annotate / kcachegrind.
 # Needs: valgrind, curl (and nginx for TARGET=nginx); release binaries built
 # (cargo build --release --bin hookroute --example sink).
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
-target=${1:?usage: callgrind.sh s2|s4|nginx [N]}
+target=${1:?usage: callgrind.sh s2|s2b|s2b-bare|s4|nginx|nginx-b [N]}
 n=${2:-2000}
 port=${PORT_BASE:-18180}
 sink_port=$((port + 1))
 admin_port=$((port + 10))
 body="$BENCH_DIR/fixtures/github-push.json"
+[[ $target == s2b* || $target == nginx-b ]] && body="$BENCH_DIR/fixtures/push-80.json"
 out=${OUT_DIR:-$(mktemp -d /tmp/hookroute-callgrind.XXXXXX)}
 mkdir -p "$out"
 chmod 755 "$out"
@@ -46,18 +58,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$ROOT/target/release/examples/sink" --listen "127.0.0.1:$sink_port" >"$out/sink.log" 2>&1 &
+"${SINK:-$ROOT/target/release/examples/sink}" --listen "127.0.0.1:$sink_port" >"$out/sink.log" 2>&1 &
 pids+=($!)
 
 case "$target" in
-s2 | s4)
-  kind=$([[ $target == s2 ]] && echo sync || echo answer)
+s2 | s2b | s2b-bare | s4)
+  case $target in s2 | s2b) kind=sync ;; s2b-bare) kind=sync-bare ;; *) kind=answer ;; esac
   "$BENCH_DIR/gen-config.sh" "$kind" 1 "http://127.0.0.1:$sink_port/in" >"$out/routes.yaml"
   LD_PRELOAD=${ALLOC:-} valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" \
-    "$ROOT/target/release/hookroute" serve -c "$out/routes.yaml" \
+    "${HOOKROUTE:-$ROOT/target/release/hookroute}" serve -c "$out/routes.yaml" \
     --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin_port" >"$out/server.log" 2>&1 &
   ;;
-nginx)
+nginx | nginx-b)
   mkdir -p "$out/nginx-tmp"
   sed -e "s#@WORK@#$out#g" -e "s#@PORT@#$port#g" -e "s#@SINK_PORT@#$sink_port#g" -e "s#@WORKERS@#1#g" \
     "$BENCH_DIR/templates/nginx.conf" >"$out/nginx.conf"
@@ -94,8 +106,9 @@ sleep 1
 dump=$(ls -t "$out"/callgrind.out.* | head -1)
 callgrind_annotate --inclusive=yes --threshold=100 "$dump" 2>/dev/null |
   grep -E '^ *[0-9,]+ \(' | sed -E 's/ \[\/.*//' |
-  awk -v n="$n" '{ x = $1; gsub(",", "", x); $1 = ""; $2 = ""; sub(/^ +/, ""); printf "%9.0f  %s\n", x / n, substr($0, 1, 150) }' >"$out/inclusive.txt"
+  awk -v n="$n" '{ x = $1; gsub(",", "", x); $1 = ""; $2 = ""; sub(/^ +/, ""); printf "%9.0f  %s\n", x / n, $0 }' >"$out/inclusive.txt"
 echo "$target: $(awk 'NR == 1 { print $1 }' "$out/inclusive.txt") instructions/request (user space, N=$n)"
+[[ $target == nginx* ]] || awk -f "$BENCH_DIR/stages.awk" "$out/inclusive.txt"
 echo "top functions, inclusive instructions/request (full list: $out/inclusive.txt; dump: $dump):"
-grep -E 'hookroute::|serde_json::de::from_trait|drop_in_place<serde_json::value::Value>|malloc.c:(malloc|free|realloc)$|reqwest::async_impl::client::Client::execute_request|idna::|ngx_' "$out/inclusive.txt" |
+cut -c1-170 "$out/inclusive.txt" | grep -E 'hookroute::|serde_json::de::from_trait|drop_in_place<serde_json::value::Value>|malloc.c:(malloc|free|realloc)$|reqwest::async_impl::client::Client::execute_request|idna::|ngx_' |
   awk '!seen[$2]++' | head -25

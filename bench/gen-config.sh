@@ -9,6 +9,7 @@
 #
 # KIND
 #   sync         `respond: {from: forward}` with two JSONPath conditions (scenario 2, 5, 6)
+#   sync-bare    the same route without conditions (scenario 2b: the fixed cost alone)
 #   async        the same conditions, forward in the background, 202 (scenario 3)
 #   answer       header + JSON condition, debug-level log, static 200 (scenario 4)
 #   answer-miss  as `answer`, but the JSON value differs, so no route matches (202)
@@ -26,7 +27,7 @@ sink=${3:?SINK_URL}
 delivery=${4:-}
 
 case "$kind" in
-sync | async | answer | answer-miss) ;;
+sync | sync-bare | async | answer | answer-miss) ;;
 *)
   echo "gen-config.sh: unknown kind $kind" >&2
   exit 2
@@ -36,17 +37,20 @@ esac
 # awk prints 10,000 routes in a few milliseconds; a shell loop would not.
 awk -v kind="$kind" -v n="$routes" -v sink="$sink" -v delivery="$delivery" '
 function route(name, path, ref) {
-  printf "  - name: %s\n    path: %s\n    when:\n", name, path
+  printf "  - name: %s\n    path: %s\n", name, path
+  if (kind != "sync-bare") printf "    when:\n"
   if (kind == "answer" || kind == "answer-miss") {
     printf "      - header: X-GitHub-Event\n        equals: push\n"
     printf "      - json: $.ref\n        equals: %s\n", ref
     printf "    actions:\n      - log: { level: debug, message: push received }\n"
     printf "    respond: { status: 200, body: ok }\n"
   } else {
+    if (kind != "sync-bare") {
     printf "      - json: $.ref\n        matches: \047^refs/heads/(main|master)$\047\n"
     printf "      - json: $.repository.full_name\n        equals: Codertocat/Hello-World\n"
+    }
     printf "    actions:\n      - forward: { url: \"%s\", timeout: 30s }\n", sink
-    if (kind == "sync") printf "    respond: { from: forward }\n"
+    if (kind == "sync" || kind == "sync-bare") printf "    respond: { from: forward }\n"
     if (kind == "async" && delivery != "") printf "    delivery: %s\n", delivery
   }
 }

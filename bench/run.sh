@@ -16,7 +16,7 @@
 # Not part of `cargo test` or CI: it takes minutes and its figures depend on
 # the machine. Settings (environment):
 #   DURATION=10s WARMUP=2s CONNECTIONS=64 WRK_THREADS=1   load per run
-#   SCENARIOS="1 2 3 4 5 6 7 8"                          which scenarios (8 needs nats-server)
+#   SCENARIOS="1 2 2b 3 4 5 6 7 8"                       which scenarios (8 needs nats-server)
 #   S3_MODES="default memory"   delivery variants of scenario 3: `default` is
 #                               the route as written; any other word is written
 #                               as the route's `delivery:` key, and is skipped
@@ -32,7 +32,7 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 CONNECTIONS=${CONNECTIONS:-64}
 WRK_THREADS=${WRK_THREADS:-1}
-SCENARIOS=${SCENARIOS:-"1 2 3 4 5 6 7 8"}
+SCENARIOS=${SCENARIOS:-"1 2 2b 3 4 5 6 7 8"}
 S3_MODES=${S3_MODES:-"default memory"}
 S5_ROUTES=${S5_ROUTES:-"10 1000 10000"}
 S6_SIZES=${S6_SIZES:-"1024 65536 1048576"}
@@ -47,6 +47,9 @@ NGINX_PORT=$((PORT_BASE + 2))
 WEBHOOK_PORT=$((PORT_BASE + 3))
 SINK_URL="http://127.0.0.1:$SINK_PORT"
 PUSH_BODY="$BENCH_DIR/fixtures/github-push.json"
+# Scenario 2b: the same push's routing fields in 80 bytes, where parsing
+# costs next to nothing and what is left is the fixed cost of a request.
+SMALL_BODY="$BENCH_DIR/fixtures/push-80.json"
 LUA="$BENCH_DIR/wrk-post.lua"
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -300,6 +303,29 @@ if want 2 || want 7; then
   [[ -n ${BARE_RPS:-} ]] && md "hookroute reaches $(calc "%.2f" "$S2_HR_RPS / $BARE_RPS")× of the bare upstream's req/s, nginx $(calc "%.2f" "$S2_NGINX_RPS / $BARE_RPS")×."
   target "Scenario 2: req/s ≥ 1.0× nginx" "$(calc "%.2f×" "$S2_HR_RPS / $S2_NGINX_RPS")" "$(ge "$S2_HR_RPS / $S2_NGINX_RPS" 1.0)"
   target "Scenario 2: p99 ≤ 1.2× nginx" "$(calc "%.2f×" "$S2_HR_P99 / $S2_NGINX_P99")" "$(ge 1.2 "$S2_HR_P99 / $S2_NGINX_P99")"
+  target "Scenario 2 (issue 18): req/s ≥ 0.8× nginx" "$(calc "%.2f×" "$S2_HR_RPS / $S2_NGINX_RPS")" "$(ge "$S2_HR_RPS / $S2_NGINX_RPS" 0.8)"
+fi
+
+# --- 2b. forward, sync, 80-byte body: the fixed cost of a request ---------------
+if want 2b; then
+  log "scenario 2b: forward sync, 80-byte body, nginx vs hookroute"
+  md "" "## 2b. Forward, sync, 80-byte body" "" \
+    "Scenario 2's route with an 80-byte body (\`fixtures/push-80.json\`: the push's \`ref\` and \`repository.full_name\`), where parsing costs next to nothing: what is left is the fixed cost of a request (issue 18). With the two JSONPath conditions, and the same route without conditions; reference: nginx \`proxy_pass\` → the same sink, same body."
+  table_head "target"
+  start_nginx
+  load s2b-nginx "http://127.0.0.1:$NGINX_PORT/hooks/github" "$SMALL_BODY" "$NGINX_PID"
+  row "nginx" "$(mem_kib "$NGINX_PID" VmHWM)" ref
+  S2B_NGINX_RPS=$W_rps S2B_NGINX_CPU=$W_cpu_us
+  stop "$NGINX_PID"
+  for variant in sync sync-bare; do
+    start_hookroute "$(config "s2b-$variant" "$variant" 1)"
+    load "s2b-$variant" "http://127.0.0.1:$HR_PORT/hooks/github" "$SMALL_BODY" "$HR_PID"
+    row "hookroute, $([[ $variant == sync ]] && echo "2 conditions" || echo "no conditions")" "$(mem_kib "$HR_PID" VmHWM)"
+    stop "$HR_PID"
+    if [[ $variant == sync ]]; then S2B_HR_RPS=$W_rps S2B_HR_CPU=$W_cpu_us; fi
+  done
+  target "Scenario 2b (issue 18): CPU/req ≤ 1.3× nginx" "$(calc "%.2f×" "$S2B_HR_CPU / ($S2B_NGINX_CPU > 0 ? $S2B_NGINX_CPU : 1)")" "$(ge "1.3 * $S2B_NGINX_CPU" "$S2B_HR_CPU")"
+  target "Scenario 2b (issue 18): req/s ≥ 0.8× nginx" "$(calc "%.2f×" "$S2B_HR_RPS / $S2B_NGINX_RPS")" "$(ge "$S2B_HR_RPS / $S2B_NGINX_RPS" 0.8)"
 fi
 
 # --- 3. forward, async ------------------------------------------------------------
@@ -381,6 +407,7 @@ if want 4; then
     if [[ $variant == answer ]]; then S4_HR_RPS=$W_rps S4_HR_P99=$W_p99_us; fi
   done
   target "Scenario 4: req/s ≥ 5× webhook" "$(calc "%.2f×" "$S4_HR_RPS / $S4_WH_RPS")" "$(ge "$S4_HR_RPS / $S4_WH_RPS" 5)"
+  target "Scenario 4 (issue 18): req/s ≥ 10× webhook" "$(calc "%.2f×" "$S4_HR_RPS / $S4_WH_RPS")" "$(ge "$S4_HR_RPS / $S4_WH_RPS" 10)"
   target "Scenario 4: p99 below webhook's" "$(calc "%.2f×" "$S4_HR_P99 / $S4_WH_P99")" "$(ge "$S4_WH_P99" "$S4_HR_P99 + 1")"
 fi
 
@@ -595,7 +622,7 @@ mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
   echo "This machine may be shared and noisy: compare ratios within one run, not absolute figures across runs; CPU µs/req moves less with the neighbours' load than req/s and latencies."
   echo
   if ((${#TARGETS[@]})); then
-    echo "## Targets (issue 7)"
+    echo "## Targets (issues 7 and 18)"
     echo
     echo "| target | measured | |"
     echo "|---|---:|---|"

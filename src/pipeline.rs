@@ -23,7 +23,7 @@ use crate::delivery::{intake, AcceptError, Delivery, DeliverySettings, StoreErro
 use crate::event::Event;
 use crate::observe::{self, ActionKind, ActionOutcome};
 use crate::router::dispatch::{accepted_body, not_rendered};
-use crate::router::{Dispatch, Matched, ReplyPlan, Snapshot, Taken};
+use crate::router::{Dispatch, Matched, ReplyPlan, Route, Snapshot, Taken};
 use crate::template::RenderError;
 use crate::upstream::destination_of;
 use crate::upstream::SendError;
@@ -137,12 +137,12 @@ pub(crate) async fn execute(
                         true => ActionOutcome::Ok,
                         false => ActionOutcome::Error,
                     };
-                    observe::action(&resources.stats, route, ActionKind::Log, outcome);
+                    t.route.metrics.action(&resources.stats, ActionKind::Log, outcome);
                 }
                 Planned::File { action, line } => {
                     let result = action.write(line).await;
                     let outcome = if result.is_ok() { ActionOutcome::Ok } else { ActionOutcome::Error };
-                    observe::action(&resources.stats, route, ActionKind::File, outcome);
+                    t.route.metrics.action(&resources.stats, ActionKind::File, outcome);
                     // A path this event cannot render (or that would leave
                     // its directory) fails this action only; retrying the
                     // same event would fail the same way.
@@ -187,7 +187,7 @@ pub(crate) async fn execute(
 
     let mut reply = match (planned_reply, relayed) {
         (ReplyPlan::Relayed, Some((forward, request))) => {
-            match relay(resources, forward, event, request, &primary.name).await {
+            match relay(resources, forward, event, request, primary).await {
                 Ok(answer) => {
                     // The sender gets the upstream's status, body and
                     // content type; its other headers are the upstream's own.
@@ -207,19 +207,22 @@ pub(crate) async fn execute(
     reply
 }
 
-/// Sends the forward a `respond: {from: forward}` route relays, recorded
-/// like the queue's attempts (see [`observe::sync_forward`]).
+/// Sends the forward a `respond: {from: forward}` route relays, sent by
+/// the pipeline itself rather than the queue: its latency and attempt are
+/// recorded under the names the queue's attempts use
+/// ([`observe::RouteMetrics::relayed`]); `ok` when the upstream answered
+/// 2xx, as for a queued forward.
 async fn relay(
     resources: &Resources,
     forward: &Forward,
     event: &Event,
     request: Result<Outgoing, RenderError>,
-    route: &Arc<str>,
+    route: &Route,
 ) -> Result<crate::upstream::Answer, ForwardError> {
     let started = std::time::Instant::now();
     let result = forward.relay(&resources.http, event, request).await;
     let ok = result.as_ref().is_ok_and(|r| r.status.is_success());
-    observe::sync_forward(&resources.stats, route, destination_of(&forward.url), started.elapsed(), ok);
+    route.metrics.relayed(&resources.stats, || destination_of(&forward.url), started.elapsed(), ok);
     result
 }
 
@@ -257,7 +260,7 @@ fn answer(planned: &ReplyPlan, route: &str, event_id: &str, id: &str, names: &[&
 /// accepted it.
 fn with_event_id(reply: &mut Reply, id: &str) {
     if let Ok(v) = HeaderValue::from_str(id) {
-        reply.headers.insert(crate::event::ID_HEADER, v);
+        reply.headers.insert(crate::event::ID_HEADER_NAME.clone(), v);
     }
 }
 

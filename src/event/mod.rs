@@ -10,6 +10,7 @@
 //! built on first use by an action that wants it. What is undone to read
 //! the body (content codings, a BOM, a charset) is in [`body`].
 
+pub(crate) mod addr_text;
 pub(crate) mod body;
 pub(crate) mod projection;
 pub mod request;
@@ -199,6 +200,11 @@ impl Event {
 /// The header naming an event's id: on the reply that accepted it and on
 /// every forward of it.
 pub(crate) const ID_HEADER: &str = "x-hookroute-event-id";
+
+/// [`ID_HEADER`] as a name parsed once: a map looked up or filled by
+/// `&str` parses and checks the name on every call (see
+/// [`crate::actions::forward`]).
+pub(crate) static ID_HEADER_NAME: http::HeaderName = http::HeaderName::from_static(ID_HEADER);
 
 /// Generates a new event id. A process-wide generator keeps ids strictly
 /// increasing even within one millisecond, so sorting by id is sorting by

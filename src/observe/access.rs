@@ -23,7 +23,9 @@ use std::time::Instant;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 
+use super::handles::{self, RouteMetrics};
 use super::route_stats::RouteStats;
+use crate::event::addr_text::AddrText;
 use crate::metrics as m;
 
 /// The `tracing` target of access lines: filter them with
@@ -64,6 +66,9 @@ pub(crate) struct Note {
     pub event_id: Option<String>,
     /// The routes taken, first one first.
     pub routes: Vec<Arc<str>>,
+    /// The first route's metric handles: `hookroute_requests_total` counts
+    /// the request under that route.
+    first: Option<Arc<RouteMetrics>>,
     outcome: Option<Outcome>,
 }
 
@@ -87,15 +92,22 @@ impl Note {
         self.outcome = Some(Outcome::Rejected("timeout"));
     }
 
-    /// The event passed the door and goes to the pipeline with `routes`
-    /// (none: ignored). Counts each route's match.
-    pub(crate) fn routed(&mut self, stats: &RouteStats, routes: Vec<Arc<str>>) {
-        for route in &routes {
-            metrics::counter!(m::ROUTE_MATCHES, "route" => route.to_string()).increment(1);
-            stats.matched(route);
+    /// The event passed the door and goes to the pipeline with `routes`,
+    /// each a name and its handles (none: ignored). Counts each route's
+    /// match.
+    pub(crate) fn routed<'a>(
+        &mut self,
+        stats: &RouteStats,
+        routes: impl Iterator<Item = (&'a Arc<str>, &'a Arc<RouteMetrics>)>,
+    ) {
+        for (name, metrics) in routes {
+            metrics.matched(stats);
+            if self.first.is_none() {
+                self.first = Some(metrics.clone());
+            }
+            self.routes.push(name.clone());
         }
-        self.outcome = Some(if routes.is_empty() { Outcome::Ignored } else { Outcome::Matched });
-        self.routes = routes;
+        self.outcome = Some(if self.routes.is_empty() { Outcome::Ignored } else { Outcome::Matched });
     }
 }
 
@@ -126,15 +138,20 @@ impl Access {
     /// the parts, not the server's answer type, so the log sits below the
     /// server that reports into it.
     pub(crate) fn finish(self, note: Note, status: StatusCode, headers: &mut HeaderMap, bytes: usize) {
-        let route = note.routes.first().map(|r| r.to_string()).unwrap_or_else(|| "none".to_string());
-        metrics::counter!(m::REQUESTS, "route" => route, "status" => status_class(status)).increment(1);
+        match &note.first {
+            Some(route) => route.answered(status),
+            None => handles::count_unrouted(status),
+        }
         let outcome = note.outcome.unwrap_or(Outcome::Rejected("other"));
-        metrics::counter!(m::EVENTS, "outcome" => outcome.as_str()).increment(1);
+        handles::count_event(outcome);
         headers.insert(REQUEST_ID.clone(), self.request_id.clone());
 
         let latency_ms = (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
-        let client = note.client_ip.or(self.peer.map(|p| p.ip()));
-        let routes = note.routes.iter().map(|r| &**r).collect::<Vec<_>>().join(",");
+        // Addresses written without `fmt`'s integer formatting, the same
+        // text (see `AddrText`); route names joined as they are written.
+        let client = note.client_ip.or(self.peer.map(|p| p.ip())).map(AddrText::ip);
+        let peer = self.peer.map(AddrText::socket);
+        let routes = Joined(&note.routes);
         let reason = match outcome {
             Outcome::Rejected(reason) => Some(reason),
             _ => None,
@@ -144,7 +161,7 @@ impl Access {
             request_id = self.request_id.to_str().unwrap_or_default(),
             event_id = note.event_id.as_deref(),
             client = client.map(tracing::field::display),
-            peer = self.peer.map(tracing::field::display),
+            peer = peer.map(tracing::field::display),
             method = %self.method,
             path = %self.path,
             routes = %routes,
@@ -158,6 +175,21 @@ impl Access {
             self.path,
             status.as_u16()
         );
+    }
+}
+
+/// Names joined with `,` as they are written, without a joined copy.
+struct Joined<'a>(&'a [Arc<str>]);
+
+impl std::fmt::Display for Joined<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, name) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(name)?;
+        }
+        Ok(())
     }
 }
 
@@ -180,8 +212,11 @@ fn is_sane_request_id(value: &HeaderValue) -> bool {
 }
 
 fn generate_request_id() -> HeaderValue {
-    // A ULID is always a valid header value; the fallback is unreachable.
-    HeaderValue::from_str(&ulid::Ulid::new().to_string()).unwrap_or(HeaderValue::from_static("unknown"))
+    // Written on the stack, then copied once into the value (not through a
+    // `String` first). A ULID is always a valid header value; the fallback
+    // is unreachable.
+    let mut text = [0u8; ulid::ULID_LEN];
+    HeaderValue::from_str(ulid::Ulid::new().array_to_str(&mut text)).unwrap_or(HeaderValue::from_static("unknown"))
 }
 
 #[cfg(test)]

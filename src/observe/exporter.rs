@@ -75,6 +75,12 @@ fn build_and_install() -> Option<PrometheusHandle> {
     Some(handle)
 }
 
+/// True once our recorder is the facade's: metric handles resolved from
+/// then on stay valid for the life of the process (see [`super::handles`]).
+pub fn installed() -> bool {
+    HANDLE.get().is_some_and(Option::is_some)
+}
+
 /// The Prometheus text exposition, or None when metrics are disabled.
 pub(crate) fn render() -> Option<String> {
     let handle = HANDLE.get()?.as_ref()?;

@@ -73,6 +73,20 @@ pub(crate) struct RouteCounts {
     pub(crate) actions: std::collections::BTreeMap<&'static str, std::collections::BTreeMap<&'static str, u64>>,
 }
 
+/// One route's entry in [`RouteStats`], held to count without a lookup.
+#[derive(Debug, Clone)]
+pub(crate) struct RouteCounter(Arc<Counters>);
+
+impl RouteCounter {
+    pub(crate) fn matched(&self) {
+        self.0.matches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn action(&self, kind: ActionKind, outcome: ActionOutcome) {
+        self.0.actions[kind as usize][outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Counts by route name, kept for the life of the process.
 #[derive(Debug)]
 pub(crate) struct RouteStats {
@@ -100,6 +114,14 @@ impl RouteStats {
         routes.entry(route.clone()).or_default().clone()
     }
 
+    /// The counters of `route`, to count into without a lookup (see
+    /// [`super::handles`]). Entries are never removed, so a handle keeps
+    /// counting into the counts `/-/routes` shows.
+    pub(crate) fn handle(&self, route: &Arc<str>) -> RouteCounter {
+        RouteCounter(self.counters(route))
+    }
+
+    #[cfg(test)]
     pub(crate) fn matched(&self, route: &Arc<str>) {
         self.counters(route).matches.fetch_add(1, Ordering::Relaxed);
     }

@@ -46,6 +46,8 @@ pub(crate) struct Route {
     pub(crate) delivery: crate::actions::DeliveryMode,
     /// Redeliveries of an accepted event are answered, not processed.
     pub(crate) dedup: Option<Dedup>,
+    /// The route's metric handles, resolved once (see [`crate::observe::handles`]).
+    pub(crate) metrics: Arc<crate::observe::RouteMetrics>,
 }
 
 /// A compiled config.
@@ -302,8 +304,10 @@ fn compile_route(
     ) else {
         return (located, None);
     };
+    let name: Arc<str> = Arc::from(spec.name.as_str());
     let route = Route {
-        name: Arc::from(spec.name.as_str()),
+        metrics: Arc::new(crate::observe::RouteMetrics::new(name.clone())),
+        name,
         path: spec.path.clone(),
         methods,
         condition: match conditions.len() {

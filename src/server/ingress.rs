@@ -145,12 +145,17 @@ where
         note.refused_by_door(refusal.reason());
         return door::refusal_reply(refusal);
     }
-    note.routed(app.stats(), matched.iter().map(|m| snapshot.routes[m.route].name.clone()).collect());
+    note.routed(
+        app.stats(),
+        matched.iter().map(|m| (&snapshot.routes[m.route].name, &snapshot.routes[m.route].metrics)),
+    );
     let reply = app.run(&active, event, &matched).await;
     // A redelivery caught by dedup is answered with the first delivery's
     // event id: the access line shows the id the sender was given.
-    if let Some(id) = reply.headers.get(crate::event::ID_HEADER).and_then(|v| v.to_str().ok()) {
-        note.event_id = Some(id.to_string());
+    if let Some(id) = reply.headers.get(&crate::event::ID_HEADER_NAME).and_then(|v| v.to_str().ok()) {
+        if note.event_id.as_deref() != Some(id) {
+            note.event_id = Some(id.to_string());
+        }
     }
     reply
 }
