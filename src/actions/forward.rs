@@ -129,16 +129,7 @@ impl Forward {
         let retry = spec
             .retry
             .as_ref()
-            .map(|r| {
-                RetryOverrides {
-                    max_attempts: r.max_attempts,
-                    initial_backoff: r.initial_backoff.map(|d| d.0),
-                    max_backoff: r.max_backoff.map(|d| d.0),
-                    max_age: r.max_age.map(|d| d.0),
-                    retry_on: r.retry_on.clone(),
-                }
-                .checked(&format!("{path}.retry"), errors)
-            })
+            .map(|r| RetryOverrides::compile(r, &format!("{path}.retry"), errors))
             .unwrap_or_default();
         let ordering_key = spec.ordering_key.as_ref().and_then(|k| {
             let compiled = crate::matcher::JsonPathExpr::compile(k);

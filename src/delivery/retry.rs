@@ -17,9 +17,6 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::spec::RetrySpec;
-use crate::config::ConfigError;
-
 pub(crate) const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 pub(crate) const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 pub(crate) const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(600);
@@ -54,18 +51,6 @@ impl Default for RetryPolicy {
 pub(crate) use crate::actions::forward::RetryOverrides;
 
 impl RetryOverrides {
-    /// Checks a `retry:` block found at `path`.
-    pub(crate) fn compile(spec: &RetrySpec, path: &str, errors: &mut Vec<ConfigError>) -> RetryOverrides {
-        RetryOverrides {
-            max_attempts: spec.max_attempts,
-            initial_backoff: spec.initial_backoff.map(|d| d.0),
-            max_backoff: spec.max_backoff.map(|d| d.0),
-            max_age: spec.max_age.map(|d| d.0),
-            retry_on: spec.retry_on.clone(),
-        }
-        .checked(path, errors)
-    }
-
     /// `self` over `base`. A `max_backoff` left below the resulting
     /// `initial_backoff` (one set here, the other inherited) is raised to it.
     pub(crate) fn over(&self, base: &RetryPolicy) -> RetryPolicy {

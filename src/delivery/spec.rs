@@ -2,4 +2,4 @@
 //! [`crate::config::delivery_spec`] (config imports no runtime module) and
 //! named here too, beside the code that gives the keys their meaning.
 
-pub(crate) use crate::config::delivery_spec::{DeliveryModeSpec, RetrySpec};
+pub(crate) use crate::config::delivery_spec::DeliveryModeSpec;

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::config::delivery_spec::RetrySpec;
 use crate::config::ConfigError;
 
 /// The keys one `retry:` block sets; the rest come from the level above.
@@ -17,6 +18,19 @@ pub(crate) struct RetryOverrides {
 }
 
 impl RetryOverrides {
+    /// Compiles a `retry:` block found at `path` (a forward's, or
+    /// `defaults.retry`), pushing what is wrong.
+    pub(crate) fn compile(spec: &RetrySpec, path: &str, errors: &mut Vec<ConfigError>) -> RetryOverrides {
+        RetryOverrides {
+            max_attempts: spec.max_attempts,
+            initial_backoff: spec.initial_backoff.map(|d| d.0),
+            max_backoff: spec.max_backoff.map(|d| d.0),
+            max_age: spec.max_age.map(|d| d.0),
+            retry_on: spec.retry_on.clone(),
+        }
+        .checked(path, errors)
+    }
+
     /// Checks the keys of a `retry:` block found at `path`, pushing what is
     /// wrong; the block is returned as written.
     pub(crate) fn checked(self, path: &str, errors: &mut Vec<ConfigError>) -> RetryOverrides {
