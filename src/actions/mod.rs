@@ -14,6 +14,7 @@
 pub(crate) mod file;
 pub(crate) mod forward;
 pub(crate) mod log;
+pub(crate) mod publish;
 pub(crate) mod respond;
 
 use std::borrow::Cow;

@@ -56,6 +56,9 @@ pub struct ConfigSpec {
     pub data_dir: Option<String>,
     /// The delivery queue on a shared store instead of `data_dir`: `jetstream:` (NATS JetStream), for several replicas. Requires a restart to change.
     pub store: Option<super::store_spec::StoreSpec>,
+    /// Named broker connections that `publish:` actions send to by name: each is exactly one of `nats`, `kafka`, `amqp`, `redis`, `mqtt`.
+    #[serde(default)]
+    pub brokers: super::broker_spec::BrokersSpec,
     /// Time in-flight deliveries get to finish at shutdown. Default 10s.
     pub shutdown_grace: Option<HumanDuration>,
     /// Defaults for every route (`retry:`).

@@ -1,0 +1,9 @@
+//! `publish`: send the event to a named broker connection (`brokers:`) as a
+//! message, through the same durable delivery as `forward`.
+//!
+//! Each broker kind is a [`connector::Connector`] in its own module.
+
+// The connectors are wired into the action and delivery in the next steps.
+#![allow(dead_code)]
+
+pub(crate) mod connector;
