@@ -71,3 +71,18 @@ pub(crate) trait Connector: Send + Sync + std::fmt::Debug {
     /// in-flight publishes have finished.
     fn close(&self) -> BoxFuture<'_, ()>;
 }
+
+/// A problem with a `brokers:` entry found while building its connector
+/// (no network involved): the registry reports it as a located config error
+/// at `brokers.NAME.KIND.FIELD`.
+///
+/// Each connector module offers
+/// `XConnector::new(name: &str, spec: &XBrokerSpec) -> Result<XConnector, SpecProblem>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub(crate) struct SpecProblem {
+    /// The key under the broker kind (`url`, `servers`, `client_id`, …).
+    pub(crate) field: &'static str,
+    /// What is wrong and how to fix it, for the person at the terminal.
+    pub(crate) message: String,
+}
