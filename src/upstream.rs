@@ -129,20 +129,27 @@ impl UpstreamUrl {
     }
 }
 
+/// A TLS client configuration that verifies servers against the
+/// platform's roots, as browsers do: used by forwards and by the broker
+/// connectors that speak TLS (`mqtts://`), so every outgoing TLS
+/// connection trusts the same certificates.
+pub(crate) fn platform_tls() -> Result<rustls::ClientConfig, SetupError> {
+    // The crypto provider reqwest used, unless the process installed one.
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let verifier = rustls_platform_verifier::Verifier::new(provider.clone()).map_err(|e| SetupError(e.to_string()))?;
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| SetupError(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth())
+}
+
 impl Upstream {
     pub(crate) fn new() -> Result<Upstream, SetupError> {
-        // The crypto provider reqwest used, unless the process installed one.
-        let provider = rustls::crypto::CryptoProvider::get_default()
-            .cloned()
-            .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
-        let verifier =
-            rustls_platform_verifier::Verifier::new(provider.clone()).map_err(|e| SetupError(e.to_string()))?;
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| SetupError(e.to_string()))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth();
+        let tls = platform_tls()?;
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         // The TLS layer above takes https:// URLs.

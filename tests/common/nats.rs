@@ -8,34 +8,19 @@
 //! failure, so CI cannot pass by running nothing.
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+#[path = "servers.rs"]
+mod servers;
+pub use servers::free_port;
+
 /// The binary, or None (after printing the skip line) when it is missing.
 pub fn nats_server(test: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
-        .map(|dir| dir.join("nats-server"))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        let line = format!("skipped {test}: nats-server is not installed (apt-get install nats-server)");
-        if std::env::var("HOOKROUTE_REQUIRE_SERVERS").is_ok_and(|v| v == "1") {
-            panic!("{line}, and HOOKROUTE_REQUIRE_SERVERS=1 requires it");
-        }
-        eprintln!("{line}");
-    }
-    found
-}
-
-/// A free loopback port (bound, read, released: the server takes it next).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    servers::find_server(test, "nats-server", "nats-server")
 }
 
 /// One `nats-server -js` process; killed when dropped.
@@ -177,12 +162,7 @@ impl Cluster {
 }
 
 fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        assert!(Instant::now() < deadline, "nats-server did not listen on {port} within 20s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    servers::wait_for_port("nats-server", port, Duration::from_secs(20));
 }
 
 /// A plain HTTP GET of the monitor port (no client dependency needed).

@@ -6,4 +6,10 @@
 // The connectors are wired into the action and delivery in the next steps.
 #![allow(dead_code)]
 
+pub(crate) mod amqp;
 pub(crate) mod connector;
+mod link;
+pub(crate) mod mqtt;
+pub(crate) mod redis;
+#[cfg(test)]
+mod test_support;
