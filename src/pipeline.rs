@@ -18,7 +18,7 @@ use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 
 use crate::actions::file::FileError;
-use crate::actions::{Forward, ForwardError, ForwardJob, Outgoing, Planned};
+use crate::actions::{Forward, ForwardError, Outgoing, Planned, QueuedJob};
 use crate::delivery::{intake, AcceptError, Delivery, DeliverySettings, StoreError};
 use crate::event::Event;
 use crate::observe::{self, ActionKind, ActionOutcome};
@@ -122,7 +122,7 @@ pub(crate) async fn execute(
 
     // Local actions first, in listing order; any failure fails the request
     // before anything is forwarded.
-    let mut jobs: Vec<ForwardJob> = Vec::new();
+    let mut jobs: Vec<QueuedJob> = Vec::new();
     let mut relayed: Option<(&Forward, Result<Outgoing, RenderError>)> = None;
     let mut claims = Vec::new();
     for t in fresh {

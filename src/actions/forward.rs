@@ -26,7 +26,7 @@ use crate::config::ConfigError;
 use crate::event::Event;
 use crate::template::{self, Body, Headers, RenderError, Scope, Text, UrlTemplate};
 use crate::upstream::{Answer, ReadBody, SendError, Upstream, UpstreamUrl};
-pub(crate) use job::{ForwardJob, Target};
+pub(crate) use job::Target;
 pub(crate) use retry::RetryOverrides;
 
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
