@@ -118,6 +118,14 @@ async fn a_webhook_arrives_in_the_stream_with_its_bytes_and_headers() {
     let jobs = wait_status(&server, &id, "succeeded").await;
     assert_eq!(jobs[0]["destination"], "broker:bus");
     assert_eq!(jobs[0]["kind"], "publish");
+    // Counted per route and per destination, as forwards are.
+    let routes = send(client().get(admin_url(&server, "/-/routes"))).await.json();
+    assert_eq!(routes["routes"][0]["action_counts"]["publish"]["queued"], 1, "{routes}");
+    let metrics = send(client().get(admin_url(&server, "/-/metrics"))).await.text();
+    assert!(
+        metrics.contains("hookroute_forward_attempts_total{destination=\"broker:bus\",outcome=\"success\"} 1"),
+        "{metrics}"
+    );
     server.shutdown().await;
 }
 

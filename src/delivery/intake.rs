@@ -50,9 +50,9 @@ impl Plan {
         self.dedup.push(DedupClaim { route: route.to_string(), key, window });
     }
 
-    /// The routes of the jobs, one entry per job.
-    pub(crate) fn job_routes(&self) -> impl Iterator<Item = &str> {
-        self.durable.iter().chain(&self.memory).map(|job| job.route.as_str())
+    /// The jobs, in order.
+    pub(crate) fn jobs(&self) -> impl Iterator<Item = &JobRecord> {
+        self.durable.iter().chain(&self.memory)
     }
 }
 

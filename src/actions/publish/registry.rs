@@ -219,3 +219,56 @@ fn fingerprint(spec: &BrokerSpec) -> [u8; 32] {
     hasher.update(crate::config::secret::digest(secrets));
     hasher.finalize().into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> BrokersSpec {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn a_reload_keeps_unchanged_connections_and_replaces_changed_ones() {
+        let brokers = Brokers::default();
+        let mut errors = Vec::new();
+        let first = brokers
+            .compile(&spec("{a: {nats: {servers: [nats://x:1]}}, b: {nats: {servers: [nats://y:1]}}}"), &mut errors);
+        brokers.install(&first);
+        let a = brokers.get("a").unwrap();
+        let b = brokers.get("b").unwrap();
+        // b's password changed: only the debug text hides it, the fingerprint does not.
+        let next = brokers.compile(
+            &spec("{a: {nats: {servers: [nats://x:1]}}, b: {nats: {servers: [nats://y:1], user: u, password: p}}}"),
+            &mut errors,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        brokers.install(&next);
+        assert!(Arc::ptr_eq(&a, &brokers.get("a").unwrap()), "unchanged: the same connection");
+        assert!(!Arc::ptr_eq(&b, &brokers.get("b").unwrap()), "changed: a new connection");
+        let again = brokers.compile(
+            &spec("{a: {nats: {servers: [nats://x:1]}}, b: {nats: {servers: [nats://y:1], user: u, password: q}}}"),
+            &mut errors,
+        );
+        assert!(
+            !Arc::ptr_eq(&brokers.get("b").unwrap(), &again.entries["b"].connector),
+            "a rotated password reconnects"
+        );
+        brokers.install(&BrokerTable::default());
+        assert!(brokers.get("a").is_none());
+    }
+
+    #[test]
+    fn problems_are_located_under_the_entry() {
+        let brokers = Brokers::default();
+        let mut errors = Vec::new();
+        let table = brokers.compile(
+            &spec("{none: {}, r: {redis: {url: redis://x}}, n: {nats: {servers: [http://x]}}, ok: {nats: {servers: [nats://x:1]}}}"),
+            &mut errors,
+        );
+        let paths: Vec<&str> = errors.iter().map(|e| e.key_path.as_str()).collect();
+        assert_eq!(paths, ["brokers.n.nats.servers", "brokers.none", "brokers.r.redis"], "{errors:?}");
+        assert!(errors[2].message.contains("not built into this version"));
+        assert_eq!(table.names().collect::<Vec<_>>(), ["ok"]);
+    }
+}
