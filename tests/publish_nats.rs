@@ -269,3 +269,28 @@ async fn publish_problems_are_located_config_errors() {
     // Each problem has its line.
     assert!(text.lines().filter(|l| l.contains("routes.yaml:")).count() >= 6, "{text}");
 }
+
+/// `explain` shows the message each publish would send, rendered, without
+/// a broker (none runs here) and without sending it.
+#[test]
+fn explain_shows_each_rendered_message_without_sending() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("release.json");
+    std::fs::write(
+        &body,
+        r#"{"action":"published","repository":{"name":"api","full_name":"acme/api"},"release":{"tag_name":"v1.2"}}"#,
+    )
+    .unwrap();
+    let body = body.display().to_string();
+    let args =
+        ["explain", "-c", "examples/brokers.yaml", "--path", "/hooks/github", "-H", "Content-Type: application/json"];
+    let mut release = args.to_vec();
+    release.extend(["-H", "X-GitHub-Event: release", "--body", &body]);
+    let (code, out, err) = run_binary(&release, repo);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("    publish to bus: JetStream subject github.release\n"), "{out}");
+    assert!(out.contains("      hookroute-route: github-events\n      content-type: application/json\n"), "{out}");
+    assert!(out.contains("    publish to bus: subject deploys.api\n"), "{out}");
+    assert!(out.contains(r#"      body: {"repository":"acme/api","tag":"v1.2"}"#), "{out}");
+}
