@@ -68,6 +68,14 @@ impl Work {
         }
     }
 
+    /// The action that queued it, as logs name it (`forward failed …`).
+    pub(crate) fn action(&self) -> &'static str {
+        match self {
+            Work::Http(_) => "forward",
+            Work::Publish(_) => "publish",
+        }
+    }
+
     /// Where it goes, in one phrase for logs (credentials hidden): the URL,
     /// or `broker NAME, subject S`.
     pub(crate) fn describe(&self) -> String {

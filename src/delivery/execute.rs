@@ -90,17 +90,17 @@ pub(crate) async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health)
         .record(outcome.latency.as_secs_f64());
     let (route, event_id) = (job.route.as_str(), job.event_id.as_str());
     let url = job.request.describe();
-    let kind = job.request.kind();
+    let kind = job.request.action();
     let latency_ms = outcome.latency.as_millis() as u64;
     let label = match &verdict {
         Verdict::Succeeded => {
             match &outcome.answer.note {
                 // Delivered, but the upstream is misbehaving: worth a line.
                 Some(note) => {
-                    tracing::info!(route, event_id, url = %url, attempt = number, latency_ms, "{kind} job delivered; {note}")
+                    tracing::info!(route, event_id, url = %url, attempt = number, latency_ms, "{kind} delivered; {note}")
                 }
                 None => {
-                    tracing::debug!(route, event_id, url = %url, attempt = number, latency_ms, "{kind} job delivered")
+                    tracing::debug!(route, event_id, url = %url, attempt = number, latency_ms, "{kind} delivered")
                 }
             }
             "success"
@@ -112,7 +112,7 @@ pub(crate) async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health)
                 url = %url,
                 attempt = number,
                 latency_ms,
-                "{kind} job failed ({describe}); retrying in {}",
+                "{kind} failed ({describe}); retrying in {}",
                 humantime::format_duration(Duration::from_millis(after.as_millis() as u64))
             );
             metrics::counter!(m::RETRIES, "destination" => destination.clone()).increment(1);
@@ -125,7 +125,7 @@ pub(crate) async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health)
                 url = %url,
                 attempt = number,
                 latency_ms,
-                "{kind} job moved to dead letters: {reason}"
+                "{kind} moved to dead letters: {reason}"
             );
             count_dead_letter(&job.route);
             "failed"
@@ -148,7 +148,7 @@ pub(crate) fn count_dead_letter(route: &str) {
 /// Ends a job without sending it (its body is gone).
 async fn finish_without_attempt(ctx: &Ctx, entry: Entry, verdict: Verdict) -> (Entry, Verdict, Health) {
     if let Verdict::Dead { reason } = &verdict {
-        tracing::warn!(route = %entry.job.route, event_id = %entry.job.event_id, "{} job moved to dead letters: {reason}", entry.job.request.kind());
+        tracing::warn!(route = %entry.job.route, event_id = %entry.job.event_id, "{} moved to dead letters: {reason}", entry.job.request.action());
         count_dead_letter(&entry.job.route);
     }
     let (entry, verdict) = record(ctx, entry, verdict, SystemTime::now()).await;

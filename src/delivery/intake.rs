@@ -32,7 +32,7 @@ impl Plan {
     pub(crate) fn add_job(&mut self, event_id: &str, job: QueuedJob, defaults: &RetryPolicy, now: SystemTime) {
         let memory = job.mode == DeliveryMode::Memory;
         if let Some(reason) = job.work.unsendable() {
-            tracing::error!(route = &*job.route, event_id = %event_id, kind = job.work.kind(), "job not sent: {reason}");
+            tracing::error!(route = &*job.route, event_id = %event_id, "{} not sent: {reason}", job.work.action());
             super::execute::count_dead_letter(&job.route);
             if memory {
                 return;

@@ -431,7 +431,7 @@ impl State {
                 route = %entry.job.route,
                 event_id = %entry.job.event_id,
                 to = %entry.job.request.describe(),
-                "shutdown: a `delivery: memory` job was not delivered and is lost"
+                "shutdown: a `delivery: memory` {} was not delivered and is lost", entry.job.request.action()
             );
         }
     }
