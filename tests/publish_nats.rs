@@ -294,3 +294,28 @@ fn explain_shows_each_rendered_message_without_sending() {
     assert!(out.contains("    publish to bus: subject deploys.api\n"), "{out}");
     assert!(out.contains(r#"      body: {"repository":"acme/api","tag":"v1.2"}"#), "{out}");
 }
+
+/// On the shared JetStream queue (`store: jetstream:`) a publish job is
+/// stored, leased and delivered like a forward: its record (with its
+/// `kind`) round-trips through the KV bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_jobs_run_on_the_shared_jetstream_queue_too() {
+    let Some(bin) = nats::nats_server("publish_jobs_run_on_the_shared_jetstream_queue_too") else { return };
+    let nats = Nats::single(&bin);
+    let nc = connect(&nats).await;
+    let hooks = stream(&nc, &["shared.>"]).await;
+    let store = format!("store:\n  jetstream:\n    servers: [{}]\n    stream: q\n", nats.url());
+    let yaml = format!("{store}{}", config(&nats.url(), "subject: \"shared.{{ headers['x-github-event'] }}\"", ""));
+    let (server, _dir) = start(&yaml).await;
+    let id = post_event(&server, "{\"shared\":true}", "push").await;
+    let m = &wait_messages(&hooks, 1).await[0];
+    assert_eq!(m.subject.as_str(), "shared.push");
+    assert_eq!(&m.payload[..], b"{\"shared\":true}");
+    let jobs = wait_status(&server, &id, "succeeded").await;
+    let job = send(client().get(admin_url(&server, &format!("/-/deliveries/{}", jobs[0]["id"].as_str().unwrap()))))
+        .await
+        .json();
+    assert_eq!(job["request"]["kind"], "publish", "{job}");
+    assert_eq!(job["request"]["address"]["nats"]["subject"], "shared.push", "{job}");
+    server.shutdown().await;
+}
