@@ -124,6 +124,46 @@ impl<'de> Deserialize<'de> for Work {
     }
 }
 
+/// The delivery keys every queued action has (`timeout:`, `retry:`,
+/// `ordering_key:`), compiled once for all kinds.
+#[derive(Debug, Clone)]
+pub(crate) struct DeliveryKeys {
+    /// What one attempt may take.
+    pub(crate) timeout: std::time::Duration,
+    /// This action's `retry:`; the rest comes from `defaults.retry`.
+    pub(crate) retry: RetryOverrides,
+    /// `ordering_key:`: deliveries with the same value go one at a time.
+    pub(crate) ordering_key: Option<crate::matcher::JsonPathExpr>,
+}
+
+impl DeliveryKeys {
+    /// Compiles the keys of the action at `path`, pushing what is wrong;
+    /// `timeout` defaults to `default_timeout`.
+    pub(crate) fn compile(
+        timeout: Option<&crate::config::spec::HumanDuration>,
+        retry: Option<&crate::config::delivery_spec::RetrySpec>,
+        ordering_key: Option<&String>,
+        default_timeout: std::time::Duration,
+        path: &str,
+        errors: &mut Vec<crate::config::ConfigError>,
+    ) -> DeliveryKeys {
+        use crate::config::ConfigError;
+        let timeout = timeout.map(|t| t.0).unwrap_or(default_timeout);
+        if timeout.is_zero() {
+            errors.push(ConfigError::new(format!("{path}.timeout"), "must be greater than 0"));
+        }
+        let retry = retry.map(|r| RetryOverrides::compile(r, &format!("{path}.retry"), errors)).unwrap_or_default();
+        let ordering_key = ordering_key.and_then(|k| {
+            let compiled = crate::matcher::JsonPathExpr::compile(k);
+            if let Err(e) = &compiled {
+                errors.push(ConfigError::new(format!("{path}.ordering_key"), format!("invalid JSONPath {k:?}: {e}")));
+            }
+            compiled.ok()
+        });
+        DeliveryKeys { timeout, retry, ordering_key }
+    }
+}
+
 /// One queued action of one event, fully rendered, for delivery to queue.
 #[derive(Debug, Clone)]
 pub(crate) struct QueuedJob {

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use crate::actions::forward::job::ordering_key_for;
 use crate::actions::forward::RetryOverrides;
-use crate::actions::job::{QueuedJob, Work};
+use crate::actions::job::{DeliveryKeys, QueuedJob, Work};
 use crate::actions::DeliveryMode;
 use crate::config::spec::PublishSpec;
 use crate::config::ConfigError;
@@ -76,22 +76,14 @@ impl Publish {
                 format!("no broker connection named {:?}{hint}", spec.to),
             ));
         }
-        let timeout = spec.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT);
-        if timeout.is_zero() {
-            errors.push(ConfigError::new(format!("{path}.timeout"), "must be greater than 0"));
-        }
-        let retry = spec
-            .retry
-            .as_ref()
-            .map(|r| RetryOverrides::compile(r, &format!("{path}.retry"), errors))
-            .unwrap_or_default();
-        let ordering_key = spec.ordering_key.as_ref().and_then(|k| {
-            let compiled = crate::matcher::JsonPathExpr::compile(k);
-            if let Err(e) = &compiled {
-                errors.push(ConfigError::new(format!("{path}.ordering_key"), format!("invalid JSONPath {k:?}: {e}")));
-            }
-            compiled.ok()
-        });
+        let DeliveryKeys { timeout, retry, ordering_key } = DeliveryKeys::compile(
+            spec.timeout.as_ref(),
+            spec.retry.as_ref(),
+            spec.ordering_key.as_ref(),
+            DEFAULT_TIMEOUT,
+            path,
+            errors,
+        );
         let body = spec.body.as_ref().and_then(|b| Body::compile(b, None, &format!("{path}.body"), errors));
         let address = kind.and_then(|kind| compile_address(spec, kind, path, errors));
         if errors.len() > before {
