@@ -6,13 +6,14 @@
 //! `crate::router::dispatch`, is made of these plans, and `explain` prints
 //! them); and its execution of a plan (`write` for log and file, `relay`
 //! for the forward a route answers with; a queued forward is run by
-//! delivery from its [`ForwardJob`]). Adding a kind is one module here,
+//! delivery from its [`QueuedJob`]). Adding a kind is one module here,
 //! one [`Action`] variant and one [`Planned`] variant. They share one HTTP
 //! client and one registry of file writers, [`Resources`], which outlives
 //! config reloads.
 
 pub(crate) mod file;
 pub(crate) mod forward;
+pub(crate) mod job;
 pub(crate) mod log;
 pub(crate) mod publish;
 pub(crate) mod respond;
@@ -24,7 +25,8 @@ use crate::config::spec::ActionSpec;
 use crate::config::ConfigError;
 use crate::template::{RenderError, Scope};
 pub(crate) use file::{FileAction, FileWriters, PlannedLine};
-pub(crate) use forward::{Forward, ForwardError, ForwardJob, Outgoing};
+pub(crate) use forward::{Forward, ForwardError, Outgoing};
+pub(crate) use job::{QueuedJob, Work};
 pub(crate) use log::LogAction;
 pub(crate) use respond::Respond;
 
@@ -42,13 +44,17 @@ pub(crate) enum Action {
     Forward(Arc<Forward>),
     Log(LogAction),
     File(FileAction),
+    Publish(Arc<publish::Publish>),
 }
 
 impl Action {
+    /// Compiles one action at `path`; `brokers` are the config's
+    /// connections, which `publish:` actions name.
     pub(crate) fn compile(
         spec: &ActionSpec,
         path: &str,
         resources: &Resources,
+        brokers: &publish::BrokerTable,
         errors: &mut Vec<ConfigError>,
     ) -> Option<Action> {
         match spec {
@@ -59,6 +65,8 @@ impl Action {
             ActionSpec::File(f) => {
                 FileAction::compile(f, &format!("{path}.file"), &resources.files, errors).map(Action::File)
             }
+            ActionSpec::Publish(p) => publish::Publish::compile(p, &format!("{path}.publish"), brokers, errors)
+                .map(|p| Action::Publish(Arc::new(p))),
         }
     }
 }
@@ -75,8 +83,8 @@ pub(crate) enum Planned<'s> {
         action: &'s FileAction,
         line: PlannedLine,
     },
-    /// A forward handed to delivery.
-    Queued(ForwardJob),
+    /// A job handed to delivery: a queued forward or publish.
+    Queued(QueuedJob),
     /// The forward a `respond: {from: forward}` route sends at once and
     /// answers the sender with.
     Relayed {
@@ -100,6 +108,7 @@ impl Action {
             Action::File(action) => Planned::File { action, line: action.plan(scope) },
             Action::Forward(forward) if relayed => Planned::Relayed { forward, request: forward.render(scope) },
             Action::Forward(forward) => Planned::Queued(forward.job(scope.event, route, &forward.render(scope), mode)),
+            Action::Publish(publish) => Planned::Queued(publish.job(scope, route, mode)),
         }
     }
 }
@@ -110,6 +119,8 @@ pub struct Resources {
     /// One pooled client for every forward.
     pub(crate) http: crate::upstream::Upstream,
     pub(crate) files: FileWriters,
+    /// The live broker connections, by name (see [`publish::registry`]).
+    pub(crate) brokers: publish::Brokers,
 }
 
 impl Resources {
@@ -117,6 +128,6 @@ impl Resources {
     /// client cannot be built (no TLS roots).
     pub fn new() -> Result<Self, crate::upstream::SetupError> {
         let http = crate::upstream::Upstream::new()?;
-        Ok(Resources { http, files: FileWriters::default() })
+        Ok(Resources { http, files: FileWriters::default(), brokers: publish::Brokers::default() })
     }
 }

@@ -251,11 +251,12 @@ fn print_list(body: &Value) {
                 text(&d["attempts"]),
                 text(&d["last_status"]),
                 text(&d["updated_at"]),
-                text(&d["url"]),
+                // A publish has no URL: its connection and address instead.
+                if d["url"].is_null() { text(&d["to"]) } else { text(&d["url"]) },
             ]
         })
         .collect();
-    let header = ["ID", "STATUS", "ROUTE", "ATTEMPTS", "LAST", "UPDATED", "URL"].map(String::from);
+    let header = ["ID", "STATUS", "ROUTE", "ATTEMPTS", "LAST", "UPDATED", "URL / TO"].map(String::from);
     print_table(&header, &table);
     if let Some(next) = body["next_cursor"].as_str() {
         println!("more: --cursor {next}");
@@ -322,7 +323,13 @@ fn print_job(job: &Value) {
             println!("{key:<16}{}", text(&job[key]));
         }
     }
-    println!("{:<16}{} {}", "request", text(&job["request"]["method"]), text(&job["request"]["url"]));
+    let request = &job["request"];
+    match request["kind"].as_str() {
+        Some("publish") => {
+            println!("{:<16}to {} at {}", "publish", text(&request["broker"]), request["address"]);
+        }
+        _ => println!("{:<16}{} {}", "request", text(&request["method"]), text(&request["url"])),
+    }
     if let Some(key) = job["ordering_key"].as_str() {
         println!("{:<16}{}", "ordering_key", key.replace('\u{1f}', " / "));
     }

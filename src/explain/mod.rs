@@ -19,7 +19,7 @@ mod text;
 use http::{HeaderMap, Method};
 use serde::Serialize;
 
-use crate::actions::Planned;
+use crate::actions::{Planned, Work};
 use crate::event::{Decode, Event, Reading};
 use crate::matcher::explain::Trace;
 use crate::router::dispatch::{accepted_body, not_rendered};
@@ -97,6 +97,20 @@ pub(crate) enum ActionPreview {
         original_body: bool,
         /// `respond: {from: forward}`: sent at once and its answer relayed.
         relayed: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// A message a `publish:` would queue for its broker connection.
+    Publish {
+        /// The connection's name in `brokers:`.
+        broker: String,
+        /// Where in the broker, in its words (`JetStream subject github.push`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
+        headers: Vec<(String, String)>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        body: Option<String>,
+        original_body: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
@@ -229,23 +243,39 @@ fn preview(action: &Planned, event: &Event) -> ActionPreview {
     let content = || String::from_utf8_lossy(event.content()).into_owned();
     let not_sent = |e: &dyn std::fmt::Display| format!("{e} (the delivery would be dead-lettered with this message)");
     match action {
-        Planned::Queued(job) => match &job.error {
-            None => ActionPreview::Forward {
-                method: job.request.method.clone(),
-                url: Some(job.request.url.clone()),
-                headers: job.request.headers.clone(),
-                original_body: job.request.body.is_none(),
-                body: Some(job.request.body.clone().unwrap_or_else(content)),
+        Planned::Queued(job) => match (&job.work, &job.error) {
+            (Work::Http(request), None) => ActionPreview::Forward {
+                method: request.method.clone(),
+                url: Some(request.url.clone()),
+                headers: request.headers.clone(),
+                original_body: request.body.is_none(),
+                body: Some(request.body.clone().unwrap_or_else(content)),
                 relayed: false,
                 error: None,
             },
-            Some(e) => ActionPreview::Forward {
-                method: job.request.method.clone(),
+            (Work::Http(request), Some(e)) => ActionPreview::Forward {
+                method: request.method.clone(),
                 url: None,
                 headers: Vec::new(),
                 body: None,
                 original_body: false,
                 relayed: false,
+                error: Some(not_sent(e)),
+            },
+            (Work::Publish(message), None) => ActionPreview::Publish {
+                broker: message.broker.clone(),
+                address: Some(crate::actions::publish::target::describe_address(&message.address)),
+                headers: message.headers.clone(),
+                original_body: message.body.is_none(),
+                body: Some(message.body.clone().unwrap_or_else(content)),
+                error: None,
+            },
+            (Work::Publish(message), Some(e)) => ActionPreview::Publish {
+                broker: message.broker.clone(),
+                address: None,
+                headers: Vec::new(),
+                original_body: false,
+                body: None,
                 error: Some(not_sent(e)),
             },
         },

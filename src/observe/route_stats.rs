@@ -22,16 +22,22 @@ pub(crate) enum ActionKind {
     Log,
     File,
     Forward,
+    Publish,
 }
 
+/// How many [`ActionKind`]s there are (the counters' first dimension).
+pub(crate) const ACTION_KINDS: usize = 4;
+
 impl ActionKind {
-    pub(crate) const ALL: [ActionKind; 3] = [ActionKind::Log, ActionKind::File, ActionKind::Forward];
+    pub(crate) const ALL: [ActionKind; ACTION_KINDS] =
+        [ActionKind::Log, ActionKind::File, ActionKind::Forward, ActionKind::Publish];
 
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             ActionKind::Log => "log",
             ActionKind::File => "file",
             ActionKind::Forward => "forward",
+            ActionKind::Publish => "publish",
         }
     }
 }
@@ -41,8 +47,8 @@ impl ActionKind {
 pub(crate) enum ActionOutcome {
     Ok,
     Error,
-    /// A forward handed to the delivery queue; its attempts are counted by
-    /// `hookroute_forward_attempts_total`.
+    /// A forward or publish handed to the delivery queue; its attempts are
+    /// counted by `hookroute_forward_attempts_total` (by destination).
     Queued,
 }
 
@@ -62,7 +68,7 @@ impl ActionOutcome {
 struct Counters {
     matches: AtomicU64,
     /// Indexed by `ActionKind as usize`, then `ActionOutcome as usize`.
-    actions: [[AtomicU64; 3]; 3],
+    actions: [[AtomicU64; 3]; ACTION_KINDS],
 }
 
 /// One route's counts, as `/-/routes` shows them.
