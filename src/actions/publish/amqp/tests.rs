@@ -107,7 +107,13 @@ async fn confirmed_unroutable_refused_and_reconnected_against_a_real_rabbitmq() 
     rabbit.restart();
     let (_reader_connection, channel) = reader(&rabbit.url()).await;
     connector.publish(&to("webhooks", "github.back"), TIMEOUT).await.expect("confirmed after the restart");
-    assert_eq!(get(&channel).await.delivery.routing_key.as_str(), "github.back");
+    // A message taken just before the kill may come back (the broker had
+    // not yet written its removal): look past it.
+    let mut seen = Vec::new();
+    while seen.last().map(String::as_str) != Some("github.back") {
+        seen.push(get(&channel).await.delivery.routing_key.to_string());
+        assert!(seen.len() <= 3, "unexpected messages after the restart: {seen:?}");
+    }
     connector.close().await;
 }
 
