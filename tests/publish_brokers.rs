@@ -4,9 +4,9 @@
 //! Each test skips with one line naming the Debian package when its broker
 //! is missing, unless `HOOKROUTE_REQUIRE_SERVERS=1`.
 
-mod common;
 #[path = "common/brokers/mod.rs"]
 mod brokers;
+mod common;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -16,7 +16,6 @@ use brokers::rabbitmq::{rabbitmq_server, RabbitMq};
 use brokers::redis::{redis_server, Redis};
 use common::*;
 use hookroute::app::RunningServer;
-use serde_json::Value;
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -39,24 +38,6 @@ async fn post_event(server: &RunningServer, body: &str) -> String {
     .await;
     assert_eq!(answer.status, 202, "{}", answer.text());
     answer.json()["id"].as_str().expect("an event id").to_string()
-}
-
-async fn jobs_of(server: &RunningServer, event: &str) -> Vec<Value> {
-    let list = send(client().get(admin_url(server, &format!("/-/deliveries?event={event}")))).await.json();
-    list["deliveries"].as_array().cloned().unwrap_or_default()
-}
-
-/// Waits until every job of `event` has `status`; returns them.
-async fn wait_status(server: &RunningServer, event: &str, status: &str) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let jobs = jobs_of(server, event).await;
-        if !jobs.is_empty() && jobs.iter().all(|j| j["status"] == status) {
-            return jobs;
-        }
-        assert!(Instant::now() < deadline, "jobs of {event} never became {status}: {jobs:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Waits until the job of `event` has failed at least twice and is still
@@ -89,7 +70,6 @@ async fn replay_dead(server: &RunningServer) {
 // ---------------------------------------------------------------- Redis
 
 mod redis_streams {
-    use super::*;
     use redis::AsyncCommands;
 
     /// Entries of `stream`: (event_id, fields by name).
@@ -163,8 +143,7 @@ async fn redis_down_is_retried_and_every_accepted_event_arrives_after_a_restart(
         wait_status(&server, id, "succeeded").await;
     }
     let entries = redis_streams::entries(&redis.url(), "down").await;
-    let got: BTreeSet<String> =
-        entries.iter().map(|e| String::from_utf8_lossy(&e["event_id"]).into_owned()).collect();
+    let got: BTreeSet<String> = entries.iter().map(|e| String::from_utf8_lossy(&e["event_id"]).into_owned()).collect();
     assert_eq!(got, ids.iter().cloned().collect::<BTreeSet<_>>(), "every accepted event");
     assert_eq!(entries.len(), ids.len(), "none twice");
     server.shutdown().await;
@@ -335,8 +314,10 @@ async fn mqtt_exhausted_jobs_are_dead_letters_and_a_replay_delivers_them() {
     for id in &ids {
         wait_status(&server, id, "succeeded").await;
     }
-    let topics: BTreeSet<String> =
-        [mqtt::next(&mut rx).await, mqtt::next(&mut rx).await].iter().map(|m| String::from_utf8_lossy(&m.topic).into_owned()).collect();
+    let topics: BTreeSet<String> = [mqtt::next(&mut rx).await, mqtt::next(&mut rx).await]
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.topic).into_owned())
+        .collect();
     assert_eq!(topics, ["late/1", "late/2"].map(String::from).into_iter().collect());
     server.shutdown().await;
 }
@@ -356,7 +337,10 @@ mod amqp {
         let connection = Connection::connect(url, properties).await.expect("reader connects");
         let channel = connection.create_channel().await.expect("reader channel");
         let durable = ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() };
-        channel.exchange_declare("webhooks", ExchangeKind::Topic, durable, FieldTable::default()).await.expect("exchange");
+        channel
+            .exchange_declare("webhooks", ExchangeKind::Topic, durable, FieldTable::default())
+            .await
+            .expect("exchange");
         (connection, channel)
     }
 
@@ -364,7 +348,10 @@ mod amqp {
     pub async fn bind(channel: &Channel, queue: &str, pattern: &str) {
         let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
         channel.queue_declare(queue, durable, FieldTable::default()).await.expect("queue");
-        channel.queue_bind(queue, "webhooks", pattern, QueueBindOptions::default(), FieldTable::default()).await.expect("bind");
+        channel
+            .queue_bind(queue, "webhooks", pattern, QueueBindOptions::default(), FieldTable::default())
+            .await
+            .expect("bind");
     }
 
     /// The next message of `queue` (waits for one).
@@ -391,15 +378,20 @@ mod amqp {
 /// replay delivers it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amqp_delivered_with_properties_and_unroutable_is_dead_until_a_queue_is_bound() {
-    let Some(bin) = rabbitmq_server("amqp_delivered_with_properties_and_unroutable_is_dead_until_a_queue_is_bound") else {
+    let Some(bin) = rabbitmq_server("amqp_delivered_with_properties_and_unroutable_is_dead_until_a_queue_is_bound")
+    else {
         return;
     };
     let rabbit = RabbitMq::start(&bin);
     let (_reader, channel) = amqp::connect(&rabbit.url()).await;
     amqp::bind(&channel, "opened", "github.opened").await;
     let conn = format!("rabbit: {{ amqp: {{ url: \"{}\" }} }}", rabbit.url());
-    let (server, _dir) =
-        start(&config(&conn, "to: rabbit, exchange: webhooks, routing_key: \"github.{{ json.action }}\"", ", max_attempts: 2")).await;
+    let (server, _dir) = start(&config(
+        &conn,
+        "to: rabbit, exchange: webhooks, routing_key: \"github.{{ json.action }}\"",
+        ", max_attempts: 2",
+    ))
+    .await;
 
     let body = "{\"action\":\"opened\",  \"n\": 1.50}";
     let id = post_event(&server, body).await;
@@ -446,7 +438,8 @@ async fn amqp_down_is_retried_and_every_accepted_event_arrives_after_a_restart()
     }
     let conn = format!("rabbit: {{ amqp: {{ url: \"{}\" }} }}", rabbit.url());
     let (server, _dir) =
-        start(&config(&conn, "to: rabbit, exchange: webhooks, routing_key: github.push", ", max_attempts: 100000")).await;
+        start(&config(&conn, "to: rabbit, exchange: webhooks, routing_key: github.push", ", max_attempts: 100000"))
+            .await;
     let first = post_event(&server, "{\"i\":0}").await;
     wait_status(&server, &first, "succeeded").await;
 

@@ -15,7 +15,6 @@ use common::*;
 use futures_util::StreamExt;
 use hookroute::app::RunningServer;
 use nats::Nats;
-use serde_json::Value;
 
 /// A config with one connection `bus` and one route `/hooks/gh` publishing
 /// with `publish` (the keys inside `publish: {to: bus, …}`), fast retries.
@@ -74,24 +73,6 @@ async fn post_event(server: &RunningServer, body: &str, event: &str) -> String {
     .await;
     assert_eq!(answer.status, 202, "{}", answer.text());
     answer.json()["id"].as_str().expect("an event id").to_string()
-}
-
-async fn jobs_of(server: &RunningServer, event: &str) -> Vec<Value> {
-    let list = send(client().get(admin_url(server, &format!("/-/deliveries?event={event}")))).await.json();
-    list["deliveries"].as_array().cloned().unwrap_or_default()
-}
-
-/// Waits until every job of `event` has `status`; returns them.
-async fn wait_status(server: &RunningServer, event: &str, status: &str) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let jobs = jobs_of(server, event).await;
-        if !jobs.is_empty() && jobs.iter().all(|j| j["status"] == status) {
-            return jobs;
-        }
-        assert!(Instant::now() < deadline, "jobs of {event} never became {status}: {jobs:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The body bytes, subject rendered from a header, and the headers arrive

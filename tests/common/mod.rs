@@ -170,6 +170,26 @@ pub async fn send(request: reqwest::RequestBuilder) -> Answer {
 }
 
 /// POSTs `body` as `application/json`.
+/// The delivery jobs of event `event`, as the admin API lists them.
+pub async fn jobs_of(server: &RunningServer, event: &str) -> Vec<Value> {
+    let list = send(client().get(admin_url(server, &format!("/-/deliveries?event={event}")))).await.json();
+    list["deliveries"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until every job of `event` has `status` (`succeeded`, `dead`, …);
+/// returns them. Fails the test after a minute.
+pub async fn wait_status(server: &RunningServer, event: &str, status: &str) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let jobs = jobs_of(server, event).await;
+        if !jobs.is_empty() && jobs.iter().all(|j| j["status"] == status) {
+            return jobs;
+        }
+        assert!(Instant::now() < deadline, "jobs of {event} never became {status}: {jobs:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub async fn post_json(url: &str, body: &Value) -> Answer {
     send(client().post(url).header("content-type", "application/json").body(body.to_string())).await
 }
