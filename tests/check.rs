@@ -288,12 +288,13 @@ fn repo_file(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
-const SHIPPED: [(&str, usize); 5] = [
+const SHIPPED: [(&str, usize); 6] = [
     ("routes.yaml", 3),
     ("examples/github.yaml", 5),
     ("examples/data-sync.yaml", 3),
     ("examples/fanout.yaml", 4),
     ("examples/brokers.yaml", 2),
+    ("examples/brokers-fanout.yaml", 1),
 ];
 
 /// The process environment plus [`EXAMPLE_GITHUB_SECRET`].
