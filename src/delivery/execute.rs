@@ -18,6 +18,7 @@ use super::job::{Attempt, JobRecord, Status, Timestamp};
 use super::retry::Verdict;
 use super::scheduler::{Entry, StoreSlot};
 use crate::metrics as m;
+use crate::observe::trace;
 
 /// What attempts need: shared by every attempt task.
 pub(crate) struct Ctx {
@@ -62,7 +63,18 @@ pub(crate) async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health)
     let job = &mut entry.job;
     let number = job.attempts.len() as u32 + 1;
     let started_at = SystemTime::now();
-    let outcome = attempt::send(&ctx.client, &job.request, body, number).await;
+    let span = trace::AttemptSpan::begin(
+        job.trace.as_deref(),
+        trace::AttemptInfo {
+            route: &job.route,
+            destination: &job.destination,
+            event_id: &job.event_id,
+            job_id: &job.id,
+            number,
+            url: &job.request.url,
+        },
+    );
+    let outcome = attempt::send(&ctx.client, &job.request, body, number, span.traceparent().as_deref()).await;
     let now = SystemTime::now();
     let describe = outcome.describe();
     let verdict = job.retry.decide(&outcome.result, job.round_attempts() + 1, job.round_started_at.0, now, &describe);
@@ -118,6 +130,7 @@ pub(crate) async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health)
         }
     };
     metrics::counter!(m::FORWARD_ATTEMPTS, "destination" => destination, "outcome" => label).increment(1);
+    span.finish(outcome.status, label, outcome.error.as_deref());
     let health = outcome.health();
     let (entry, verdict) = record(ctx, entry, verdict, now).await;
     (entry, verdict, health)

@@ -76,5 +76,6 @@ fn record(event_id: &str, job: ForwardJob, defaults: &RetryPolicy, now: SystemTi
         round_first_attempt: 0,
         attempts: Vec::new(),
         memory: job.mode == DeliveryMode::Memory,
+        trace: None,
     }
 }
