@@ -221,7 +221,7 @@ async fn one_trace_follows_an_event_through_a_retry_and_a_restart() {
 }
 
 #[tokio::test]
-async fn a_request_without_traceparent_starts_the_trace_the_upstream_continues() {
+async fn a_request_without_traceparent_starts_the_trace_its_attempts_and_replays_continue() {
     let collector = Collector::start().await;
     let upstream = Upstream::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
@@ -239,5 +239,15 @@ async fn a_request_without_traceparent_starts_the_trace_the_upstream_continues()
     let sent = upstream.wait_for(1).await;
     let traceparent = sent[0].header("traceparent").expect("a traceparent");
     assert_eq!(span_of(traceparent, &request.trace_id), attempt.span_id);
+
+    // A manual replay joins the same trace.
+    let job = attempt.attr("hookroute.job_id").expect("a job id");
+    let replay = format!("http://{}/-/deliveries/{job}/retry", server.admin_addr);
+    let answer = common::send(common::client().post(&replay)).await;
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    let again = collector.wait_for("the replayed attempt", |s| s.attr("hookroute.attempt") == Some("2")).await;
+    assert_eq!((again.trace_id.as_str(), again.parent_span_id.as_str()), (request.trace_id.as_str(), request.span_id.as_str()));
+    let sent = upstream.wait_for(2).await;
+    assert_eq!(span_of(sent[1].header("traceparent").expect("a traceparent"), &request.trace_id), again.span_id);
     drop(server);
 }
