@@ -113,3 +113,44 @@ impl TraceSettings {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::interpolate::ProcessEnv;
+
+    fn compile(telemetry: &str) -> (Option<TraceSettings>, Vec<String>) {
+        let text = format!("telemetry:\n  otlp:\n{telemetry}routes: []\n");
+        let config = crate::config::load("t.yaml", &text, &ProcessEnv).expect("parses");
+        let mut errors = Vec::new();
+        let settings = TraceSettings::compile(&config.spec, &mut errors);
+        (settings, errors.into_iter().map(|e| format!("{}: {}", e.key_path, e.message)).collect())
+    }
+
+    #[test]
+    fn defaults_and_the_traces_path_beneath_the_endpoint() {
+        let (settings, errors) = compile("    endpoint: http://collector:4318/\n");
+        assert!(errors.is_empty(), "{errors:?}");
+        let settings = settings.expect("compiled");
+        assert_eq!(settings.endpoint, "http://collector:4318/v1/traces");
+        assert_eq!((settings.protocol, settings.sample_ratio), (Protocol::HttpProtobuf, 1.0));
+        assert_eq!((settings.export_interval, settings.timeout), (DEFAULT_EXPORT_INTERVAL, DEFAULT_TIMEOUT));
+        let (grpc, _) = compile("    endpoint: http://collector:4317\n    protocol: grpc\n    sample_ratio: 0.25\n");
+        let grpc = grpc.expect("compiled");
+        assert_eq!((grpc.endpoint.as_str(), grpc.protocol, grpc.sample_ratio), ("http://collector:4317", Protocol::Grpc, 0.25));
+    }
+
+    #[test]
+    fn each_mistake_is_named_by_its_key() {
+        let (settings, errors) = compile(
+            "    endpoint: https://collector:4317\n    protocol: grpc\n    sample_ratio: 2\n    export_interval: 0s\n    headers: {\"a b\": x}\n",
+        );
+        assert!(settings.is_none());
+        let keys: Vec<&str> = errors.iter().map(|e| e.split(':').next().unwrap_or_default()).collect();
+        assert_eq!(
+            keys,
+            ["telemetry.otlp.endpoint", "telemetry.otlp.sample_ratio", "telemetry.otlp.headers.a b", "telemetry.otlp.export_interval"],
+            "{errors:?}"
+        );
+    }
+}
