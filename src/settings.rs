@@ -366,7 +366,10 @@ mod tests {
     #[test]
     fn the_restart_only_table_names_the_listen_addresses_and_the_delivery_store() {
         let keys: Vec<&str> = restart_only().collect();
-        assert_eq!(keys, vec!["listen", "admin_listen", "data_dir", "shutdown_grace", "retention", "destinations", "telemetry"]);
+        assert_eq!(
+            keys,
+            vec!["listen", "admin_listen", "data_dir", "shutdown_grace", "retention", "destinations", "telemetry"]
+        );
         // The listener limits are applied by reload.
         for key in ["max_concurrent_requests", "max_headers", "max_header_bytes", "header_read_timeout"] {
             assert!(KEYS.iter().any(|k| k.name == key && k.applies == Applies::Reload), "{key}");

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{BinaryServer, Upstream, UpstreamReply, DEADLINE};
+use http_body_util::{BodyExt, Full};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use prost::Message;
-use http_body_util::{BodyExt, Full};
 
 /// One received span, its ids as lower-case hex.
 #[derive(Debug, Clone)]
@@ -190,7 +190,8 @@ async fn one_trace_follows_an_event_through_a_retry_and_a_restart() {
     upstream.set_reply(UpstreamReply::status(200));
     let restarted = BinaryServer::start(&path, dir.path(), &[]);
 
-    let delivered = collector.wait_for("the delivering attempt", |s| s.attr("hookroute.outcome") == Some("success")).await;
+    let delivered =
+        collector.wait_for("the delivering attempt", |s| s.attr("hookroute.outcome") == Some("success")).await;
     let attempts: Vec<Received> = collector.spans().into_iter().filter(is_attempt).collect();
     assert!(attempts.len() >= 3, "{attempts:#?}");
     for attempt in &attempts {
@@ -215,7 +216,10 @@ async fn one_trace_follows_an_event_through_a_retry_and_a_restart() {
     }
     // Attempts a crash cut short of exporting aside, each one's span arrived.
     for number in ["1", "2"] {
-        assert!(attempts.iter().any(|a| a.attr("hookroute.attempt") == Some(number)), "attempt {number}: {attempts:#?}");
+        assert!(
+            attempts.iter().any(|a| a.attr("hookroute.attempt") == Some(number)),
+            "attempt {number}: {attempts:#?}"
+        );
     }
     drop(restarted);
 }
@@ -233,7 +237,10 @@ async fn a_request_without_traceparent_starts_the_trace_its_attempts_and_replays
     let request = collector.wait_for("the request span", |s| s.attr("http.request.method").is_some()).await;
     assert_eq!(request.parent_span_id, "", "a new trace: the request span is its root");
     let attempt = collector.wait_for("the attempt", is_attempt).await;
-    assert_eq!((attempt.trace_id.as_str(), attempt.parent_span_id.as_str()), (request.trace_id.as_str(), request.span_id.as_str()));
+    assert_eq!(
+        (attempt.trace_id.as_str(), attempt.parent_span_id.as_str()),
+        (request.trace_id.as_str(), request.span_id.as_str())
+    );
     assert_eq!(attempt.attr("hookroute.attempt"), Some("1"));
     assert_eq!(attempt.attr("hookroute.outcome"), Some("success"));
     let sent = upstream.wait_for(1).await;
@@ -246,7 +253,10 @@ async fn a_request_without_traceparent_starts_the_trace_its_attempts_and_replays
     let answer = common::send(common::client().post(&replay)).await;
     assert_eq!(answer.status, 202, "{}", answer.text());
     let again = collector.wait_for("the replayed attempt", |s| s.attr("hookroute.attempt") == Some("2")).await;
-    assert_eq!((again.trace_id.as_str(), again.parent_span_id.as_str()), (request.trace_id.as_str(), request.span_id.as_str()));
+    assert_eq!(
+        (again.trace_id.as_str(), again.parent_span_id.as_str()),
+        (request.trace_id.as_str(), request.span_id.as_str())
+    );
     let sent = upstream.wait_for(2).await;
     assert_eq!(span_of(sent[1].header("traceparent").expect("a traceparent"), &request.trace_id), again.span_id);
     drop(server);

@@ -46,8 +46,7 @@ pub(crate) fn filter(
                 let trace = RequestTrace::begin(&method, path.as_str(), &headers);
                 let mut note = Note::default();
                 let path = path.as_str().to_string();
-                let mut reply =
-                    trace.scope(handle(&*app, &mut note, method, path, query, headers, client, body)).await;
+                let mut reply = trace.scope(handle(&*app, &mut note, method, path, query, headers, client, body)).await;
                 trace.finish(reply.status, &note.routes, note.event_id.as_deref());
                 access.finish(note, reply.status, &mut reply.headers, reply.body.len());
                 into_response(reply)

@@ -46,7 +46,10 @@ mod tests {
         let context = parse(text).expect("the spec's example");
         assert!(context.is_sampled() && context.is_remote());
         assert_eq!(format(&context), text);
-        assert_eq!(parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra").map(|c| format(&c)), Some(text.to_string()));
+        assert_eq!(
+            parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra").map(|c| format(&c)),
+            Some(text.to_string())
+        );
         for bad in [
             "",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",

@@ -73,7 +73,8 @@ pub(super) fn provider(settings: &TraceSettings) -> Result<SdkTracerProvider, Ex
         .with_scheduled_delay(settings.export_interval)
         .with_max_export_timeout(settings.timeout)
         .build();
-    let processor = BatchSpanProcessor::builder(exporter, opentelemetry_sdk::runtime::Tokio).with_batch_config(batch).build();
+    let processor =
+        BatchSpanProcessor::builder(exporter, opentelemetry_sdk::runtime::Tokio).with_batch_config(batch).build();
     let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(settings.sample_ratio)));
     Ok(SdkTracerProvider::builder()
         .with_span_processor(processor)
@@ -91,7 +92,8 @@ struct Client(reqwest::Client);
 impl HttpClient for Client {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         let (parts, body) = request.into_parts();
-        let answer = self.0.request(parts.method, parts.uri.to_string()).headers(parts.headers).body(body).send().await?;
+        let answer =
+            self.0.request(parts.method, parts.uri.to_string()).headers(parts.headers).body(body).send().await?;
         let status = answer.status();
         let headers = answer.headers().clone();
         let body = answer.bytes().await?;

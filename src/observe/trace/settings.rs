@@ -137,7 +137,10 @@ mod tests {
         assert_eq!((settings.export_interval, settings.timeout), (DEFAULT_EXPORT_INTERVAL, DEFAULT_TIMEOUT));
         let (grpc, _) = compile("    endpoint: http://collector:4317\n    protocol: grpc\n    sample_ratio: 0.25\n");
         let grpc = grpc.expect("compiled");
-        assert_eq!((grpc.endpoint.as_str(), grpc.protocol, grpc.sample_ratio), ("http://collector:4317", Protocol::Grpc, 0.25));
+        assert_eq!(
+            (grpc.endpoint.as_str(), grpc.protocol, grpc.sample_ratio),
+            ("http://collector:4317", Protocol::Grpc, 0.25)
+        );
     }
 
     #[test]
@@ -149,7 +152,12 @@ mod tests {
         let keys: Vec<&str> = errors.iter().map(|e| e.split(':').next().unwrap_or_default()).collect();
         assert_eq!(
             keys,
-            ["telemetry.otlp.endpoint", "telemetry.otlp.sample_ratio", "telemetry.otlp.headers.a b", "telemetry.otlp.export_interval"],
+            [
+                "telemetry.otlp.endpoint",
+                "telemetry.otlp.sample_ratio",
+                "telemetry.otlp.headers.a b",
+                "telemetry.otlp.export_interval"
+            ],
             "{errors:?}"
         );
     }
