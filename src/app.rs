@@ -251,6 +251,9 @@ pub enum StartError {
     /// The delivery queue's store (under `data_dir`) could not be opened.
     #[error("{0}")]
     Delivery(#[from] crate::delivery::StoreError),
+    /// `telemetry: otlp:` could not be set up.
+    #[error("{0}")]
+    Telemetry(#[from] crate::observe::trace::ExportSetupError),
 }
 
 /// How to start the server.
@@ -306,6 +309,8 @@ impl RunningServer {
         }
         self.admin_stop.cancel();
         let _ = self.admin_task.await;
+        // The last attempts' spans, before the process exits.
+        crate::observe::trace::flush().await;
     }
 }
 
@@ -331,6 +336,8 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
         return Err(StartError::InsecureAdmin(message));
     }
     let route_count = loaded.snapshot.routes.len();
+    // Once per process, like the metrics recorder: `telemetry:` is restart-only.
+    crate::observe::trace::install(settings.telemetry.as_deref())?;
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr).await.map_err(|error| StartError::Bind { addr, error })
     };
@@ -348,6 +355,7 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
         delivery: StartOnly::applied(&settings.delivery, options.data_dir.as_deref(), default_grace),
         data_dir_override: options.data_dir.clone(),
         default_grace,
+        telemetry: settings.telemetry.clone(),
     };
     let grace = started.delivery.shutdown_grace;
     let reloader = Reloader::new(options.config_path.clone());

@@ -21,6 +21,7 @@ use crate::actions::file::FileError;
 use crate::actions::{Forward, ForwardError, Outgoing, Planned, QueuedJob, Work};
 use crate::delivery::{intake, AcceptError, Delivery, DeliverySettings, StoreError};
 use crate::event::Event;
+use crate::observe::trace;
 use crate::observe::{self, ActionKind, ActionOutcome};
 use crate::router::dispatch::{accepted_body, not_rendered};
 use crate::router::{Dispatch, Matched, ReplyPlan, Route, Snapshot, Taken};
@@ -68,7 +69,10 @@ pub(crate) async fn run(
     event: Arc<Event>,
     matched: &[Matched],
 ) -> Reply {
+    let decide = trace::step("decide");
     let dispatch = snapshot.dispatch(&event, matched);
+    drop(decide);
+    let _actions = trace::step("actions");
     execute(settings, resources, delivery, &event, dispatch).await
 }
 
@@ -172,6 +176,12 @@ pub(crate) async fn execute(
     }
     for job in jobs {
         plan.add_job(&event.id, job, &settings.retry, now);
+    }
+    // Each job's attempts join this request's trace, however late.
+    if let Some(parent) = trace::request_traceparent() {
+        for job in plan.durable.iter_mut().chain(plan.memory.iter_mut()) {
+            job.trace = Some(parent.clone());
+        }
     }
     let queued: Vec<(Arc<str>, ActionKind)> = plan
         .jobs()

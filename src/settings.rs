@@ -30,6 +30,7 @@ use crate::config::{self, Config, ConfigErrors};
 use crate::delivery::settings::StartOnly;
 use crate::delivery::DeliverySettings;
 use crate::guard::SecuritySettings;
+use crate::observe::trace::TraceSettings;
 use crate::router::Snapshot;
 
 /// Everything global a config file sets, compiled. Two are equal exactly
@@ -49,6 +50,8 @@ pub struct Settings {
     pub security: SecuritySettings,
     /// data_dir, retry defaults, retention, destination protection.
     pub delivery: Arc<DeliverySettings>,
+    /// `telemetry: otlp:`, None without it; applied at start only.
+    pub telemetry: Option<Arc<TraceSettings>>,
     /// Where each secret is used, with a digest of its value: a reload
     /// names the secrets it rotates without holding or printing them.
     pub(crate) secrets: SecretDigests,
@@ -61,6 +64,7 @@ impl Settings {
         let mut errors = Vec::new();
         let delivery = DeliverySettings::compile(&config.spec, &mut errors);
         let security = SecuritySettings::compile(&config.spec, &mut errors, &|key| config.value_location(key));
+        let telemetry = TraceSettings::compile(&config.spec, &mut errors).map(Arc::new);
         for err in errors {
             config.add_top_level_problem(err);
         }
@@ -70,6 +74,7 @@ impl Settings {
             max_body_bytes: config.max_body_bytes,
             security,
             delivery: Arc::new(delivery),
+            telemetry,
             secrets: config.secrets.clone(),
         }
     }
@@ -203,6 +208,8 @@ pub(crate) const KEYS: &[Key] = &[
         applies: Applies::Reload,
         differs: |a, b| a.delivery.queued_body_memory != b.delivery.queued_body_memory,
     },
+    // The tracer is process-wide, installed once (crate::observe::trace).
+    Key { name: "telemetry", applies: Applies::Restart, differs: |a, b| a.telemetry != b.telemetry },
 ];
 
 /// The keys a reload cannot apply, from [`KEYS`].
@@ -270,6 +277,8 @@ pub(crate) struct Started {
     pub delivery: StartOnly,
     pub data_dir_override: Option<PathBuf>,
     pub default_grace: Duration,
+    /// The `telemetry:` this process exports by (set once at start).
+    pub telemetry: Option<Arc<TraceSettings>>,
 }
 
 impl Started {
@@ -292,6 +301,15 @@ impl Started {
         }
         let wanted = StartOnly::applied(&next.delivery, self.data_dir_override.as_deref(), self.default_grace);
         out.extend(self.delivery.restart_required(&wanted));
+        if next.telemetry != self.telemetry {
+            out.push(match &self.telemetry {
+                Some(now) => format!(
+                    "telemetry changed but requires a restart; still exporting traces to {}",
+                    crate::redact::display(&now.endpoint)
+                ),
+                None => "telemetry changed but requires a restart; traces are not exported".to_string(),
+            });
+        }
         out
     }
 }
@@ -319,7 +337,7 @@ mod tests {
     fn every_restart_warning_is_for_a_key_the_table_calls_restart_only() {
         let (old, new) = (
             settings(""),
-            settings("data_dir: /srv/q\nshutdown_grace: 3s\nretention: {succeeded: 1h, dead: 1h}\ndestinations: {concurrency: 4, circuit_breaker: {failures: 2, open_for: 1s, max_open_for: 9s}}\n"),
+            settings("data_dir: /srv/q\nshutdown_grace: 3s\nretention: {succeeded: 1h, dead: 1h}\ndestinations: {concurrency: 4, circuit_breaker: {failures: 2, open_for: 1s, max_open_for: 9s}}\ntelemetry: {otlp: {endpoint: 'http://127.0.0.1:4318'}}\n"),
         );
         let started = Started {
             addr: old.listen,
@@ -329,9 +347,10 @@ mod tests {
             delivery: StartOnly::applied(&old.delivery, None, Duration::from_secs(10)),
             data_dir_override: None,
             default_grace: Duration::from_secs(10),
+            telemetry: None,
         };
         let warnings = started.restart_required(&old, &new);
-        assert_eq!(warnings.len(), 8, "{warnings:?}");
+        assert_eq!(warnings.len(), 9, "{warnings:?}");
         let restart: Vec<&str> = restart_only().collect();
         for warning in &warnings {
             let key = warning.split(' ').next().unwrap_or_default();
@@ -347,7 +366,10 @@ mod tests {
     #[test]
     fn the_restart_only_table_names_the_listen_addresses_and_the_delivery_store() {
         let keys: Vec<&str> = restart_only().collect();
-        assert_eq!(keys, vec!["listen", "admin_listen", "data_dir", "shutdown_grace", "retention", "destinations"]);
+        assert_eq!(
+            keys,
+            vec!["listen", "admin_listen", "data_dir", "shutdown_grace", "retention", "destinations", "telemetry"]
+        );
         // The listener limits are applied by reload.
         for key in ["max_concurrent_requests", "max_headers", "max_header_bytes", "header_read_timeout"] {
             assert!(KEYS.iter().any(|k| k.name == key && k.applies == Applies::Reload), "{key}");

@@ -16,6 +16,7 @@ pub(crate) mod locate;
 pub(crate) mod secret;
 pub mod spec;
 pub mod store_spec;
+pub mod telemetry_spec;
 pub(crate) mod test_spec;
 pub(crate) mod yaml;
 

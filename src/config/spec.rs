@@ -79,6 +79,8 @@ pub struct ConfigSpec {
     pub tests: Vec<super::test_spec::TestSpec>,
     /// Thresholds of the Prometheus rules `hookroute alerts` prints (the server ignores them).
     pub alerts: Option<super::alerts::AlertsSpec>,
+    /// OpenTelemetry traces (`otlp:`). Without it nothing is traced. Requires a restart to change.
+    pub telemetry: Option<super::telemetry_spec::TelemetrySpec>,
 }
 
 /// One route: where it listens, when it applies and what it does.

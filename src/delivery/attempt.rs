@@ -83,8 +83,15 @@ impl Outcome {
     }
 }
 
-/// Sends attempt number `number` of a job.
-pub(crate) async fn send(client: &Upstream, target: &Target, body: Bytes, number: u32) -> Outcome {
+/// Sends attempt number `number` of a job, with the attempt span's
+/// `traceparent` when traces are exported.
+pub(crate) async fn send(
+    client: &Upstream,
+    target: &Target,
+    body: Bytes,
+    number: u32,
+    traceparent: Option<&str>,
+) -> Outcome {
     let started = Instant::now();
     let transport = |e: SendError| Outcome {
         result: AttemptResult::Transport { timeout: matches!(e, SendError::Timeout(_)) },
@@ -105,6 +112,10 @@ pub(crate) async fn send(client: &Upstream, target: &Target, body: Bytes, number
         }
     }
     headers.insert("x-hookroute-attempt", HeaderValue::from(number));
+    // This attempt's span, replacing any `traceparent` the forward copied.
+    if let Some(value) = traceparent.and_then(|t| HeaderValue::from_str(t).ok()) {
+        headers.insert(crate::observe::trace::TRACEPARENT, value);
+    }
     let answer = match client
         .exchange(method, &url, headers, body, target.timeout(), ReadBody::AtMost(MAX_ANSWER_BYTES))
         .await

@@ -18,6 +18,7 @@ use super::job::{Attempt, JobRecord, Status, Timestamp, Work};
 use super::retry::Verdict;
 use super::scheduler::{Entry, StoreSlot};
 use crate::metrics as m;
+use crate::observe::trace;
 
 /// What attempts need: shared by every attempt task.
 pub(crate) struct Ctx {
@@ -29,10 +30,10 @@ pub(crate) struct Ctx {
 /// decides what an attempt does. A new kind (`exec`) adds its arm here,
 /// returning an [`attempt::Outcome`] like the others (see
 /// `crate::actions::job` for the rest of the checklist).
-async fn attempt(ctx: &Ctx, work: &Work, body: Bytes, number: u32) -> attempt::Outcome {
+async fn attempt(ctx: &Ctx, work: &Work, body: Bytes, number: u32, traceparent: Option<&str>) -> attempt::Outcome {
     match work {
-        Work::Http(target) => attempt::send(&ctx.senders.http, target, body, number).await,
-        Work::Publish(target) => super::publish_attempt::send(&ctx.senders.brokers, target, body).await,
+        Work::Http(target) => attempt::send(&ctx.senders.http, target, body, number, traceparent).await,
+        Work::Publish(target) => super::publish_attempt::send(&ctx.senders.brokers, target, body, traceparent).await,
     }
 }
 
@@ -73,7 +74,19 @@ pub(crate) async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health)
     let job = &mut entry.job;
     let number = job.attempts.len() as u32 + 1;
     let started_at = SystemTime::now();
-    let outcome = attempt(ctx, &job.request, body, number).await;
+    let target = job.request.describe();
+    let span = trace::AttemptSpan::begin(
+        job.trace.as_deref(),
+        trace::AttemptInfo {
+            route: &job.route,
+            destination: &job.destination,
+            event_id: &job.event_id,
+            job_id: &job.id,
+            number,
+            url: &target,
+        },
+    );
+    let outcome = attempt(ctx, &job.request, body, number, span.traceparent().as_deref()).await;
     let now = SystemTime::now();
     let describe = outcome.describe();
     let verdict = job.retry.decide(&outcome.result, job.round_attempts() + 1, job.round_started_at.0, now, &describe);
@@ -132,6 +145,7 @@ pub(crate) async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health)
         }
     };
     metrics::counter!(m::FORWARD_ATTEMPTS, "destination" => destination, "outcome" => label).increment(1);
+    span.finish(outcome.status, label, outcome.error.as_deref());
     let health = outcome.health();
     let (entry, verdict) = record(ctx, entry, verdict, now).await;
     (entry, verdict, health)

@@ -76,5 +76,6 @@ fn record(event_id: &str, job: QueuedJob, defaults: &RetryPolicy, now: SystemTim
         round_first_attempt: 0,
         attempts: Vec::new(),
         memory: job.mode == DeliveryMode::Memory,
+        trace: None,
     }
 }

@@ -113,6 +113,11 @@ pub(crate) struct JobRecord {
     /// True for `delivery: memory` jobs, which are never stored.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub memory: bool,
+    /// The W3C `traceparent` of the request that queued the job: every
+    /// attempt's span is its child, however late (absent without
+    /// `telemetry:`, and in records written before hookroute kept it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 impl JobRecord {
@@ -201,6 +206,7 @@ mod tests {
             }],
             dead_reason: Some("404".into()),
             memory: false,
+            trace: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
         };
         let text = serde_json::to_string(&job).unwrap();
         assert!(text.contains("\"created_at\":\"2023-11-14T22:13:20.123Z\""), "{text}");
@@ -224,6 +230,7 @@ mod tests {
         assert!(matches!(&job.request, Work::Http(t) if t.url == "http://127.0.0.1:9/"));
         let text = serde_json::to_string(&job).unwrap();
         assert!(text.contains(r#""request":{"method":"POST","url""#), "{text}");
+        assert_eq!(job.trace, None);
         // And it is written back without empty fields.
         let again = serde_json::to_string(&job.attempts[0]).unwrap();
         assert!(!again.contains("headers") && !again.contains("body"), "{again}");

@@ -18,11 +18,17 @@ use super::retry::AttemptResult;
 use crate::actions::publish::{Brokers, PublishError, PublishTarget};
 
 /// Publishes `target`'s message with `body` through the registry's
-/// connector of that name.
-pub(crate) async fn send(brokers: &Brokers, target: &PublishTarget, body: Bytes) -> Outcome {
+/// connector of that name. `traceparent` is the attempt span's (W3C Trace
+/// Context), sent instead of the one the event arrived with.
+pub(crate) async fn send(brokers: &Brokers, target: &PublishTarget, body: Bytes, traceparent: Option<&str>) -> Outcome {
     let started = Instant::now();
+    let mut message = target.message(body);
+    if let Some(traceparent) = traceparent {
+        message.headers.retain(|(name, _)| name != "traceparent");
+        message.headers.push(("traceparent".into(), traceparent.into()));
+    }
     let result = match brokers.get(&target.broker) {
-        Some(connector) => connector.publish(&target.message(body), target.timeout()).await,
+        Some(connector) => connector.publish(&message, target.timeout()).await,
         None => Err(PublishError::Unavailable {
             broker: target.broker.clone(),
             detail: "no such connection in `brokers:` (a reload removed or renamed it)".into(),

@@ -16,6 +16,7 @@ pub(crate) mod handles;
 pub mod json_lines;
 pub mod log_writer;
 pub(crate) mod route_stats;
+pub mod trace;
 
 use std::sync::Arc;
 

@@ -22,6 +22,7 @@ use super::listener::ClientAddr;
 use super::state::App;
 use crate::event::{Decode, Event};
 use crate::guard;
+use crate::observe::trace::{self, RequestTrace};
 use crate::observe::{Access, Note};
 use crate::router::Lookup;
 use crate::server::Reply;
@@ -41,9 +42,12 @@ pub(crate) fn filter(
             async move {
                 // Access log, request id and request metrics: see crate::observe::access.
                 let access = Access::begin(&method, path.as_str(), client.map(|c| c.0), &mut headers);
+                // The request's span (`telemetry:`): inert without it.
+                let trace = RequestTrace::begin(&method, path.as_str(), &headers);
                 let mut note = Note::default();
                 let path = path.as_str().to_string();
-                let mut reply = handle(&*app, &mut note, method, path, query, headers, client, body).await;
+                let mut reply = trace.scope(handle(&*app, &mut note, method, path, query, headers, client, body)).await;
+                trace.finish(reply.status, &note.routes, note.event_id.as_deref());
                 access.finish(note, reply.status, &mut reply.headers, reply.body.len());
                 into_response(reply)
             }
@@ -118,7 +122,11 @@ where
         }
     };
     let candidates = door::fits_body(snapshot, candidates, body.len());
-    let candidates = match door::verify(snapshot, candidates, &headers, &body, SystemTime::now(), &who) {
+    let verified = {
+        let _step = trace::step("verify");
+        door::verify(snapshot, candidates, &headers, &body, SystemTime::now(), &who)
+    };
+    let candidates = match verified {
         Ok(c) => c,
         Err(refusal) => {
             note.refused_by_door(refusal.reason());
