@@ -317,7 +317,7 @@ fn shipped_configs_pass_check_and_load_through_the_library() {
         );
         assert_eq!(
             (code, stdout.as_str(), stderr.as_str()),
-            (0, format!("ok: {routes} routes\n").as_str(), ""),
+            (0, format!("ok: {routes} route{}\n", if routes == 1 { "" } else { "s" }).as_str(), ""),
             "{file}"
         );
         let snapshot = hookroute::settings::load_file(&repo_file(file), &example_env, &resources)

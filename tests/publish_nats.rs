@@ -103,10 +103,15 @@ async fn a_webhook_arrives_in_the_stream_with_its_bytes_and_headers() {
     let routes = send(client().get(admin_url(&server, "/-/routes"))).await.json();
     assert_eq!(routes["routes"][0]["action_counts"]["publish"]["queued"], 1, "{routes}");
     let metrics = send(client().get(admin_url(&server, "/-/metrics"))).await.text();
-    assert!(
-        metrics.contains("hookroute_forward_attempts_total{destination=\"broker:bus\",outcome=\"success\"} 1"),
-        "{metrics}"
-    );
+    // The recorder is global to this test binary and other tests publish to
+    // `broker:bus` at the same time: at least this one is counted.
+    let counted = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("hookroute_forward_attempts_total{destination=\"broker:bus\",outcome=\"success\"} ")
+        })
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    assert!(counted.is_some_and(|n| n >= 1), "{metrics}");
     server.shutdown().await;
 }
 
