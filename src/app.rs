@@ -70,6 +70,7 @@ impl App {
             base,
         };
         let settings = loaded.settings.clone();
+        delivery.pace(loaded.rate_limits());
         let app = App {
             limits,
             active: ArcSwap::from_pointee(loaded),
@@ -112,6 +113,7 @@ impl App {
     /// listeners'. Requests already running keep the config they hold.
     pub(crate) fn swap(&self, next: Loaded) -> Arc<Loaded> {
         self.apply(&next.settings);
+        self.delivery.pace(next.rate_limits());
         self.active.swap(Arc::new(next))
     }
 

@@ -48,14 +48,27 @@ pub struct RetentionSpec {
 }
 
 /// `destinations:` at the top level: protection for every downstream,
-/// applied per host:port.
+/// applied per host:port (`concurrency`, `circuit_breaker`), and settings
+/// of one downstream under its `host:port` key.
+// No `deny_unknown_fields`: serde refuses it beside `flatten`. A key that
+// is neither a setting nor a host:port is reported when compiled.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct DestinationsSpec {
     /// Deliveries in flight at once to one host:port.
     pub concurrency: Option<u32>,
     /// Stop sending to a host:port that keeps failing, and probe it later.
     pub circuit_breaker: Option<BreakerSpec>,
+    /// One destination's own settings, under its `host:port` (e.g. `billing.internal:443`).
+    #[serde(flatten)]
+    pub each: std::collections::BTreeMap<String, DestinationSpec>,
+}
+
+/// One destination's settings, under its `host:port` in `destinations:`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationSpec {
+    /// Most deliveries started to this host:port, e.g. `50/s`, `300/min`, `1000/h`, shared by every route; jobs beyond it wait their turn. Applies at reload.
+    pub rate_limit: Option<super::rate_spec::RateSpec>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

@@ -28,6 +28,7 @@ pub(crate) mod job;
 pub(crate) mod lease;
 pub(crate) mod memory_backlog;
 pub(crate) mod ordering;
+pub(crate) mod rate;
 pub(crate) mod redb_store;
 pub mod redb_tables;
 pub(crate) mod retry;
@@ -70,6 +71,8 @@ struct Inner {
     opening: tokio::sync::Mutex<()>,
     pruner: Mutex<Option<tokio::task::JoinHandle<()>>>,
     closed: AtomicBool,
+    /// The active config's rate limits, watched by the scheduler.
+    rates: tokio::sync::watch::Sender<Arc<rate::RateLimits>>,
 }
 
 struct Running {
@@ -123,6 +126,7 @@ impl Delivery {
                 opening: tokio::sync::Mutex::new(()),
                 pruner: Mutex::new(None),
                 closed: AtomicBool::new(false),
+                rates: tokio::sync::watch::Sender::new(Arc::default()),
             }),
         }
     }
@@ -149,6 +153,7 @@ impl Delivery {
                 self.inner.memory.clone(),
                 self.inner.bodies.clone(),
                 SchedulerSettings { concurrency: settings.concurrency, breaker: settings.breaker, leases: None },
+                self.inner.rates.subscribe(),
             ),
             data_dir: data_dir.unwrap_or_else(|| settings.data_dir.clone()),
             retention: settings.retention.clone(),
@@ -204,6 +209,18 @@ impl Delivery {
         let pruner = tokio::spawn(prune_loop(store, running.retention.clone()));
         *self.inner.pruner.lock().unwrap_or_else(|p| p.into_inner()) = Some(pruner);
         Ok(())
+    }
+
+    /// Makes `limits` the destinations' rate limits (at start and at each
+    /// reload); jobs already queued are paced by them from now on.
+    pub(crate) fn pace(&self, limits: rate::RateLimits) {
+        self.inner.rates.send_if_modified(|held| {
+            let changed = **held != limits;
+            if changed {
+                *held = Arc::new(limits);
+            }
+            changed
+        });
     }
 
     fn scheduler(&self) -> Result<&Scheduler, StoreError> {

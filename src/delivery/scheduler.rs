@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
@@ -33,6 +33,7 @@ use super::job::{JobRecord, Timestamp};
 use super::lease::Leases;
 use super::memory_backlog::MemoryBacklog;
 use super::ordering::KeyQueues;
+use super::rate::RateLimits;
 use super::retry::Verdict;
 use super::store::Store;
 use crate::metrics as m;
@@ -113,6 +114,7 @@ impl Scheduler {
         memory: Arc<MemoryBacklog>,
         bodies: Arc<BodyBudget>,
         settings: SchedulerSettings,
+        rates: watch::Receiver<Arc<RateLimits>>,
     ) -> Scheduler {
         let (tx, rx) = mpsc::unbounded_channel();
         let tasks = TaskTracker::new();
@@ -133,6 +135,7 @@ impl Scheduler {
             bodies,
             in_flight: 0,
             draining: false,
+            rates,
         };
         tokio::spawn(state.run());
         Scheduler { tx, tasks, board }
@@ -188,6 +191,8 @@ struct State {
     in_flight: usize,
     draining: bool,
     board: Board,
+    /// The rate limits of the active config.
+    rates: watch::Receiver<Arc<RateLimits>>,
 }
 
 impl State {
@@ -202,6 +207,7 @@ impl State {
                     None => break,
                 },
                 () = sleep_until(next) => self.fire(Instant::now()),
+                Ok(()) = self.rates.changed() => self.set_rates(),
                 _ = gauges.tick() => self.report(),
             }
             if self.draining && self.in_flight == 0 {
@@ -250,13 +256,13 @@ impl State {
         }
         let name = entry.job.destination.clone();
         let settings = &self.settings;
+        let rates = &self.rates;
         self.destinations
             .entry(name.clone())
-            .or_insert_with(|| Slot {
-                state: Destination::new(name.clone(), settings.concurrency, settings.breaker),
-                backlog: VecDeque::new(),
-                wake_at: None,
-                published: None,
+            .or_insert_with(|| {
+                let mut state = Destination::new(name.clone(), settings.concurrency, settings.breaker);
+                state.set_rate(rates.borrow().get(&name).copied());
+                Slot { state, backlog: VecDeque::new(), wake_at: None, published: None }
             })
             .backlog
             .push_back(entry);
@@ -303,15 +309,36 @@ impl State {
                     self.start(entry);
                 }
                 Permit::WaitUntil(at) => {
-                    if slot.wake_at != Some(at) {
-                        slot.wake_at = Some(at);
-                        self.seq += 1;
-                        self.timers.insert((at, self.seq), Timer::Wake(name.to_string()));
-                    }
+                    self.wake(name, at);
                     return self.hand_back(name, at);
                 }
+                // Over its rate limit: the jobs keep their place (and a
+                // leased job its lease) until the next start is allowed.
+                Permit::Paced(at) => return self.wake(name, at),
                 Permit::Busy => return,
             }
+        }
+    }
+
+    /// Sets a timer to pump `name` at `at`, unless one is set for then.
+    fn wake(&mut self, name: &str, at: Instant) {
+        let Some(slot) = self.destinations.get_mut(name) else { return };
+        if slot.wake_at != Some(at) {
+            slot.wake_at = Some(at);
+            self.seq += 1;
+            self.timers.insert((at, self.seq), Timer::Wake(name.to_string()));
+        }
+    }
+
+    /// Applies a new table of rate limits (at start and at each reload).
+    fn set_rates(&mut self) {
+        let rates = self.rates.borrow_and_update().clone();
+        let names: Vec<String> = self.destinations.keys().cloned().collect();
+        for name in names {
+            if let Some(slot) = self.destinations.get_mut(&name) {
+                slot.state.set_rate(rates.get(&name).copied());
+            }
+            self.pump(&name);
         }
     }
 
