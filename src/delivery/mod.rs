@@ -36,6 +36,7 @@ pub(crate) mod scheduler;
 pub(crate) mod settings;
 pub(crate) mod spec;
 pub(crate) mod store;
+pub(crate) mod window;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -194,18 +195,22 @@ impl Delivery {
             return Err(StoreError::Closed);
         }
         let running = self.inner.running.get().ok_or(StoreError::Closed)?;
+        // Counts and oldest ids only: the scheduler reads the jobs a window
+        // at a time, so a large backlog neither delays the start nor fills
+        // memory.
         let pending = match running.fed {
             true => Vec::new(),
-            false => store.pending().await?,
+            false => store.pending_destinations().await?,
         };
         // The slot first: resumed jobs read their bodies from it.
         if self.inner.store.set(store.clone()).is_err() {
             return Err(StoreError::Internal("a delivery store is already open".into()));
         }
         if !pending.is_empty() {
-            tracing::info!(jobs = pending.len(), "resuming pending deliveries");
+            let jobs: u64 = pending.iter().map(|p| p.count).sum();
+            tracing::info!(jobs, destinations = pending.len(), "resuming pending deliveries");
         }
-        running.scheduler.admit(pending.into_iter().map(|job| Entry { job, body: None }).collect());
+        running.scheduler.resume(pending);
         let pruner = tokio::spawn(prune_loop(store, running.retention.clone()));
         *self.inner.pruner.lock().unwrap_or_else(|p| p.into_inner()) = Some(pruner);
         Ok(())

@@ -14,11 +14,13 @@
 //!
 //! The in-memory queue holds job records but not bodies (except for fresh
 //! jobs, up to `queued_body_memory` in all — see [`super::body_budget`] —
-//! and `delivery: memory` jobs), so a long outage costs memory per job, not
-//! per byte received. Durable jobs are also in the store; at shutdown the
-//! in-memory queue is simply dropped and the store resumes them on start.
+//! and `delivery: memory` jobs), and at most a window of each destination's
+//! durable jobs ([`super::window`]): the rest wait in the store and are read
+//! back as the window empties, so a long outage costs store space, not
+//! memory. At shutdown the in-memory queue is simply dropped; on start the
+//! windows refill from the store.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -35,7 +37,8 @@ use super::memory_backlog::MemoryBacklog;
 use super::ordering::KeyQueues;
 use super::rate::RateLimits;
 use super::retry::Verdict;
-use super::store::Store;
+use super::store::{PendingDestination, Store};
+use super::window::{RefillAsk, Window};
 use crate::metrics as m;
 
 /// A queued job.
@@ -58,6 +61,14 @@ pub(crate) struct SchedulerSettings {
 
 enum Msg {
     Admit(Vec<Entry>),
+    /// At start: the store's pending jobs, by destination, to refill from.
+    Resume(Vec<PendingDestination>),
+    /// A window's refill, read from the store.
+    Refilled {
+        destination: String,
+        ask: RefillAsk,
+        jobs: Result<Vec<super::job::JobRecord>, super::store::StoreError>,
+    },
     Finished {
         entry: Box<Entry>,
         verdict: Verdict,
@@ -130,7 +141,7 @@ impl Scheduler {
             seq: 0,
             destinations: HashMap::new(),
             keys: KeyQueues::default(),
-            queued: BTreeSet::new(),
+            windows: HashMap::new(),
             memory,
             bodies,
             in_flight: 0,
@@ -144,6 +155,14 @@ impl Scheduler {
     /// Every destination attempted since start, by name.
     pub(crate) fn destinations(&self) -> Vec<DestinationView> {
         self.board.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    /// Hands over the store's pending jobs at start: the scheduler reads them
+    /// a window at a time.
+    pub(crate) fn resume(&self, pending: Vec<PendingDestination>) {
+        if !pending.is_empty() {
+            let _ = self.tx.send(Msg::Resume(pending));
+        }
     }
 
     /// Queues jobs; they are scheduled in the order given.
@@ -183,8 +202,8 @@ struct State {
     seq: u64,
     destinations: HashMap<String, Slot>,
     keys: KeyQueues<Entry>,
-    /// Ids of every job admitted and not finished: queue depth and age.
-    queued: BTreeSet<String>,
+    /// Each destination's window: the jobs held, the pending count.
+    windows: HashMap<String, Window>,
     memory: Arc<MemoryBacklog>,
     /// Durable jobs' bodies held (for the gauge; acceptance does the counting).
     bodies: Arc<BodyBudget>,
@@ -220,6 +239,13 @@ impl State {
     fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Admit(entries) => entries.into_iter().for_each(|e| self.admit(e)),
+            Msg::Resume(pending) => {
+                for each in pending {
+                    self.windows.entry(each.destination.clone()).or_default().resume(each.count, &each.oldest);
+                    self.refill(&each.destination);
+                }
+            }
+            Msg::Refilled { destination, ask, jobs } => self.refilled(&destination, &ask, jobs),
             Msg::Finished { entry, verdict, health } => self.finished(*entry, verdict, health),
             Msg::Drain => self.drain(),
         }
@@ -229,7 +255,54 @@ impl State {
         if self.draining {
             return self.discard(entry);
         }
-        self.queued.insert(entry.job.id.clone());
+        // Only durable jobs of the embedded store can wait in the store alone.
+        let spillable = !entry.job.memory && self.settings.leases.is_none();
+        let window = self.windows.entry(entry.job.destination.clone()).or_default();
+        if window.admit(&entry.job.id, spillable) {
+            self.enter(entry);
+        }
+    }
+
+    /// Asks the store for a window's next jobs, when it needs them.
+    fn refill(&mut self, name: &str) {
+        let Some(store) = self.ctx.store.get().cloned() else { return };
+        let Some(ask) = self.windows.get_mut(name).and_then(Window::refill_due) else { return };
+        let (tx, destination) = (self.tx.clone(), name.to_string());
+        tokio::spawn(async move {
+            let jobs = store.pending_of(destination.clone(), ask.from.clone(), ask.limit).await;
+            let _ = tx.send(Msg::Refilled { destination, ask, jobs });
+        });
+    }
+
+    fn refilled(
+        &mut self,
+        name: &str,
+        ask: &RefillAsk,
+        jobs: Result<Vec<super::job::JobRecord>, super::store::StoreError>,
+    ) {
+        let Some(window) = self.windows.get_mut(name) else { return };
+        match jobs {
+            Ok(jobs) => {
+                let held = window.refilled(ask, jobs);
+                if self.draining {
+                    held.iter().for_each(|job| window.released(&job.id));
+                    return;
+                }
+                held.into_iter().for_each(|job| self.enter(Entry { job, body: None }));
+            }
+            Err(e) => {
+                tracing::warn!(
+                    destination = name,
+                    "could not read pending deliveries from the store (trying again): {e}"
+                );
+                window.refill_failed();
+            }
+        }
+    }
+
+    /// A held job enters scheduling: behind its ordering key's head, or on
+    /// its own.
+    fn enter(&mut self, entry: Entry) {
         match entry.job.ordering_key.clone() {
             Some(key) => {
                 if let Some(head) = self.keys.offer(&key, entry) {
@@ -380,7 +453,9 @@ impl State {
 
     /// A job is done here: its key's next job (if any) becomes the head.
     fn forget(&mut self, entry: Entry) {
-        self.queued.remove(&entry.job.id);
+        if let Some(window) = self.windows.get_mut(&entry.job.destination) {
+            window.finished(&entry.job.id);
+        }
         if entry.job.memory {
             self.memory.release(1);
         }
@@ -393,6 +468,7 @@ impl State {
                 }
             }
         }
+        self.refill(&entry.job.destination);
     }
 
     /// Leased jobs (a shared queue) of a destination whose breaker is open
@@ -448,7 +524,9 @@ impl State {
     /// Drops a job from memory at shutdown: a durable one stays pending in
     /// the store; a memory one is lost, and said so.
     fn discard(&mut self, entry: Entry) {
-        self.queued.remove(&entry.job.id);
+        if let Some(window) = self.windows.get_mut(&entry.job.destination) {
+            window.released(&entry.job.id);
+        }
         if let Some(leases) = self.settings.leases.as_ref().filter(|_| !entry.job.memory) {
             leases.released(&entry.job);
         }
@@ -467,15 +545,14 @@ impl State {
         // An open breaker turns half-open with time alone: refresh them all.
         let names: Vec<String> = self.destinations.keys().cloned().collect();
         names.iter().for_each(|name| self.publish(name));
-        metrics::gauge!(m::QUEUE_DEPTH).set(self.queued.len() as f64);
         metrics::gauge!(m::QUEUE_MEMORY_DEPTH).set(self.memory.depth() as f64);
         metrics::gauge!(m::QUEUE_BODY_BYTES).set(self.bodies.held() as f64);
-        let oldest = self
-            .queued
-            .first()
-            .and_then(|id| ulid::Ulid::from_string(id).ok())
-            .map(|id| SystemTime::now().duration_since(id.datetime()).unwrap_or(Duration::ZERO).as_secs_f64());
-        metrics::gauge!(m::QUEUE_OLDEST_AGE).set(oldest.unwrap_or(0.0));
+        if !self.draining {
+            // A refill that failed is asked for again here.
+            let names: Vec<String> = self.windows.keys().cloned().collect();
+            names.iter().for_each(|name| self.refill(name));
+        }
+        super::window::report(&self.windows);
     }
 }
 
