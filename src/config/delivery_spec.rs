@@ -58,15 +58,25 @@ pub struct DestinationsSpec {
     pub concurrency: Option<u32>,
     /// Stop sending to a host:port that keeps failing, and probe it later.
     pub circuit_breaker: Option<BreakerSpec>,
-    /// One destination's own settings, under its `host:port` (e.g. `billing.internal:443`).
+    /// One destination's own settings ([`DestinationSpec`]), under its `host:port` (e.g. `billing.internal:443`).
+    // Kept as YAML and decoded per key when compiled: decoded here, the
+    // first bad entry would hide every other problem of `destinations:`
+    // (serde loses the path inside a flattened map).
     #[serde(flatten)]
-    pub each: std::collections::BTreeMap<String, DestinationSpec>,
+    #[schemars(schema_with = "each_destination_schema")]
+    pub each: std::collections::BTreeMap<String, serde_yaml::Value>,
+}
+
+/// Every other key of `destinations:` is a `host:port` with its settings.
+fn each_destination_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let one = generator.subschema_for::<DestinationSpec>();
+    schemars::json_schema!({ "type": "object", "additionalProperties": one })
 }
 
 /// One destination's settings, under its `host:port` in `destinations:`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DestinationSpec {
+pub(crate) struct DestinationSpec {
     /// Most deliveries started to this host:port, e.g. `50/s`, `300/min`, `1000/h`, shared by every route; jobs beyond it wait their turn. Applies at reload.
     pub rate_limit: Option<super::rate_spec::RateSpec>,
 }

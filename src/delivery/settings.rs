@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use super::destination::BreakerSettings;
 use super::retry::{RetryOverrides, RetryPolicy};
+use crate::config::decode::decode_all;
+use crate::config::delivery_spec::DestinationSpec;
 use crate::config::spec::ConfigSpec;
 use crate::config::ConfigError;
 
@@ -145,10 +147,18 @@ impl DeliverySettings {
                 // A longer first pause than the cap would be capped anyway.
                 out.breaker.max_open_for = out.breaker.max_open_for.max(out.breaker.open_for);
             }
-            for (key, each) in &dest.each {
+            for (key, value) in &dest.each {
                 match destination_key(key) {
                     Some(name) => {
-                        if let Some(rate) = each.rate_limit {
+                        let (each, problems) = decode_all::<DestinationSpec>(value.clone());
+                        for problem in problems {
+                            let at = match problem.key_path.is_empty() {
+                                true => format!("destinations.{key}"),
+                                false => format!("destinations.{key}.{}", problem.key_path),
+                            };
+                            errors.push(ConfigError::new(at, problem.message));
+                        }
+                        if let Some(rate) = each.and_then(|each| each.rate_limit) {
                             super::rate::add_limit(&mut out.rate_limits, &name, rate);
                         }
                     }
@@ -329,9 +339,18 @@ mod tests {
         assert_eq!(s.concurrency, 4);
         assert_eq!(s.rate_limits["billing.internal:443"].to_string(), "50/s");
         assert_eq!(s.rate_limits["[::1]:8080"].to_string(), "300/min");
-        let (_, errors) = compile("destinations:\n  billing: {rate_limit: 5/s}\n");
+        let (_, errors) = compile(
+            "destinations:\n  concurency: 4\n  billing: {rate_limit: 5/s}\n  a:1: {rate_limit: 50}\n  b:2: {rate: 5/s}\n",
+        );
         let joined = errors.join("\n");
-        assert!(joined.contains("destinations.billing: unknown key `billing`"), "{joined}");
+        for want in [
+            "destinations.concurency: unknown key `concurency`",
+            "destinations.billing: unknown key `billing`",
+            "destinations.a:1.rate_limit: a rate needs a unit",
+            "destinations.b:2.rate: unknown field",
+        ] {
+            assert!(joined.contains(want), "{want} missing in:\n{joined}");
+        }
     }
 
     #[test]
