@@ -347,7 +347,7 @@ mod tests {
             "destinations.concurency: unknown key `concurency`",
             "destinations.billing: unknown key `billing`",
             "destinations.a:1.rate_limit: a rate needs a unit",
-            "destinations.b:2.rate: unknown field",
+            "destinations.b:2.rate: unknown key `rate`",
         ] {
             assert!(joined.contains(want), "{want} missing in:\n{joined}");
         }
