@@ -74,6 +74,7 @@ impl App {
             base,
         };
         let settings = loaded.settings.clone();
+        delivery.pace(loaded.rate_limits());
         let app = App {
             limits,
             active: ArcSwap::from_pointee(loaded),
@@ -118,6 +119,7 @@ impl App {
         self.apply(&next.settings);
         // The new connections go live with the routes that name them.
         self.resources.brokers.install(&next.snapshot.brokers);
+        self.delivery.pace(next.rate_limits());
         self.active.swap(Arc::new(next))
     }
 

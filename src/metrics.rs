@@ -33,6 +33,10 @@ pub const QUEUE_MEMORY_DEPTH: &str = "hookroute_queue_memory_depth";
 pub const QUEUE_BODY_BYTES: &str = "hookroute_queue_body_bytes";
 /// Age in seconds of the oldest pending job (gauge).
 pub const QUEUE_OLDEST_AGE: &str = "hookroute_queue_oldest_pending_age_seconds";
+/// Pending jobs by `destination` (gauge): waiting for an attempt or a retry, in memory or in the store.
+pub const DESTINATION_PENDING: &str = "hookroute_destination_pending_jobs";
+/// Age in seconds of the oldest pending job, by `destination` (gauge); 0 when none is pending.
+pub const DESTINATION_OLDEST_AGE: &str = "hookroute_destination_oldest_pending_age_seconds";
 /// Each destination's circuit breaker, by `destination` (gauge): 0 closed, 1 half-open, 2 open.
 pub const BREAKER_STATE: &str = "hookroute_breaker_state";
 /// `store: jetstream`: jobs in the shared work stream not yet acknowledged — waiting, in retry or in

@@ -248,6 +248,25 @@ impl Loaded {
         let snapshot = Snapshot::compile(config, resources)?;
         Ok(Loaded { source, settings: Arc::new(settings), snapshot: Arc::new(snapshot) })
     }
+
+    /// Each destination's rate limit: `destinations:`'s, and every
+    /// forward's `rate_limit:` for its host:port, the lowest winning. A
+    /// forward's URL templates never change its host or port, so its
+    /// destination is known here.
+    pub(crate) fn rate_limits(&self) -> crate::delivery::rate::RateLimits {
+        let mut limits = self.settings.delivery.rate_limits.clone();
+        for route in &self.snapshot.routes {
+            for action in &route.actions {
+                if let crate::actions::Action::Forward(forward) = action {
+                    if let Some(rate) = forward.rate_limit {
+                        let destination = crate::upstream::destination_of(&forward.url);
+                        crate::delivery::rate::add_limit(&mut limits, &destination, rate);
+                    }
+                }
+            }
+        }
+        limits
+    }
 }
 
 /// Loads and compiles a config file: what `serve`, `check`, the tools and

@@ -51,6 +51,9 @@ pub(crate) struct Forward {
     pub(crate) header_templates: Vec<(HeaderName, Text)>,
     /// `body:`, replacing the event's body.
     pub(crate) body: Option<Body>,
+    /// `rate_limit:`, for this forward's destination (the delivery side
+    /// collects them; see `crate::settings::Loaded::rate_limits`).
+    pub(crate) rate_limit: Option<crate::config::rate_spec::RateSpec>,
 }
 
 /// The request a forward sends for one event.
@@ -155,6 +158,7 @@ impl Forward {
             url_template,
             header_templates,
             body,
+            rate_limit: spec.rate_limit,
         })
     }
 

@@ -48,14 +48,37 @@ pub struct RetentionSpec {
 }
 
 /// `destinations:` at the top level: protection for every downstream,
-/// applied per host:port.
+/// applied per host:port (`concurrency`, `circuit_breaker`), and settings
+/// of one downstream under its `host:port` key.
+// No `deny_unknown_fields`: serde refuses it beside `flatten`. A key that
+// is neither a setting nor a host:port is reported when compiled.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct DestinationsSpec {
     /// Deliveries in flight at once to one host:port.
     pub concurrency: Option<u32>,
     /// Stop sending to a host:port that keeps failing, and probe it later.
     pub circuit_breaker: Option<BreakerSpec>,
+    /// One destination's own settings ([`DestinationSpec`]), under its `host:port` (e.g. `billing.internal:443`).
+    // Kept as YAML and decoded per key when compiled: decoded here, the
+    // first bad entry would hide every other problem of `destinations:`
+    // (serde loses the path inside a flattened map).
+    #[serde(flatten)]
+    #[schemars(schema_with = "each_destination_schema")]
+    pub each: std::collections::BTreeMap<String, serde_yaml::Value>,
+}
+
+/// Every other key of `destinations:` is a `host:port` with its settings.
+fn each_destination_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let one = generator.subschema_for::<DestinationSpec>();
+    schemars::json_schema!({ "type": "object", "additionalProperties": one })
+}
+
+/// One destination's settings, under its `host:port` in `destinations:`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DestinationSpec {
+    /// Most deliveries started to this host:port, e.g. `50/s`, `300/min`, `1000/h`, shared by every route; jobs beyond it wait their turn. Applies at reload.
+    pub rate_limit: Option<super::rate_spec::RateSpec>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

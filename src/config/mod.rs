@@ -13,6 +13,7 @@ pub(crate) mod door_spec;
 pub(crate) mod error;
 pub mod interpolate;
 pub(crate) mod locate;
+pub mod rate_spec;
 pub(crate) mod secret;
 pub mod spec;
 pub mod store_spec;

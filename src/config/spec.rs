@@ -257,6 +257,8 @@ pub struct ForwardSpec {
     pub retry: Option<super::delivery_spec::RetrySpec>,
     /// JSONPath whose value orders deliveries: one at a time per value.
     pub ordering_key: Option<String>,
+    /// Most deliveries started to this forward's host:port, e.g. `50/s`, `300/min`, `1000/h`: shared with every forward to it (the lowest limit set wins); jobs beyond it wait their turn.
+    pub rate_limit: Option<super::rate_spec::RateSpec>,
     /// Replaces the event's body. A mapping or list is sent as JSON (its
     /// strings may be templates); a string is text (`text/plain; charset=utf-8`)
     /// unless `headers` declare a JSON `Content-Type`, which makes it JSON text.

@@ -1,5 +1,5 @@
-//! Protecting downstreams: a concurrency limit and a circuit breaker per
-//! destination (host:port).
+//! Protecting downstreams: a concurrency limit, a circuit breaker and an
+//! optional rate limit ([`super::rate`]) per destination (host:port).
 //!
 //! The limit keeps a backlog from turning into a flood when a service comes
 //! back. The breaker stops spending attempts on a service that is down:
@@ -17,6 +17,8 @@ use std::time::Duration;
 
 // tokio's clock, so the scheduler's paused-time tests move it too.
 use tokio::time::Instant;
+
+use super::rate::{Pace, RateSpec};
 
 /// Breaker settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +92,9 @@ pub(crate) enum Permit {
     WaitUntil(Instant),
     /// Not until something in flight finishes (limit reached, or a probe out).
     Busy,
+    /// Not before this instant (the rate limit): unlike an open breaker,
+    /// the destination is well and its jobs keep their place.
+    Paced(Instant),
 }
 
 /// One destination's state.
@@ -100,11 +105,32 @@ pub(crate) struct Destination {
     in_flight: usize,
     settings: BreakerSettings,
     state: State,
+    pace: Option<Pace>,
 }
 
 impl Destination {
     pub(crate) fn new(name: String, limit: usize, settings: BreakerSettings) -> Self {
-        Destination { name, limit: limit.max(1), in_flight: 0, settings, state: State::Closed { failures: 0 } }
+        Destination {
+            name,
+            limit: limit.max(1),
+            in_flight: 0,
+            settings,
+            state: State::Closed { failures: 0 },
+            pace: None,
+        }
+    }
+
+    /// Sets the rate limit (None: none). An unchanged limit keeps its
+    /// budget; a changed one starts afresh.
+    pub(crate) fn set_rate(&mut self, rate: Option<RateSpec>) {
+        if self.pace.as_ref().map(Pace::rate) != rate {
+            self.pace = rate.map(Pace::new);
+        }
+    }
+
+    /// Takes a start from the rate limit, if there is one.
+    fn paced(&self) -> Option<Permit> {
+        self.pace.as_ref()?.take().err().map(Permit::Paced)
     }
 
     pub(crate) fn in_flight(&self) -> usize {
@@ -136,16 +162,24 @@ impl Destination {
             self.state = State::HalfOpen { level, probing: false };
             tracing::info!(destination = %self.name, "circuit breaker half-open: sending one probe");
         }
-        match &mut self.state {
+        match self.state {
             State::HalfOpen { probing: true, .. } => Permit::Busy,
-            State::HalfOpen { probing, .. } if self.in_flight == 0 => {
-                *probing = true;
+            State::HalfOpen { .. } if self.in_flight == 0 => {
+                if let Some(wait) = self.paced() {
+                    return wait;
+                }
+                if let State::HalfOpen { probing, .. } = &mut self.state {
+                    *probing = true;
+                }
                 self.in_flight += 1;
                 Permit::Go
             }
             State::HalfOpen { .. } => Permit::Busy,
             _ if self.in_flight >= self.limit => Permit::Busy,
             _ => {
+                if let Some(wait) = self.paced() {
+                    return wait;
+                }
                 self.in_flight += 1;
                 Permit::Go
             }

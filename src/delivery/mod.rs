@@ -29,6 +29,7 @@ pub(crate) mod lease;
 pub(crate) mod memory_backlog;
 pub(crate) mod ordering;
 pub(crate) mod publish_attempt;
+pub(crate) mod rate;
 pub(crate) mod redb_store;
 pub mod redb_tables;
 pub(crate) mod retry;
@@ -36,6 +37,7 @@ pub(crate) mod scheduler;
 pub(crate) mod settings;
 pub(crate) mod spec;
 pub(crate) mod store;
+pub(crate) mod window;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,6 +84,8 @@ struct Inner {
     opening: tokio::sync::Mutex<()>,
     pruner: Mutex<Option<tokio::task::JoinHandle<()>>>,
     closed: AtomicBool,
+    /// The active config's rate limits, watched by the scheduler.
+    rates: tokio::sync::watch::Sender<Arc<rate::RateLimits>>,
 }
 
 struct Running {
@@ -135,6 +139,7 @@ impl Delivery {
                 opening: tokio::sync::Mutex::new(()),
                 pruner: Mutex::new(None),
                 closed: AtomicBool::new(false),
+                rates: tokio::sync::watch::Sender::new(Arc::default()),
             }),
         }
     }
@@ -161,6 +166,7 @@ impl Delivery {
                 self.inner.memory.clone(),
                 self.inner.bodies.clone(),
                 SchedulerSettings { concurrency: settings.concurrency, breaker: settings.breaker, leases: None },
+                self.inner.rates.subscribe(),
             ),
             data_dir: data_dir.unwrap_or_else(|| settings.data_dir.clone()),
             retention: settings.retention.clone(),
@@ -201,21 +207,37 @@ impl Delivery {
             return Err(StoreError::Closed);
         }
         let running = self.inner.running.get().ok_or(StoreError::Closed)?;
+        // Counts and oldest ids only: the scheduler reads the jobs a window
+        // at a time, so a large backlog neither delays the start nor fills
+        // memory.
         let pending = match running.fed {
             true => Vec::new(),
-            false => store.pending().await?,
+            false => store.pending_destinations().await?,
         };
         // The slot first: resumed jobs read their bodies from it.
         if self.inner.store.set(store.clone()).is_err() {
             return Err(StoreError::Internal("a delivery store is already open".into()));
         }
         if !pending.is_empty() {
-            tracing::info!(jobs = pending.len(), "resuming pending deliveries");
+            let jobs: u64 = pending.iter().map(|p| p.count).sum();
+            tracing::info!(jobs, destinations = pending.len(), "resuming pending deliveries");
         }
-        running.scheduler.admit(pending.into_iter().map(|job| Entry { job, body: None }).collect());
+        running.scheduler.resume(pending);
         let pruner = tokio::spawn(prune_loop(store, running.retention.clone()));
         *self.inner.pruner.lock().unwrap_or_else(|p| p.into_inner()) = Some(pruner);
         Ok(())
+    }
+
+    /// Makes `limits` the destinations' rate limits (at start and at each
+    /// reload); jobs already queued are paced by them from now on.
+    pub(crate) fn pace(&self, limits: rate::RateLimits) {
+        self.inner.rates.send_if_modified(|held| {
+            let changed = **held != limits;
+            if changed {
+                *held = Arc::new(limits);
+            }
+            changed
+        });
     }
 
     fn scheduler(&self) -> Result<&Scheduler, StoreError> {

@@ -22,12 +22,12 @@ use tokio::sync::oneshot;
 use super::group_commit::GroupCommit;
 use super::job::{JobRecord, Status};
 use super::redb_tables::{
-    decode, dedup_key, status_code, storage, unix_ms, RedbCommitter, Shared, WriteOp, BODIES, BODY_REFS, BY_EVENT,
-    BY_STATUS, DEDUP, DEDUP_EXPIRY, JOBS,
+    decode, dedup_key, status_code, storage, unix_ms, RedbCommitter, Shared, WriteOp, BODIES, BODY_REFS,
+    BY_DESTINATION, BY_EVENT, BY_STATUS, DEDUP, DEDUP_EXPIRY, JOBS,
 };
 use super::store::{
-    AcceptBatch, AcceptOutcome, Filter, Page, PruneBefore, PruneCounts, ReplayOutcome, ReplaySelector, Store,
-    StoreError,
+    AcceptBatch, AcceptOutcome, Filter, Page, PendingDestination, PruneBefore, PruneCounts, ReplayOutcome,
+    ReplaySelector, Store, StoreError,
 };
 
 /// The file inside `data_dir`.
@@ -54,8 +54,10 @@ pub(crate) fn open_database(path: &Path) -> Result<Database, StoreError> {
     })?;
     // Create every table now, so reads never meet a missing one.
     let txn = db.begin_write().map_err(|e| fail(e.to_string()))?;
-    let had_event_index =
-        txn.list_tables().map_err(|e| fail(e.to_string()))?.any(|table| table.name() == BY_EVENT.name());
+    let tables: Vec<String> =
+        txn.list_tables().map_err(|e| fail(e.to_string()))?.map(|table| table.name().to_string()).collect();
+    let had_event_index = tables.iter().any(|name| name == BY_EVENT.name());
+    let had_destination_index = tables.iter().any(|name| name == BY_DESTINATION.name());
     {
         let open = |e: redb::TableError| fail(e.to_string());
         if !had_event_index {
@@ -68,11 +70,28 @@ pub(crate) fn open_database(path: &Path) -> Result<Database, StoreError> {
                 by_event.insert((job.event_id.as_str(), id.value()), ()).map_err(|e| fail(e.to_string()))?;
             }
         }
+        if !had_destination_index {
+            // A file from before the window: index its pending jobs (one
+            // read of each pending record, once).
+            let index = txn.open_table(BY_STATUS).map_err(open)?;
+            let jobs = txn.open_table(JOBS).map_err(open)?;
+            let mut by_destination = txn.open_table(BY_DESTINATION).map_err(open)?;
+            let code = status_code(Status::Pending);
+            for entry in index.range((code, 0, "")..(code + 1, 0, "")).map_err(|e| fail(e.to_string()))? {
+                let (key, _) = entry.map_err(|e| fail(e.to_string()))?;
+                let id = key.value().2;
+                if let Some(record) = jobs.get(id).map_err(|e| fail(e.to_string()))? {
+                    let job = decode(record.value()).map_err(|e| fail(e.to_string()))?;
+                    by_destination.insert((job.destination.as_str(), id), ()).map_err(|e| fail(e.to_string()))?;
+                }
+            }
+        }
         txn.open_table(JOBS).map_err(open)?;
         txn.open_table(BODIES).map_err(open)?;
         txn.open_table(BODY_REFS).map_err(open)?;
         txn.open_table(BY_STATUS).map_err(open)?;
         txn.open_table(BY_EVENT).map_err(open)?;
+        txn.open_table(BY_DESTINATION).map_err(open)?;
         txn.open_table(DEDUP).map_err(open)?;
         txn.open_table(DEDUP_EXPIRY).map_err(open)?;
     }
@@ -183,16 +202,47 @@ impl Store for RedbStore {
         self.read(move |db| list(db, &filter, cursor.as_deref(), limit.max(1))).boxed()
     }
 
-    fn pending(&self) -> BoxFuture<'_, Result<Vec<JobRecord>, StoreError>> {
+    fn pending_destinations(&self) -> BoxFuture<'_, Result<Vec<PendingDestination>, StoreError>> {
         self.read(|db| {
             let txn = db.begin_read().map_err(storage)?;
-            let index = txn.open_table(BY_STATUS).map_err(storage)?;
-            let jobs = txn.open_table(JOBS).map_err(storage)?;
-            let code = status_code(Status::Pending);
-            let mut out = Vec::new();
-            for entry in index.range((code, 0, "")..(code + 1, 0, "")).map_err(storage)? {
+            let index = txn.open_table(BY_DESTINATION).map_err(storage)?;
+            let mut out: Vec<PendingDestination> = Vec::new();
+            // Keys only, in order: a destination's first key is its oldest job.
+            for entry in index.iter().map_err(storage)? {
                 let (key, _) = entry.map_err(storage)?;
-                if let Some(record) = jobs.get(key.value().2).map_err(storage)? {
+                let (destination, id) = key.value();
+                match out.last_mut() {
+                    Some(last) if last.destination == destination => last.count += 1,
+                    _ => out.push(PendingDestination {
+                        destination: destination.to_string(),
+                        count: 1,
+                        oldest: id.to_string(),
+                    }),
+                }
+            }
+            Ok(out)
+        })
+        .boxed()
+    }
+
+    fn pending_of(
+        &self,
+        destination: String,
+        from: String,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<JobRecord>, StoreError>> {
+        self.read(move |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let index = txn.open_table(BY_DESTINATION).map_err(storage)?;
+            let jobs = txn.open_table(JOBS).map_err(storage)?;
+            let mut out = Vec::new();
+            for entry in index.range((destination.as_str(), from.as_str())..).map_err(storage)? {
+                let (key, _) = entry.map_err(storage)?;
+                let (of, id) = key.value();
+                if of != destination || out.len() >= limit {
+                    break;
+                }
+                if let Some(record) = jobs.get(id).map_err(storage)? {
                     out.push(decode(record.value())?);
                 }
             }

@@ -11,6 +11,11 @@
 //! - `jobs_by_event`: (event id, job id) → (): an event's jobs, for the
 //!   admin API's lookups by the id a sender got. Added after the first
 //!   release; opening an older file builds it from `jobs` once.
+//! - `pending_by_destination`: (destination, job id) → (): the pending
+//!   jobs of each host:port in acceptance order, what the scheduler refills
+//!   its bounded window from (see [`super::window`]). Maintained by every
+//!   write that changes a job's status; opening an older file builds it
+//!   from the pending jobs once.
 //! - `dedup`: "route␟key" → (event id, expiry ms); `dedup_expiry`:
 //!   (expiry ms, "route␟key") → () for pruning without a full scan.
 //!
@@ -37,6 +42,8 @@ pub(crate) const BODY_REFS: TableDefinition<&str, u32> = TableDefinition::new("b
 /// job id: what the scheduler and the dead-letter listing scan.
 pub const BY_STATUS: TableDefinition<(u8, u64, &str), &str> = TableDefinition::new("jobs_by_status");
 pub(crate) const BY_EVENT: TableDefinition<(&str, &str), ()> = TableDefinition::new("jobs_by_event");
+/// Pending jobs by (destination, job id).
+pub(crate) const BY_DESTINATION: TableDefinition<(&str, &str), ()> = TableDefinition::new("pending_by_destination");
 pub(crate) const DEDUP: TableDefinition<&str, (&str, u64)> = TableDefinition::new("dedup");
 pub(crate) const DEDUP_EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("dedup_expiry");
 
@@ -250,6 +257,7 @@ struct Tables<'t> {
     refs: Table<'t, &'static str, u32>,
     by_status: Table<'t, (u8, u64, &'static str), &'static str>,
     by_event: Table<'t, (&'static str, &'static str), ()>,
+    by_destination: Table<'t, (&'static str, &'static str), ()>,
     dedup: Table<'t, &'static str, (&'static str, u64)>,
     dedup_expiry: Table<'t, (u64, &'static str), ()>,
 }
@@ -262,6 +270,7 @@ impl<'t> Tables<'t> {
             refs: txn.open_table(BODY_REFS).map_err(storage)?,
             by_status: txn.open_table(BY_STATUS).map_err(storage)?,
             by_event: txn.open_table(BY_EVENT).map_err(storage)?,
+            by_destination: txn.open_table(BY_DESTINATION).map_err(storage)?,
             dedup: txn.open_table(DEDUP).map_err(storage)?,
             dedup_expiry: txn.open_table(DEDUP_EXPIRY).map_err(storage)?,
         })
@@ -335,6 +344,18 @@ impl<'t> Tables<'t> {
         }
         self.jobs.insert(job.id.as_str(), encode(job)?.as_slice()).map_err(storage)?;
         self.by_status.insert(index_key(job), job.route.as_str()).map_err(storage)?;
+        // A job's destination never changes; only its status moves it in
+        // or out of the pending index.
+        let pending_key = (job.destination.as_str(), job.id.as_str());
+        match job.status {
+            Status::Pending if !was_pending => {
+                self.by_destination.insert(pending_key, ()).map_err(storage)?;
+            }
+            Status::Succeeded | Status::Dead if was_pending => {
+                self.by_destination.remove(pending_key).map_err(storage)?;
+            }
+            _ => {}
+        }
         if new {
             self.by_event.insert((job.event_id.as_str(), job.id.as_str()), ()).map_err(storage)?;
         }

@@ -14,15 +14,19 @@
 //!
 //! The in-memory queue holds job records but not bodies (except for fresh
 //! jobs, up to `queued_body_memory` in all — see [`super::body_budget`] —
-//! and `delivery: memory` jobs), so a long outage costs memory per job, not
-//! per byte received. Durable jobs are also in the store; at shutdown the
-//! in-memory queue is simply dropped and the store resumes them on start.
+//! and `delivery: memory` jobs), and at most a window of each destination's
+//! durable jobs ([`super::window`]): the rest wait in the store and are read
+//! back as the window empties, so a long outage costs store space, not
+//! memory. At shutdown the in-memory queue is simply dropped; on start the
+//! windows refill from the store.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+mod upkeep;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
@@ -33,8 +37,10 @@ use super::job::{JobRecord, Timestamp};
 use super::lease::Leases;
 use super::memory_backlog::MemoryBacklog;
 use super::ordering::KeyQueues;
+use super::rate::RateLimits;
 use super::retry::Verdict;
-use super::store::Store;
+use super::store::{PendingDestination, Store};
+use super::window::{RefillAsk, Window};
 use crate::metrics as m;
 
 /// A queued job.
@@ -57,6 +63,14 @@ pub(crate) struct SchedulerSettings {
 
 enum Msg {
     Admit(Vec<Entry>),
+    /// At start: the store's pending jobs, by destination, to refill from.
+    Resume(Vec<PendingDestination>),
+    /// A window's refill, read from the store.
+    Refilled {
+        destination: String,
+        ask: RefillAsk,
+        jobs: Result<Vec<super::job::JobRecord>, super::store::StoreError>,
+    },
     Finished {
         entry: Box<Entry>,
         verdict: Verdict,
@@ -113,6 +127,7 @@ impl Scheduler {
         memory: Arc<MemoryBacklog>,
         bodies: Arc<BodyBudget>,
         settings: SchedulerSettings,
+        rates: watch::Receiver<Arc<RateLimits>>,
     ) -> Scheduler {
         let (tx, rx) = mpsc::unbounded_channel();
         let tasks = TaskTracker::new();
@@ -128,11 +143,12 @@ impl Scheduler {
             seq: 0,
             destinations: HashMap::new(),
             keys: KeyQueues::default(),
-            queued: BTreeSet::new(),
+            windows: HashMap::new(),
             memory,
             bodies,
             in_flight: 0,
             draining: false,
+            rates,
         };
         tokio::spawn(state.run());
         Scheduler { tx, tasks, board }
@@ -141,6 +157,14 @@ impl Scheduler {
     /// Every destination attempted since start, by name.
     pub(crate) fn destinations(&self) -> Vec<DestinationView> {
         self.board.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    /// Hands over the store's pending jobs at start: the scheduler reads them
+    /// a window at a time.
+    pub(crate) fn resume(&self, pending: Vec<PendingDestination>) {
+        if !pending.is_empty() {
+            let _ = self.tx.send(Msg::Resume(pending));
+        }
     }
 
     /// Queues jobs; they are scheduled in the order given.
@@ -180,14 +204,16 @@ struct State {
     seq: u64,
     destinations: HashMap<String, Slot>,
     keys: KeyQueues<Entry>,
-    /// Ids of every job admitted and not finished: queue depth and age.
-    queued: BTreeSet<String>,
+    /// Each destination's window: the jobs held, the pending count.
+    windows: HashMap<String, Window>,
     memory: Arc<MemoryBacklog>,
     /// Durable jobs' bodies held (for the gauge; acceptance does the counting).
     bodies: Arc<BodyBudget>,
     in_flight: usize,
     draining: bool,
     board: Board,
+    /// The rate limits of the active config.
+    rates: watch::Receiver<Arc<RateLimits>>,
 }
 
 impl State {
@@ -202,6 +228,7 @@ impl State {
                     None => break,
                 },
                 () = sleep_until(next) => self.fire(Instant::now()),
+                Ok(()) = self.rates.changed() => self.set_rates(),
                 _ = gauges.tick() => self.report(),
             }
             if self.draining && self.in_flight == 0 {
@@ -214,6 +241,13 @@ impl State {
     fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Admit(entries) => entries.into_iter().for_each(|e| self.admit(e)),
+            Msg::Resume(pending) => {
+                for each in pending {
+                    self.windows.entry(each.destination.clone()).or_default().resume(each.count, &each.oldest);
+                    self.refill(&each.destination);
+                }
+            }
+            Msg::Refilled { destination, ask, jobs } => self.refilled(&destination, &ask, jobs),
             Msg::Finished { entry, verdict, health } => self.finished(*entry, verdict, health),
             Msg::Drain => self.drain(),
         }
@@ -223,7 +257,17 @@ impl State {
         if self.draining {
             return self.discard(entry);
         }
-        self.queued.insert(entry.job.id.clone());
+        // Only durable jobs of the embedded store can wait in the store alone.
+        let spillable = !entry.job.memory && self.settings.leases.is_none();
+        let window = self.windows.entry(entry.job.destination.clone()).or_default();
+        if window.admit(&entry.job.id, spillable) {
+            self.enter(entry);
+        }
+    }
+
+    /// A held job enters scheduling: behind its ordering key's head, or on
+    /// its own.
+    fn enter(&mut self, entry: Entry) {
         match entry.job.ordering_key.clone() {
             Some(key) => {
                 if let Some(head) = self.keys.offer(&key, entry) {
@@ -250,40 +294,18 @@ impl State {
         }
         let name = entry.job.destination.clone();
         let settings = &self.settings;
+        let rates = &self.rates;
         self.destinations
             .entry(name.clone())
-            .or_insert_with(|| Slot {
-                state: Destination::new(name.clone(), settings.concurrency, settings.breaker),
-                backlog: VecDeque::new(),
-                wake_at: None,
-                published: None,
+            .or_insert_with(|| {
+                let mut state = Destination::new(name.clone(), settings.concurrency, settings.breaker);
+                state.set_rate(rates.borrow().get(&name).copied());
+                Slot { state, backlog: VecDeque::new(), wake_at: None, published: None }
             })
             .backlog
             .push_back(entry);
         self.pump(&name);
         self.publish(&name);
-    }
-
-    /// Copies a destination's state to the board, and its breaker to the
-    /// gauge when that changed.
-    fn publish(&mut self, name: &str) {
-        let Some(slot) = self.destinations.get_mut(name) else { return };
-        let now = Instant::now();
-        let (breaker, until, failures) = slot.state.breaker(now);
-        let open_until = until.map(|u| SystemTime::now() + u.saturating_duration_since(now));
-        let view = DestinationView {
-            name: name.to_string(),
-            breaker,
-            open_until,
-            failures,
-            waiting: slot.backlog.len(),
-            in_flight: slot.state.in_flight(),
-        };
-        if slot.published != Some(breaker) {
-            slot.published = Some(breaker);
-            metrics::gauge!(m::BREAKER_STATE, "destination" => name.to_string()).set(breaker.gauge());
-        }
-        self.board.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), view);
     }
 
     /// Starts as many of a destination's backlog as it allows now.
@@ -303,13 +325,12 @@ impl State {
                     self.start(entry);
                 }
                 Permit::WaitUntil(at) => {
-                    if slot.wake_at != Some(at) {
-                        slot.wake_at = Some(at);
-                        self.seq += 1;
-                        self.timers.insert((at, self.seq), Timer::Wake(name.to_string()));
-                    }
+                    self.wake(name, at);
                     return self.hand_back(name, at);
                 }
+                // Over its rate limit: the jobs keep their place (and a
+                // leased job its lease) until the next start is allowed.
+                Permit::Paced(at) => return self.wake(name, at),
                 Permit::Busy => return,
             }
         }
@@ -353,7 +374,9 @@ impl State {
 
     /// A job is done here: its key's next job (if any) becomes the head.
     fn forget(&mut self, entry: Entry) {
-        self.queued.remove(&entry.job.id);
+        if let Some(window) = self.windows.get_mut(&entry.job.destination) {
+            window.finished(&entry.job.id);
+        }
         if entry.job.memory {
             self.memory.release(1);
         }
@@ -366,6 +389,7 @@ impl State {
                 }
             }
         }
+        self.refill(&entry.job.destination);
     }
 
     /// Leased jobs (a shared queue) of a destination whose breaker is open
@@ -421,7 +445,9 @@ impl State {
     /// Drops a job from memory at shutdown: a durable one stays pending in
     /// the store; a memory one is lost, and said so.
     fn discard(&mut self, entry: Entry) {
-        self.queued.remove(&entry.job.id);
+        if let Some(window) = self.windows.get_mut(&entry.job.destination) {
+            window.released(&entry.job.id);
+        }
         if let Some(leases) = self.settings.leases.as_ref().filter(|_| !entry.job.memory) {
             leases.released(&entry.job);
         }
@@ -440,15 +466,14 @@ impl State {
         // An open breaker turns half-open with time alone: refresh them all.
         let names: Vec<String> = self.destinations.keys().cloned().collect();
         names.iter().for_each(|name| self.publish(name));
-        metrics::gauge!(m::QUEUE_DEPTH).set(self.queued.len() as f64);
         metrics::gauge!(m::QUEUE_MEMORY_DEPTH).set(self.memory.depth() as f64);
         metrics::gauge!(m::QUEUE_BODY_BYTES).set(self.bodies.held() as f64);
-        let oldest = self
-            .queued
-            .first()
-            .and_then(|id| ulid::Ulid::from_string(id).ok())
-            .map(|id| SystemTime::now().duration_since(id.datetime()).unwrap_or(Duration::ZERO).as_secs_f64());
-        metrics::gauge!(m::QUEUE_OLDEST_AGE).set(oldest.unwrap_or(0.0));
+        if !self.draining {
+            // A refill that failed is asked for again here.
+            let names: Vec<String> = self.windows.keys().cloned().collect();
+            names.iter().for_each(|name| self.refill(name));
+        }
+        super::window::report(&self.windows);
     }
 }
 

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use super::destination::BreakerSettings;
 use super::retry::{RetryOverrides, RetryPolicy};
+use crate::config::decode::decode_all;
+use crate::config::delivery_spec::DestinationSpec;
 use crate::config::spec::ConfigSpec;
 use crate::config::ConfigError;
 
@@ -63,6 +65,9 @@ pub struct DeliverySettings {
     pub queued_body_memory: usize,
     /// `store: jetstream:`: the shared queue instead of `data_dir`.
     pub jetstream: Option<super::jetstream::JetStreamSettings>,
+    /// `destinations: { host:port: { rate_limit } }`; forwards' own
+    /// `rate_limit:` are added to these where the routes are compiled.
+    pub rate_limits: super::rate::RateLimits,
 }
 
 impl Default for DeliverySettings {
@@ -78,6 +83,7 @@ impl Default for DeliverySettings {
             memory_queue_limit: DEFAULT_MEMORY_QUEUE_LIMIT,
             queued_body_memory: super::body_budget::DEFAULT_QUEUED_BODY_MEMORY,
             jetstream: None,
+            rate_limits: super::rate::RateLimits::new(),
         }
     }
 }
@@ -141,6 +147,29 @@ impl DeliverySettings {
                 // A longer first pause than the cap would be capped anyway.
                 out.breaker.max_open_for = out.breaker.max_open_for.max(out.breaker.open_for);
             }
+            for (key, value) in &dest.each {
+                match destination_key(key) {
+                    Some(name) => {
+                        let (each, problems) = decode_all::<DestinationSpec>(value.clone());
+                        for problem in problems {
+                            let at = match problem.key_path.is_empty() {
+                                true => format!("destinations.{key}"),
+                                false => format!("destinations.{key}.{}", problem.key_path),
+                            };
+                            errors.push(ConfigError::new(at, problem.message));
+                        }
+                        if let Some(rate) = each.and_then(|each| each.rate_limit) {
+                            super::rate::add_limit(&mut out.rate_limits, &name, rate);
+                        }
+                    }
+                    None => errors.push(ConfigError::new(
+                        format!("destinations.{key}"),
+                        format!(
+                            "unknown key `{key}`: destinations: takes `concurrency`, `circuit_breaker`, or a destination written host:port (e.g. `billing.internal:443`)"
+                        ),
+                    )),
+                }
+            }
         }
         match spec.memory_queue_limit {
             // 0 would refuse every `delivery: memory` event: a mistake, not a setting.
@@ -157,6 +186,18 @@ impl DeliverySettings {
         out.jetstream = super::jetstream::JetStreamSettings::compile(spec.store.as_ref(), errors);
         out
     }
+}
+
+/// A `destinations:` key as the scheduler names destinations
+/// (`crate::upstream::destination_of`: lower-case host, a port), or None
+/// when it is not one.
+fn destination_key(key: &str) -> Option<String> {
+    let (host, port) = key.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains('/') || port.parse::<u16>().is_err() {
+        return None;
+    }
+    Some(key.to_ascii_lowercase())
 }
 
 /// The settings read only at start, as this process applies them: the
@@ -287,6 +328,29 @@ mod tests {
             .all(|w| !w.contains("data_dir")));
         // Back to what is running: nothing to warn about.
         assert!(running.restart_required(&StartOnly::applied(&old, fixed, grace)).is_empty());
+    }
+
+    #[test]
+    fn reads_destinations_rate_limits_beside_the_global_keys() {
+        let (s, errors) = compile(
+            "destinations:\n  concurrency: 4\n  Billing.Internal:443: {rate_limit: 50/s}\n  \"[::1]:8080\": {rate_limit: 300/min}\n",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(s.concurrency, 4);
+        assert_eq!(s.rate_limits["billing.internal:443"].to_string(), "50/s");
+        assert_eq!(s.rate_limits["[::1]:8080"].to_string(), "300/min");
+        let (_, errors) = compile(
+            "destinations:\n  concurency: 4\n  billing: {rate_limit: 5/s}\n  a:1: {rate_limit: 50}\n  b:2: {rate: 5/s}\n",
+        );
+        let joined = errors.join("\n");
+        for want in [
+            "destinations.concurency: unknown key `concurency`",
+            "destinations.billing: unknown key `billing`",
+            "destinations.a:1.rate_limit: a rate needs a unit",
+            "destinations.b:2.rate: unknown key `rate`",
+        ] {
+            assert!(joined.contains(want), "{want} missing in:\n{joined}");
+        }
     }
 
     #[test]

@@ -135,6 +135,16 @@ pub(crate) enum ReplayOutcome {
     AlreadyPending,
 }
 
+/// One destination's pending jobs in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PendingDestination {
+    /// `host:port`.
+    pub destination: String,
+    pub count: u64,
+    /// The id of its oldest pending job (ids sort in acceptance order).
+    pub oldest: String,
+}
+
 /// Retention cut-offs: finished jobs older than these are removed.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PruneBefore {
@@ -169,8 +179,23 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn event_jobs(&self, event_id: String) -> BoxFuture<'_, Result<Vec<JobRecord>, StoreError>>;
     fn body(&self, event_id: String) -> BoxFuture<'_, Result<Option<Bytes>, StoreError>>;
     fn list(&self, filter: Filter, cursor: Option<String>, limit: usize) -> BoxFuture<'_, Result<Page, StoreError>>;
-    /// Every pending job, in acceptance order: what a restart resumes.
-    fn pending(&self) -> BoxFuture<'_, Result<Vec<JobRecord>, StoreError>>;
+    /// Each destination with pending jobs: how many, and the oldest's id.
+    /// What a restart resumes from, without loading the jobs. A store that
+    /// feeds the scheduler itself (JetStream) has none to report.
+    fn pending_destinations(&self) -> BoxFuture<'_, Result<Vec<PendingDestination>, StoreError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    /// Up to `limit` pending jobs of `destination` whose ids are `from` or
+    /// later, in acceptance order: how the scheduler refills its window.
+    fn pending_of(
+        &self,
+        destination: String,
+        from: String,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<JobRecord>, StoreError>> {
+        let _ = (destination, from, limit);
+        Box::pin(async { Ok(Vec::new()) })
+    }
     /// The event that claimed `key` on `route`, if the claim is still live.
     fn claimed(&self, route: String, key: String, now: SystemTime)
         -> BoxFuture<'_, Result<Option<String>, StoreError>>;

@@ -97,6 +97,18 @@ pub const CATALOG: &[Described] = &[
     ),
     d(m::QUEUE_OLDEST_AGE, Kind::Gauge, &[], "Age in seconds of the oldest pending delivery job."),
     d(
+        m::DESTINATION_PENDING,
+        Kind::Gauge,
+        &["destination"],
+        "Pending delivery jobs of each destination, in memory or in the store only.",
+    ),
+    d(
+        m::DESTINATION_OLDEST_AGE,
+        Kind::Gauge,
+        &["destination"],
+        "Age in seconds of each destination's oldest pending job (0 when none is pending).",
+    ),
+    d(
         m::BREAKER_STATE,
         Kind::Gauge,
         &["destination"],

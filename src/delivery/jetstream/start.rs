@@ -29,6 +29,7 @@ impl Delivery {
                 breaker: settings.breaker,
                 leases: Some(store.leases.clone()),
             },
+            self.inner.rates.subscribe(),
         );
         let running = Running {
             scheduler: scheduler.clone(),

@@ -429,13 +429,6 @@ impl Store for JetStreamStore {
         self.list_now(filter, cursor, limit).boxed()
     }
 
-    fn pending(&self) -> BoxFuture<'_, Result<Vec<JobRecord>, StoreError>> {
-        async move {
-            Ok(self.all_jobs().await?.into_iter().map(|(j, _)| j).filter(|j| j.status == Status::Pending).collect())
-        }
-        .boxed()
-    }
-
     fn claimed(
         &self,
         route: String,
