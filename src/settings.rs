@@ -32,6 +32,9 @@ use crate::delivery::DeliverySettings;
 use crate::guard::SecuritySettings;
 use crate::router::Snapshot;
 
+pub mod event_log;
+pub use event_log::EventLogSettings;
+
 /// Everything global a config file sets, compiled. Two are equal exactly
 /// when serving either makes no difference outside the routes: a reload
 /// compares them to tell "unchanged" (a rotated `${file:}` secret included,
@@ -49,6 +52,8 @@ pub struct Settings {
     pub security: SecuritySettings,
     /// data_dir, retry defaults, retention, destination protection.
     pub delivery: Arc<DeliverySettings>,
+    /// `event_log:`: what is recorded of each request, and for how long.
+    pub event_log: EventLogSettings,
     /// Where each secret is used, with a digest of its value: a reload
     /// names the secrets it rotates without holding or printing them.
     pub(crate) secrets: SecretDigests,
@@ -61,6 +66,7 @@ impl Settings {
         let mut errors = Vec::new();
         let delivery = DeliverySettings::compile(&config.spec, &mut errors);
         let security = SecuritySettings::compile(&config.spec, &mut errors, &|key| config.value_location(key));
+        let event_log = EventLogSettings::compile(&config.spec, &mut errors);
         for err in errors {
             config.add_top_level_problem(err);
         }
@@ -70,6 +76,7 @@ impl Settings {
             max_body_bytes: config.max_body_bytes,
             security,
             delivery: Arc::new(delivery),
+            event_log,
             secrets: config.secrets.clone(),
         }
     }
@@ -203,6 +210,9 @@ pub(crate) const KEYS: &[Key] = &[
         applies: Applies::Reload,
         differs: |a, b| a.delivery.queued_body_memory != b.delivery.queued_body_memory,
     },
+    // Recording reads the active settings per request, and the log's
+    // writer prunes with the active limits: all of it applies at reload.
+    Key { name: "event_log", applies: Applies::Reload, differs: |a, b| a.event_log != b.event_log },
 ];
 
 /// The keys a reload cannot apply, from [`KEYS`].

@@ -6,16 +6,17 @@
 //! reports their errors through [`Config::locate`]).
 
 pub(crate) mod alerts;
+pub mod broker_spec;
 pub(crate) mod decode;
 pub(crate) mod delivery_spec;
 pub(crate) mod door_spec;
 pub(crate) mod error;
+pub mod event_log_spec;
 pub mod interpolate;
 pub(crate) mod locate;
 pub(crate) mod secret;
 pub mod spec;
 pub mod store_spec;
-pub mod broker_spec;
 pub(crate) mod test_spec;
 pub(crate) mod yaml;
 

@@ -4,6 +4,7 @@
 pub(crate) mod admin;
 pub(crate) mod admin_auth;
 pub(crate) mod admin_deliveries;
+pub(crate) mod admin_events;
 pub(crate) mod admin_observe;
 mod admin_origin;
 pub(crate) mod door;
