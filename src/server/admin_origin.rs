@@ -82,7 +82,7 @@ pub(crate) fn check(
     listener: SocketAddr,
     allowed: &[String],
 ) -> Result<(), Refusal> {
-    let host = check_site(method, host, headers, listener, allowed)?;
+    check_site(method, host, headers, listener, allowed)?;
     if is_safe(method) {
         return Ok(());
     }
