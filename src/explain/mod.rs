@@ -64,7 +64,7 @@ pub struct Explanation {
 pub(crate) struct CandidateTrace {
     pub(crate) route: String,
     pub(crate) path: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) path_params: Vec<(String, String)>,
     /// Each `when:` condition, in the order they are evaluated (cheap ones
     /// first); empty when the route has none.
@@ -78,7 +78,7 @@ pub(crate) struct CandidateTrace {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) not_tried: Option<String>,
     /// For a taken route: each action as it would execute.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) actions: Vec<ActionPreview>,
 }
 
