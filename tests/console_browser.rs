@@ -170,10 +170,13 @@ async fn an_operator_finds_every_outcome_reads_why_retries_and_previews() {
     let before = up.count();
 
     // A config that does not compile: its problems, with their lines.
+    let text = b.find("#config").await;
     text.clear().await.expect("clear the text box");
     text.send_keys("routes:\n  - name: x\n    path: /x\n    actions: [ { nope: {} } ]\n").await.expect("paste");
     b.find("#run-preview").await.click().await.expect("press preview");
-    assert!(b.text("#config-errors").await.contains("line"), "{}", b.source().await);
+    let errors = b.text("#config-errors").await;
+    assert!(errors.contains("routes.yaml:4:18") && errors.contains("unknown key `nope`"), "{errors}");
+    b.screenshot("preview-errors").await;
     assert_eq!(up.count(), before, "a preview sends nothing");
 
     // Logging out ends the session.

@@ -141,7 +141,19 @@ impl Browser {
 
     /// Saves a PNG of the window as `target/console-screenshots/NAME.png`.
     pub async fn screenshot(&self, name: &str) {
+        // The whole page, not the first screenful: the window is made as
+        // tall as the document first.
+        let height = self
+            .client
+            .execute("return document.documentElement.scrollHeight", vec![])
+            .await
+            .ok()
+            .and_then(|h| h.as_u64())
+            .unwrap_or(900)
+            .clamp(600, 4000);
+        let _ = self.client.set_window_size(1280, height as u32).await;
         let png = self.client.screenshot().await.unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
+        let _ = self.client.set_window_size(1280, 900).await;
         std::fs::create_dir_all(SCREENSHOTS).expect("create the screenshot directory");
         std::fs::write(Path::new(SCREENSHOTS).join(format!("{name}.png")), png).expect("write the screenshot");
     }

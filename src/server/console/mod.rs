@@ -134,7 +134,7 @@ async fn handle(app: &App, method: Method, path: &str, query: &str, headers: &He
         (Method::GET, ["deliveries", "retry"]) => deliveries::confirm(app, &nav("deliveries"), &query).await,
         (Method::POST, ["deliveries", "retry"]) => deliveries::retry(app, &nav("deliveries"), &fields).await,
         (Method::GET, ["routes"]) => routes::show(app, &nav("routes")),
-        (Method::GET, ["preview"]) => preview::form(app, &nav("preview")).await,
+        (Method::GET, ["preview"]) => preview::form(&nav("preview")),
         (Method::POST, ["preview"]) => preview::run(app, &nav("preview"), &fields).await,
         _ => view::message(StatusCode::NOT_FOUND, &nav(""), "Not found", &format!("The console has no page {path}.")),
     }

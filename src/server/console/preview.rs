@@ -13,11 +13,10 @@ use crate::eventlog::{PreviewError, DEFAULT_PREVIEW_EVENTS, MAX_PREVIEW_EVENTS};
 use crate::server::state::App;
 use crate::server::Reply;
 
-/// The form, holding the live config file's text to edit when it can be
-/// read (the file named at start; it may have changed since).
-pub(super) async fn form(app: &App, nav: &Nav) -> Reply {
-    let config = tokio::fs::read_to_string(&app.active().source.name).await.unwrap_or_default();
-    page(StatusCode::OK, nav, &config, DEFAULT_PREVIEW_EVENTS, json!({}))
+/// The empty form. Not filled with the live file: a file may hold secrets
+/// written out literally, which the console shows nowhere else.
+pub(super) fn form(nav: &Nav) -> Reply {
+    page(StatusCode::OK, nav, "", DEFAULT_PREVIEW_EVENTS, json!({}))
 }
 
 fn page(status: StatusCode, nav: &Nav, config: &str, events: usize, outcome: Value) -> Reply {

@@ -137,7 +137,9 @@ fn secure(headers: &mut HeaderMap) {
     headers.insert(HeaderName::from_static("content-security-policy"), HeaderValue::from_static(CSP));
     headers.insert(HeaderName::from_static("x-content-type-options"), HeaderValue::from_static("nosniff"));
     headers.insert(HeaderName::from_static("x-frame-options"), HeaderValue::from_static("DENY"));
-    headers.insert(HeaderName::from_static("referrer-policy"), HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: under it Chrome sends `Origin: null` with the
+    // pages' own form posts, which the admin door refuses as foreign.
+    headers.insert(HeaderName::from_static("referrer-policy"), HeaderValue::from_static("same-origin"));
     // Pages show events and tokens' sessions: keep them out of caches.
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
