@@ -72,14 +72,19 @@ pub(crate) fn filter(
         let app = get_app.clone();
         async move { into_response(handle(&*app, Method::GET, &path, &query, &headers, Bytes::new()).await) }
     });
-    let post = warp::post()
-        .and(console_path)
-        .and(warp::body::content_length_limit(MAX_FORM_BYTES))
-        .and(warp::body::bytes())
-        .then(move |path: String, query: String, headers: HeaderMap, body: Bytes| {
+    let post = warp::post().and(console_path).and(warp::body::stream()).then(
+        move |path: String, query: String, headers: HeaderMap, body| {
             let app = app.clone();
-            async move { into_response(handle(&*app, Method::POST, &path, &query, &headers, body).await) }
-        });
+            async move {
+                let Some(body) = read_bounded(body, MAX_FORM_BYTES).await else {
+                    let nav = Nav { csrf: String::new(), logout: false, active: "" };
+                    let text = format!("A console form may send at most {MAX_FORM_BYTES} bytes.");
+                    return into_response(view::message(StatusCode::PAYLOAD_TOO_LARGE, &nav, "Too large", &text));
+                };
+                into_response(handle(&*app, Method::POST, &path, &query, &headers, body).await)
+            }
+        },
+    );
     get.or(post).unify()
 }
 
@@ -138,6 +143,31 @@ async fn handle(app: &App, method: Method, path: &str, query: &str, headers: &He
         (Method::POST, ["preview"]) => preview::run(app, &nav("preview"), &fields).await,
         _ => view::message(StatusCode::NOT_FOUND, &nav(""), "Not found", &format!("The console has no page {path}.")),
     }
+}
+
+/// The body, or None when it is longer than `max` bytes or breaks off. A
+/// browser always declares a form's length; this bounds whatever else comes.
+async fn read_bounded<S, B>(body: S, max: u64) -> Option<Bytes>
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>>,
+    B: bytes::Buf,
+{
+    use futures_util::StreamExt as _;
+    let mut out = bytes::BytesMut::new();
+    let mut body = std::pin::pin!(body);
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.ok()?;
+        if out.len() as u64 + chunk.remaining() as u64 > max {
+            return None;
+        }
+        while chunk.has_remaining() {
+            let piece = chunk.chunk();
+            out.extend_from_slice(piece);
+            let n = piece.len();
+            chunk.advance(n);
+        }
+    }
+    Some(out.freeze())
 }
 
 /// A path segment with its percent-escapes decoded.
