@@ -136,7 +136,21 @@ async fn an_operator_finds_every_outcome_reads_why_retries_and_previews() {
     assert!(b.text("#body").await.contains("\"closed\""));
     b.screenshot("event-ignored").await;
 
-    // The dead letter, retried with the upstream healthy again.
+    // The deliveries page counts the dead letter; a bulk retry says how
+    // many jobs it will touch before it runs (cancelled here).
+    b.goto(&admin_url(&server, "/deliveries")).await;
+    let group = b.text("#groups tbody tr").await;
+    assert!(group.contains("orders") && group.contains(&up.addr.to_string()), "{group}");
+    assert!(b.text("#dead").await.contains(&dead_id));
+    b.screenshot("deliveries").await;
+    b.find("#retry-all").await.click().await.expect("press retry all");
+    assert!(b.text("#confirm-count").await.contains("give 1 dead delivery"), "{}", b.source().await);
+    b.screenshot("retry-confirm").await;
+    b.find("#confirm-count + form a").await.click().await.expect("cancel");
+    b.find("#groups").await;
+    assert_eq!(up.count(), 2, "nothing was retried before the confirmation");
+
+    // The dead letter, retried from its event with the upstream healthy again.
     up.set_reply(UpstreamReply::status(200));
     b.goto(&admin_url(&server, &format!("/events/{dead_id}"))).await;
     assert!(b.text(".job").await.contains("dead"));
@@ -146,10 +160,7 @@ async fn an_operator_finds_every_outcome_reads_why_retries_and_previews() {
     let received = up.wait_for(3).await;
     assert_eq!(received.last().expect("the retried request").json(), json!({"action": "opened", "n": 4}));
 
-    // The deliveries and routes pages render with what happened.
-    b.goto(&admin_url(&server, "/deliveries")).await;
-    b.find("#groups").await;
-    b.screenshot("deliveries").await;
+    // The routes page with the counts of what happened.
     b.goto(&admin_url(&server, "/routes")).await;
     assert!(b.text("#routes").await.contains("orders"));
     b.screenshot("routes").await;

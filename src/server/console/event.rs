@@ -154,8 +154,29 @@ fn action(a: &ActionRecord) -> Value {
         "result": json!(a.result),
         "job_id": a.job_id,
         "error": a.error,
-        "rendered": serde_json::to_string_pretty(&rendered).unwrap_or_default(),
+        "rendered": rendered_text(&rendered),
     })
+}
+
+/// An action's rendered fields as lines to read: `key: value`, strings
+/// as they are, header pairs as `name: value` lines.
+fn rendered_text(rendered: &Value) -> String {
+    let mut out = String::new();
+    for (key, value) in rendered.as_object().into_iter().flatten() {
+        match (key.as_str(), value) {
+            ("headers", Value::Array(pairs)) => {
+                out.push_str("headers:\n");
+                for pair in pairs {
+                    let text = |i: usize| pair[i].as_str().map(str::to_string).unwrap_or_else(|| pair[i].to_string());
+                    out.push_str(&format!("  {}: {}\n", text(0), text(1)));
+                }
+            }
+            (_, Value::String(text)) if text.contains('\n') => out.push_str(&format!("{key}:\n{text}\n")),
+            (_, Value::String(text)) => out.push_str(&format!("{key}: {text}\n")),
+            _ => out.push_str(&format!("{key}: {value}\n")),
+        }
+    }
+    out
 }
 
 /// A delivery job (as `GET /-/deliveries/{id}` shows it) for the timeline.
