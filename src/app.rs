@@ -401,7 +401,7 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
         .data_dir
         .clone()
         .or_else(|| (settings.delivery.data_dir_set || needs_store).then(|| settings.delivery.data_dir.clone()));
-    if let Err(e) = app.event_log.start(log_dir).await {
+    if let Err(e) = app.event_log.start(log_dir, settings.delivery.jetstream.clone()).await {
         tracing::warn!("the event log cannot be opened; requests are served but not recorded: {e}");
     }
     metrics::gauge!(crate::metrics::CONFIG_LAST_SUCCESS).set(crate::reload::unix_now());

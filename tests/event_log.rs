@@ -4,6 +4,8 @@
 //! previewed against it.
 
 mod common;
+#[path = "common/nats.rs"]
+mod nats;
 
 use std::time::Instant;
 
@@ -263,4 +265,45 @@ async fn preview_shows_a_changed_route_and_refuses_a_broken_config_with_its_line
     let (code, out, err) = run(bad).await.unwrap();
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains(":4:"), "{err}");
+}
+
+/// With `store: jetstream:` the log is one stream: two servers sharing a
+/// nats-server each list the other's events, and prune to `max_events`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_jetstream_see_each_others_events() {
+    let Some(bin) = nats::nats_server("two_servers_on_one_jetstream_see_each_others_events") else { return };
+    let nats = nats::Nats::single(&bin);
+    let up = Upstream::start().await;
+    let store = format!("store:\n  jetstream:\n    servers: [{}]\n    stream: evlog\n", nats.url());
+    let yaml = config(&up, &format!("{store}event_log: {{ max_events: 3 }}\n"));
+    let (a, _da) = start(&yaml).await;
+    let (b, _db) = start(&yaml).await;
+    let on_a = gh(&a, "push", json!({"from": "a"})).await.json()["id"].as_str().unwrap().to_string();
+    let on_b = gh(&b, "issues", json!({"from": "b"})).await.json()["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let (la, lb) = (events(&a, "").await, events(&b, "").await);
+        let ids = |l: &Value| -> Vec<String> {
+            l["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()).collect()
+        };
+        if [&la, &lb].iter().all(|l| ids(l).contains(&on_a) && ids(l).contains(&on_b)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "each server should list both events: {la:#} {lb:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let detail = event(&a, &on_b).await;
+    assert_eq!(detail["event"]["outcome"]["kind"], "ignored");
+    for n in 0..5 {
+        gh(&a, "push", json!({"n": n})).await;
+    }
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let all = events(&b, "?limit=100").await;
+        if all["events"].as_array().unwrap().len() == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the stream keeps max_events: {all:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

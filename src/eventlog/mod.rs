@@ -22,6 +22,7 @@
 
 mod draft;
 mod error;
+mod jetstream;
 pub(crate) mod preview;
 mod query;
 mod queue;
@@ -105,20 +106,36 @@ impl EventLog {
         *limits = store::Limits { max_events: settings.max_events, max_age: settings.max_age };
     }
 
-    /// Opens the store (`dir/events.redb`, or in memory when `dir` is None)
-    /// and starts the writer. Blocking work runs off the runtime.
-    pub(crate) async fn start(&self, dir: Option<PathBuf>) -> Result<(), EventLogError> {
-        let opened = tokio::task::spawn_blocking(move || match dir {
-            Some(dir) => store::RedbEvents::open(&dir),
-            None => store::RedbEvents::in_memory(),
-        })
-        .await
-        .map_err(|e| EventLogError::Store(format!("opening did not finish: {e}")))??;
-        match opened.path() {
-            Some(path) => tracing::info!(path = %path.display(), "event log open"),
-            None => tracing::info!(max_events = store::MEMORY_MAX_EVENTS, "event log in memory (no data_dir given)"),
-        }
-        let store: Arc<dyn store::EventStore> = Arc::new(Arc::new(opened));
+    /// Opens the store and starts the writer: the JetStream stream with
+    /// `shared`, else `dir/events.redb`, else (no directory) in memory.
+    pub(crate) async fn start(
+        &self,
+        dir: Option<PathBuf>,
+        shared: Option<crate::delivery::jetstream::JetStreamSettings>,
+    ) -> Result<(), EventLogError> {
+        let store: Arc<dyn store::EventStore> = match shared {
+            Some(settings) => {
+                let limits = *self.limits.lock().unwrap_or_else(|p| p.into_inner());
+                let opened = jetstream::JetStreamEvents::open(&settings, limits).await?;
+                tracing::info!(stream = opened.name(), "event log on NATS JetStream");
+                Arc::new(opened)
+            }
+            None => {
+                let opened = tokio::task::spawn_blocking(move || match dir {
+                    Some(dir) => store::RedbEvents::open(&dir),
+                    None => store::RedbEvents::in_memory(),
+                })
+                .await
+                .map_err(|e| EventLogError::Store(format!("opening did not finish: {e}")))??;
+                match opened.path() {
+                    Some(path) => tracing::info!(path = %path.display(), "event log open"),
+                    None => {
+                        tracing::info!(max_events = store::MEMORY_MAX_EVENTS, "event log in memory (no data_dir given)")
+                    }
+                }
+                Arc::new(Arc::new(opened))
+            }
+        };
         if self.store.set(store.clone()).is_err() {
             return Err(EventLogError::Store("the event log was already started".into()));
         }
