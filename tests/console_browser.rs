@@ -9,9 +9,9 @@
 //! with one line when chromium or chromedriver is missing (see
 //! `common/browser.rs`).
 
-mod common;
 #[path = "common/browser.rs"]
 mod browser;
+mod common;
 
 use std::time::{Duration, Instant};
 

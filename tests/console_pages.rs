@@ -13,10 +13,8 @@ use serde_json::json;
 const TOKEN: &str = "pages-test-token";
 
 async fn server() -> (RunningServer, tempfile::TempDir) {
-    start(&format!(
-        "admin_token: {TOKEN}\nroutes:\n  - name: o\n    path: /o\n    actions: [ {{ log: {{}} }} ]\n"
-    ))
-    .await
+    start(&format!("admin_token: {TOKEN}\nroutes:\n  - name: o\n    path: /o\n    actions: [ {{ log: {{}} }} ]\n"))
+        .await
 }
 
 /// A client with no default headers (the shared one sends the CLI's

@@ -36,8 +36,7 @@ fn find(names: &[&str]) -> Option<PathBuf> {
 pub fn chromium(test: &str) -> Option<(PathBuf, PathBuf)> {
     let found = find(&["chromium", "chromium-browser"]).zip(find(&["chromedriver"]));
     if found.is_none() {
-        let line =
-            format!("skipped {test}: chromium is not installed (apt-get install chromium chromium-driver)");
+        let line = format!("skipped {test}: chromium is not installed (apt-get install chromium chromium-driver)");
         if std::env::var("HOOKROUTE_REQUIRE_SERVERS").is_ok_and(|v| v == "1") {
             panic!("{line}, and HOOKROUTE_REQUIRE_SERVERS=1 requires it");
         }

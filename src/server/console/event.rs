@@ -24,7 +24,9 @@ pub(super) async fn show(app: &App, nav: &Nav, id: &str, query: &Fields) -> Repl
                 StatusCode::NOT_FOUND,
                 nav,
                 "No such event",
-                &format!("The event log has no event {id} (it may have been pruned by event_log.max_events or max_age)."),
+                &format!(
+                    "The event log has no event {id} (it may have been pruned by event_log.max_events or max_age)."
+                ),
             )
         }
         Err(e) => return view::message(StatusCode::SERVICE_UNAVAILABLE, nav, "Event log unavailable", &e.to_string()),
@@ -214,7 +216,9 @@ pub(super) async fn replay(app: &App, nav: &Nav, id: &str) -> Reply {
 pub(super) async fn retry(app: &App, nav: &Nav, id: &str) -> Reply {
     let filter = JobFilter { status: Some(Status::Dead), route: None, event: Some(id.to_string()) };
     match app.delivery().replay(ReplaySelector::Matching(filter)).await {
-        Ok(ReplayOutcome::Replayed(jobs)) => view::redirect(&format!("{}?retried={}", event_path(id), jobs.len()), None),
+        Ok(ReplayOutcome::Replayed(jobs)) => {
+            view::redirect(&format!("{}?retried={}", event_path(id), jobs.len()), None)
+        }
         Ok(_) => view::redirect(&format!("{}?retried=0", event_path(id)), None),
         Err(e) => view::message(StatusCode::SERVICE_UNAVAILABLE, nav, "Delivery store unavailable", &e.to_string()),
     }

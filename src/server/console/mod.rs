@@ -68,7 +68,7 @@ pub(crate) fn filter(
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned());
     let get_app = app.clone();
-    let get = warp::get().and(console_path.clone()).then(move |path: String, query: String, headers: HeaderMap| {
+    let get = warp::get().and(console_path).then(move |path: String, query: String, headers: HeaderMap| {
         let app = get_app.clone();
         async move { into_response(handle(&*app, Method::GET, &path, &query, &headers, Bytes::new()).await) }
     });

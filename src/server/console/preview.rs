@@ -43,7 +43,13 @@ pub(super) async fn run(app: &App, nav: &Nav, fields: &Fields) -> Reply {
             Ok(n) if (1..=MAX_PREVIEW_EVENTS).contains(&n) => n,
             _ => {
                 let problem = format!("Events: give a number from 1 to {MAX_PREVIEW_EVENTS}.");
-                return page(StatusCode::BAD_REQUEST, nav, &config, DEFAULT_PREVIEW_EVENTS, json!({ "problem": problem }));
+                return page(
+                    StatusCode::BAD_REQUEST,
+                    nav,
+                    &config,
+                    DEFAULT_PREVIEW_EVENTS,
+                    json!({ "problem": problem }),
+                );
             }
         },
     };

@@ -61,7 +61,10 @@ pub(crate) fn page(status: StatusCode, name: &str, context: serde_json::Value) -
         Ok(html) => html_reply(status, html),
         Err(e) => {
             tracing::error!("console template {name}: {e}");
-            html_reply(StatusCode::INTERNAL_SERVER_ERROR, "<!doctype html><title>error</title>console page failed".into())
+            html_reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "<!doctype html><title>error</title>console page failed".into(),
+            )
         }
     }
 }
