@@ -7,45 +7,28 @@ use http::StatusCode;
 use serde_json::json;
 
 use super::view::{self, Nav};
-use crate::actions::Action;
 use crate::server::state::App;
 use crate::server::Reply;
 
 pub(super) fn show(app: &App, nav: &Nav) -> Reply {
     let active = app.active();
     let stats = app.stats();
-    let routes: Vec<_> = active
-        .snapshot
-        .routes
-        .iter()
-        .map(|route| {
-            let counts = stats.counts(&route.name);
-            let actions: Vec<&str> = route
-                .actions
-                .iter()
-                .map(|a| match a {
-                    Action::Log(_) => "log",
-                    Action::File(_) => "file",
-                    Action::Forward(_) => "forward",
-                })
-                .collect();
-            // "forward: 3 queued, 1 error": one line per action kind.
-            let lines: Vec<String> = counts
-                .actions
-                .iter()
+    // "forward: 3 queued, 1 error": one line per action kind.
+    let routes: Vec<_> = super::super::admin_observe::route_rows(app)
+        .into_iter()
+        .map(|mut route| {
+            let lines: Vec<String> = route["action_counts"]
+                .as_object()
+                .into_iter()
+                .flatten()
                 .map(|(kind, outcomes)| {
-                    let parts: Vec<String> = outcomes.iter().map(|(o, n)| format!("{n} {o}")).collect();
+                    let parts: Vec<String> =
+                        outcomes.as_object().into_iter().flatten().map(|(o, n)| format!("{n} {o}")).collect();
                     format!("{kind}: {}", parts.join(", "))
                 })
                 .collect();
-            json!({
-                "name": &*route.name,
-                "path": route.path,
-                "methods": route.methods.iter().map(http::Method::as_str).collect::<Vec<_>>(),
-                "actions": actions,
-                "matches": counts.matches,
-                "counts": lines,
-            })
+            route["counts"] = json!(lines);
+            route
         })
         .collect();
     // A config error may quote a URL with its credentials.

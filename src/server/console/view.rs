@@ -53,7 +53,7 @@ pub(crate) fn page(status: StatusCode, name: &str, context: serde_json::Value) -
     let rendered = match &*ENV {
         Ok(env) => env
             .get_template(name)
-            .and_then(|t| t.render(minijinja::value::Serde(Plain(&context))))
+            .and_then(|t| t.render(minijinja::value::Serde(crate::template::context::Doc(&context))))
             .map_err(|e| format!("{e:#}")),
         Err(e) => Err(e.clone()),
     };
@@ -74,44 +74,6 @@ fn html_reply(status: StatusCode, html: String) -> Reply {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     secure(&mut headers);
     Reply { status, headers, body: Bytes::from(html) }
-}
-
-/// A JSON value as a template sees it. serde_json keeps each number's text
-/// (`arbitrary_precision`) and serializes it as a private one-entry map,
-/// which a template would print as a map: here a number is a number, or
-/// its text when it fits no machine type.
-struct Plain<'a>(&'a serde_json::Value);
-
-impl Serialize for Plain<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{SerializeMap, SerializeSeq};
-        use serde_json::Value as J;
-        match self.0 {
-            J::Null => s.serialize_unit(),
-            J::Bool(b) => s.serialize_bool(*b),
-            J::String(text) => s.serialize_str(text),
-            J::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-                (Some(i), _, _) => s.serialize_i64(i),
-                (_, Some(u), _) => s.serialize_u64(u),
-                (_, _, Some(f)) if f.is_finite() => s.serialize_f64(f),
-                _ => s.serialize_str(&n.to_string()),
-            },
-            J::Array(items) => {
-                let mut seq = s.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(&Plain(item))?;
-                }
-                seq.end()
-            }
-            J::Object(members) => {
-                let mut map = s.serialize_map(Some(members.len()))?;
-                for (key, value) in members {
-                    map.serialize_entry(key, &Plain(value))?;
-                }
-                map.end()
-            }
-        }
-    }
 }
 
 /// A static asset (`/assets/…`), with the same headers.
