@@ -79,6 +79,13 @@ async fn pages_need_the_token_and_carry_a_strict_policy() {
     assert_eq!(api.status, 401, "{}", api.text());
     let events = send(browser_like().get(admin_url(&server, "/events")).header("cookie", &cookie)).await;
     assert_eq!(events.status, 200, "{}", events.text());
+    // A page whose name was re-pointed at the listener (DNS rebinding) is
+    // refused before any session is looked at.
+    let rebound = send(
+        browser_like().get(admin_url(&server, "/events")).header("cookie", &cookie).header("host", "evil.example"),
+    )
+    .await;
+    assert_eq!(rebound.status, 403, "{}", rebound.text());
     let js = send(browser_like().get(admin_url(&server, "/assets/console.js"))).await;
     assert_eq!(js.status, 200, "assets need no session");
     server.shutdown().await;
