@@ -23,6 +23,7 @@ use crate::config::ConfigErrors;
 use crate::delivery::settings::StartOnly;
 use crate::delivery::Delivery;
 use crate::event::Event;
+use crate::eventlog::{EventLog, PreviewError, PreviewReport, ReplayError, Replayed};
 use crate::pipeline::Resources;
 use crate::reload::{self, Reloader};
 use crate::router::{Matched, Snapshot};
@@ -35,6 +36,7 @@ pub struct App {
     active: ArcSwap<Loaded>,
     resources: Arc<Resources>,
     delivery: Delivery,
+    event_log: EventLog,
     shutting_down: AtomicBool,
     reloader: Reloader,
     /// What the process applied at start of the settings only a restart
@@ -80,6 +82,7 @@ impl App {
             active: ArcSwap::from_pointee(loaded),
             resources,
             delivery,
+            event_log: EventLog::new(),
             shutting_down: AtomicBool::new(false),
             reloader,
             started,
@@ -92,6 +95,7 @@ impl App {
     /// reload alike. Sent only when different, so an unchanged reload
     /// rebuilds nothing.
     fn apply(&self, settings: &Settings) {
+        self.event_log.apply(&settings.event_log);
         let (public, admin) = listener_limits(settings, &self.limits.base);
         self.limits.public.send_if_modified(|held| std::mem::replace(held, public.clone()) != public);
         self.limits.admin.send_if_modified(|held| std::mem::replace(held, admin.clone()) != admin);
@@ -215,7 +219,13 @@ impl server::State for App {
         })
     }
 
-    fn run<'a>(&'a self, active: &'a Loaded, event: Arc<Event>, matched: &'a [Matched]) -> BoxFuture<'a, Reply> {
+    fn run<'a>(
+        &'a self,
+        active: &'a Loaded,
+        event: Arc<Event>,
+        matched: &'a [Matched],
+        trail: Option<&'a mut crate::eventlog::Draft>,
+    ) -> BoxFuture<'a, Reply> {
         Box::pin(crate::pipeline::run(
             &active.snapshot,
             &active.settings.delivery,
@@ -223,7 +233,42 @@ impl server::State for App {
             &self.delivery,
             event,
             matched,
+            trail,
         ))
+    }
+
+    fn event_log(&self) -> &EventLog {
+        &self.event_log
+    }
+
+    fn replay_event<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Replayed, ReplayError>> {
+        Box::pin(server::ingress::replay(self, id))
+    }
+
+    fn preview(&self, routes_yaml: String, last: usize) -> BoxFuture<'_, Result<PreviewReport, PreviewError>> {
+        Box::pin(async move {
+            let resources = self.resources.clone();
+            let name = self.reloader.config_path().display().to_string();
+            // Compiled as a reload compiles (off the runtime), with the
+            // warnings `check` would print.
+            let (next, warnings) = tokio::task::spawn_blocking(move || {
+                let config = crate::config::load(&name, &routes_yaml, &ProcessEnv)?;
+                let warnings: Vec<String> =
+                    crate::lint::warnings(&config).iter().map(|w| crate::lint::format(&name, w)).collect();
+                Loaded::compile(config, &resources).map(|loaded| (loaded, warnings))
+            })
+            .await
+            .map_err(|e| PreviewError::Config(vec![format!("compiling did not finish: {e}")]))?
+            .map_err(|errors| PreviewError::Config(errors.to_string().lines().map(crate::redact::text).collect()))?;
+            let events = self.event_log.recent(last).await?;
+            let live = self.active();
+            let report = tokio::task::spawn_blocking(move || {
+                crate::eventlog::preview::compare(&live.snapshot, &next.snapshot, &events, warnings)
+            })
+            .await
+            .map_err(|e| PreviewError::Config(vec![format!("comparing did not finish: {e}")]))?;
+            Ok(report)
+        })
     }
 }
 
@@ -365,6 +410,16 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     // Open the queue (resuming pending jobs) before anything is accepted.
     let needs_store = app.snapshot().needs_store();
     app.delivery().start(&settings.delivery, options.data_dir.clone(), needs_store).await?;
+    // The event log beside the queue: in `data_dir` when the process has
+    // one on disk, in memory otherwise (a config without `data_dir` and
+    // without durable forwards never touches the disk).
+    let log_dir = options
+        .data_dir
+        .clone()
+        .or_else(|| (settings.delivery.data_dir_set || needs_store).then(|| settings.delivery.data_dir.clone()));
+    if let Err(e) = app.event_log.start(log_dir, settings.delivery.jetstream.clone()).await {
+        tracing::warn!("the event log cannot be opened; requests are served but not recorded: {e}");
+    }
     metrics::gauge!(crate::metrics::CONFIG_LAST_SUCCESS).set(crate::reload::unix_now());
     let shutdown = CancellationToken::new();
     if options.watch {

@@ -25,6 +25,7 @@ pub mod config;
 pub mod delivery;
 pub mod error_text;
 pub mod event;
+pub(crate) mod eventlog;
 pub mod explain;
 pub mod guard;
 pub mod lint;

@@ -48,6 +48,7 @@ fn main() -> ExitCode {
             }
             Command::Deliveries(args) => cli::deliveries::run(args).await,
             Command::Health(args) => cli::health::run(&args).await,
+            Command::Preview(args) => cli::preview::run(&args).await,
             Command::Alerts(args) => cli::alerts::run(&args),
         }
     });

@@ -47,6 +47,10 @@ pub const JETSTREAM_PENDING: &str = "hookroute_jetstream_pending_jobs";
 pub const JETSTREAM_REDELIVERED: &str = "hookroute_jetstream_redelivered_jobs";
 /// Jobs moved to dead letters, by `route`.
 pub const DEAD_LETTERS: &str = "hookroute_dead_letters_total";
+/// Event-log records dropped before they were written (the log's queue was full; the oldest go first).
+pub const EVENT_LOG_DROPPED: &str = "hookroute_event_log_dropped_total";
+/// Event-log records written to its store.
+pub const EVENT_LOG_WRITTEN: &str = "hookroute_event_log_written_total";
 /// Config reloads by `outcome` (`success`, `failure`).
 pub const CONFIG_RELOADS: &str = "hookroute_config_reloads_total";
 /// Unix time of the last successful config load (gauge).

@@ -22,6 +22,7 @@ use crate::actions::{Forward, ForwardError, Outgoing, Planned, QueuedJob, Work};
 use crate::delivery::{intake, AcceptError, Delivery, DeliverySettings, StoreError};
 use crate::event::Event;
 use crate::observe::trace;
+use crate::eventlog::{ActionRecord, ActionResult, Draft};
 use crate::observe::{self, ActionKind, ActionOutcome};
 use crate::router::dispatch::{accepted_body, not_rendered};
 use crate::router::{Dispatch, Matched, ReplyPlan, Route, Snapshot, Taken};
@@ -68,12 +69,59 @@ pub(crate) async fn run(
     delivery: &Delivery,
     event: Arc<Event>,
     matched: &[Matched],
+    trail: Option<&mut Draft>,
 ) -> Reply {
     let decide = trace::step("decide");
     let dispatch = snapshot.dispatch(&event, matched);
     drop(decide);
     let _actions = trace::step("actions");
+    if let Some(draft) = trail {
+        note_actions(draft, &event, &dispatch);
+    }
     execute(settings, resources, delivery, &event, dispatch).await
+}
+
+/// Adds each planned action of `dispatch`, rendered, to the event log's
+/// draft. Recorded as planned (`queued` for a forward handed to delivery,
+/// `ok` for the rest): a request whose local action fails is answered 5xx
+/// and recorded `failed` with the reason, and a queued forward's attempts
+/// are its job's.
+fn note_actions(draft: &mut Draft, event: &Event, dispatch: &Dispatch<'_>) {
+    for taken in &dispatch.taken {
+        for action in &taken.actions {
+            let mut rendered = crate::explain::preview(action, event);
+            if let crate::explain::ActionPreview::Forward { body, original_body, url, headers, .. } = &mut rendered {
+                // The request's own body is in the record already.
+                if *original_body {
+                    *body = None;
+                }
+                // Whoever reads the log need not see what the forward
+                // authenticates with.
+                if let Some(u) = url {
+                    *u = crate::redact::url(u);
+                }
+                for (name, value) in headers.iter_mut() {
+                    if crate::eventlog::is_secret_header(name) {
+                        *value = "***".to_string();
+                    }
+                }
+            }
+            let (result, error) = match action {
+                Planned::Queued(job) => match &job.error {
+                    None => (ActionResult::Queued, None),
+                    Some(e) => (ActionResult::Failed, Some(e.to_string())),
+                },
+                _ => (ActionResult::Ok, None),
+            };
+            draft.actions.push(ActionRecord {
+                route: taken.route.name.to_string(),
+                rendered,
+                result,
+                job_id: None,
+                error,
+            });
+        }
+    }
 }
 
 /// Executes `dispatch` for `event` and builds the reply; `settings` are

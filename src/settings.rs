@@ -33,6 +33,9 @@ use crate::guard::SecuritySettings;
 use crate::observe::trace::TraceSettings;
 use crate::router::Snapshot;
 
+pub mod event_log;
+pub use event_log::EventLogSettings;
+
 /// Everything global a config file sets, compiled. Two are equal exactly
 /// when serving either makes no difference outside the routes: a reload
 /// compares them to tell "unchanged" (a rotated `${file:}` secret included,
@@ -52,6 +55,8 @@ pub struct Settings {
     pub delivery: Arc<DeliverySettings>,
     /// `telemetry: otlp:`, None without it; applied at start only.
     pub telemetry: Option<Arc<TraceSettings>>,
+    /// `event_log:`: what is recorded of each request, and for how long.
+    pub event_log: EventLogSettings,
     /// Where each secret is used, with a digest of its value: a reload
     /// names the secrets it rotates without holding or printing them.
     pub(crate) secrets: SecretDigests,
@@ -65,6 +70,7 @@ impl Settings {
         let delivery = DeliverySettings::compile(&config.spec, &mut errors);
         let security = SecuritySettings::compile(&config.spec, &mut errors, &|key| config.value_location(key));
         let telemetry = TraceSettings::compile(&config.spec, &mut errors).map(Arc::new);
+        let event_log = EventLogSettings::compile(&config.spec, &mut errors);
         for err in errors {
             config.add_top_level_problem(err);
         }
@@ -75,6 +81,7 @@ impl Settings {
             security,
             delivery: Arc::new(delivery),
             telemetry,
+            event_log,
             secrets: config.secrets.clone(),
         }
     }
@@ -210,6 +217,9 @@ pub(crate) const KEYS: &[Key] = &[
     },
     // The tracer is process-wide, installed once (crate::observe::trace).
     Key { name: "telemetry", applies: Applies::Restart, differs: |a, b| a.telemetry != b.telemetry },
+    // Recording reads the active settings per request, and the log's
+    // writer prunes with the active limits: all of it applies at reload.
+    Key { name: "event_log", applies: Applies::Reload, differs: |a, b| a.event_log != b.event_log },
 ];
 
 /// The keys a reload cannot apply, from [`KEYS`].

@@ -104,14 +104,14 @@ fn the_rules_name_each_forwarding_route_and_destination_with_its_thresholds() {
 }
 
 #[test]
-fn a_config_without_verification_or_forwards_gets_only_the_reload_alert() {
+fn a_config_without_verification_or_forwards_gets_only_the_reload_and_event_log_alerts() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("routes.yaml"), "routes:\n  - {name: a, path: /a, actions: [{log: {}}]}\n").unwrap();
     let out = binary(&["alerts", "-c", "routes.yaml"], dir.path());
     assert!(out.status.success());
     let names: Vec<String> =
         rules(&String::from_utf8_lossy(&out.stdout)).iter().map(|r| r["alert"].as_str().unwrap().to_string()).collect();
-    assert_eq!(names, vec!["HookrouteReloadFailed"]);
+    assert_eq!(names, vec!["HookrouteReloadFailed", "HookrouteEventLogDropping"]);
 }
 
 #[test]

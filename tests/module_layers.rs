@@ -26,7 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("actions", &["actions"]),
     ("decision and delivery", &["router", "delivery"]),
     ("settings", &["settings"]),
-    ("tools", &["explain", "routetest", "lint", "schema", "alerts"]),
+    ("tools", &["explain", "routetest", "lint", "schema", "alerts", "eventlog"]),
     ("server", &["server"]),
     ("runtime", &["pipeline", "reload", "app"]),
 ];

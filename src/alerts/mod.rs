@@ -76,7 +76,7 @@ struct RouteFacts {
 
 /// Each kind of alert, in the order they are printed.
 const KINDS: &[fn(&Facts) -> Vec<Rule>] =
-    &[dead_letters, pending_job_at_risk, delivery_failing, signature_failures, reload_failed];
+    &[dead_letters, pending_job_at_risk, delivery_failing, signature_failures, reload_failed, event_log_dropping];
 
 /// The rules for `snapshot`, with thresholds from `settings`.
 pub(crate) fn rules(snapshot: &Snapshot, delivery: &DeliverySettings, settings: &AlertSettings) -> RuleFile {
@@ -260,6 +260,23 @@ fn reload_failed(facts: &Facts) -> Vec<Rule> {
         "A config reload failed; the previous config is still serving".into(),
         format!("A reload of the routes file failed in the last {window} and no config has loaded since; hookroute keeps serving the last good one, so the change is not in effect."),
         "Run `hookroute check -c` on the deployed routes file: it prints each problem with its line.".into(),
+    )]
+}
+
+/// The event log dropped records (its queue was full, or its store could
+/// not be written): the console and `GET /-/events` miss requests. The
+/// senders were answered all the same; this is about what the operator
+/// can see, so a warning.
+fn event_log_dropping(facts: &Facts) -> Vec<Rule> {
+    let window = duration(facts.settings.window);
+    vec![rule(
+        "HookrouteEventLogDropping",
+        format!("increase({}[{window}]) > 0", m::EVENT_LOG_DROPPED),
+        "0s",
+        "warning",
+        "The event log is dropping records".into(),
+        format!("Within {window} the event log dropped records before writing them: requests were answered, but some are missing from `GET /-/events` and the console."),
+        "The log's writer cannot keep up (a slow disk under `data_dir`, or NATS with `store: jetstream`) or cannot write at all (the server log says why). Lower the traffic recorded (`event_log: {bodies: false}`) or give the store faster storage.".into(),
     )]
 }
 

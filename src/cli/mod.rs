@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod deliveries;
 pub mod explain;
 pub mod health;
+pub mod preview;
 pub mod problems;
 pub mod test;
 
@@ -81,6 +82,15 @@ pub enum Command {
         after_help = "Examples:\n  hookroute health -c /etc/hookroute/routes.yaml\n  hookroute health --admin 127.0.0.1:9090"
     )]
     Health(health::HealthArgs),
+    /// Run a changed routes file against a running server's recent
+    /// traffic (its event log) and print which events would be routed,
+    /// answered or rendered differently. Sends nothing. Exits 0 when
+    /// nothing changes, 3 when something does, 1 when the file does not
+    /// compile: a gate for config changes in CI.
+    #[command(
+        after_help = "Examples:\n  hookroute preview -c new-routes.yaml --admin 127.0.0.1:9090\n  hookroute preview -c new-routes.yaml --admin https://hooks-admin.internal --token \"$T\" --events 500"
+    )]
+    Preview(preview::PreviewArgs),
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ pub(crate) mod decode;
 pub(crate) mod delivery_spec;
 pub(crate) mod door_spec;
 pub(crate) mod error;
+pub mod event_log_spec;
 pub mod interpolate;
 pub(crate) mod locate;
 pub mod rate_spec;

@@ -56,6 +56,8 @@ pub struct ConfigSpec {
     pub data_dir: Option<String>,
     /// The delivery queue on a shared store instead of `data_dir`: `jetstream:` (NATS JetStream), for several replicas. Requires a restart to change.
     pub store: Option<super::store_spec::StoreSpec>,
+    /// What is remembered of each request for `GET /-/events`, replay and preview: `enabled`, `max_events`, `max_age`, `bodies`, `max_body_bytes`.
+    pub event_log: Option<super::event_log_spec::EventLogSpec>,
     /// Named broker connections that `publish:` actions send to by name: each is exactly one of `nats`, `kafka`, `amqp`, `redis`, `mqtt`.
     #[serde(default)]
     pub brokers: super::broker_spec::BrokersSpec,
@@ -434,7 +436,7 @@ impl JsonSchema for HumanDuration {
 }
 
 /// A size in bytes, or with a unit.
-fn size_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(super) fn size_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "anyOf": [
             { "type": "integer", "minimum": 0 },
@@ -481,7 +483,7 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ConditionSpec>, D:
 
 /// A size as bytes (`1048576`) or with a unit (`512 KiB`, `1 MiB`); bytesize's
 /// own error ("expected parsable string") does not tell the operator what to write.
-fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bytesize::ByteSize>, D::Error> {
+pub(super) fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bytesize::ByteSize>, D::Error> {
     let value = serde_yaml::Value::deserialize(d)?;
     let parsed = match &value {
         serde_yaml::Value::Number(n) => n.as_u64().map(bytesize::ByteSize),

@@ -17,11 +17,12 @@ pub mod command;
 mod text;
 
 use http::{HeaderMap, Method};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::actions::{Planned, Work};
 use crate::event::{Decode, Event, Reading};
 use crate::matcher::explain::Trace;
+use crate::router::dispatch::Considered;
 use crate::router::dispatch::{accepted_body, not_rendered};
 use crate::router::{Lookup, ReplyPlan, Snapshot, Taken};
 
@@ -59,11 +60,11 @@ pub struct Explanation {
     pub(crate) reply_body: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct CandidateTrace {
     pub(crate) route: String,
     pub(crate) path: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) path_params: Vec<(String, String)>,
     /// Each `when:` condition, in the order they are evaluated (cheap ones
     /// first); empty when the route has none.
@@ -77,12 +78,12 @@ pub(crate) struct CandidateTrace {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) not_tried: Option<String>,
     /// For a taken route: each action as it would execute.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) actions: Vec<ActionPreview>,
 }
 
 /// An action rendered for the event, not executed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub(crate) enum ActionPreview {
     Forward {
@@ -140,6 +141,13 @@ pub(crate) enum ActionPreview {
 
 /// Explains `request` against `snapshot`.
 pub(crate) fn explain(snapshot: &Snapshot, request: Request) -> Explanation {
+    explain_as(snapshot, request, None)
+}
+
+/// [`explain`], with the event given the id `id` (a recorded event's, so
+/// that two configs' replies compare equal when only the fresh id would
+/// differ).
+pub(crate) fn explain_as(snapshot: &Snapshot, request: Request, id: Option<&str>) -> Explanation {
     let mut out = Explanation {
         method: request.method.to_string(),
         path: request.path.clone(),
@@ -171,7 +179,7 @@ pub(crate) fn explain(snapshot: &Snapshot, request: Request) -> Explanation {
     // The body is decoded under the same limit as `serve` decodes it (the
     // largest of the candidates'), so a gzip bomb is a 413 here too.
     let how = Decode { projection: &crate::event::Projection::full(), max_bytes: snapshot.body_limit(&candidates) };
-    let event = match Event::decode(request, None, how) {
+    let mut event = match Event::decode(request, None, how) {
         Ok(e) => e,
         Err(e) => {
             out.outcome = "bad_body";
@@ -180,26 +188,20 @@ pub(crate) fn explain(snapshot: &Snapshot, request: Request) -> Explanation {
             return out;
         }
     };
+    if let Some(id) = id {
+        event.id = id.to_string();
+    }
     out.body = Some(event.reading.clone());
     // The decision serve would make, with every candidate's reasons.
     let dispatch = snapshot.decide(candidates, &event);
     out.taken = dispatch.route_names().into_iter().map(str::to_string).collect();
     for c in &dispatch.considered {
         let taken = dispatch.taken.iter().enumerate().find(|(_, t)| std::ptr::eq(t.route, c.route));
-        out.candidates.push(CandidateTrace {
-            route: c.route.name.to_string(),
-            path: c.route.path.clone(),
-            path_params: c.params.clone(),
-            conditions: c.conditions.clone(),
-            holds: c.holds,
-            taken: c.taken,
-            continues: c.route.continue_matching,
-            not_tried: c.not_tried_after.as_ref().map(|by| format!("{by} was taken and does not `continue`")),
-            actions: match taken {
-                Some((i, t)) => preview_actions(t, &event, (i == 0).then_some(&dispatch.reply)),
-                None => Vec::new(),
-            },
-        });
+        let mut trace = candidate_trace(c);
+        if let Some((i, t)) = taken {
+            trace.actions = preview_actions(t, &event, (i == 0).then_some(&dispatch.reply));
+        }
+        out.candidates.push(trace);
     }
     let (status, reply_body) = match (&dispatch.reply, dispatch.taken.first()) {
         (ReplyPlan::Relayed, Some(_)) => (None, None),
@@ -212,6 +214,21 @@ pub(crate) fn explain(snapshot: &Snapshot, request: Request) -> Explanation {
     out.status = status;
     out.reply_body = reply_body;
     out
+}
+
+/// Why one candidate was or was not taken, without its actions.
+pub(crate) fn candidate_trace(c: &Considered) -> CandidateTrace {
+    CandidateTrace {
+        route: c.route.name.to_string(),
+        path: c.route.path.clone(),
+        path_params: c.params.clone(),
+        conditions: c.conditions.clone(),
+        holds: c.holds,
+        taken: c.taken,
+        continues: c.route.continue_matching,
+        not_tried: c.not_tried_after.as_ref().map(|by| format!("{by} was taken and does not `continue`")),
+        actions: Vec::new(),
+    }
 }
 
 /// Each planned action of a taken route as it would execute; `reply` is
@@ -237,7 +254,7 @@ fn preview_actions(taken: &Taken, event: &Event, reply: Option<&ReplyPlan>) -> V
     previews
 }
 
-fn preview(action: &Planned, event: &Event) -> ActionPreview {
+pub(crate) fn preview(action: &Planned, event: &Event) -> ActionPreview {
     // The request's body as read (decoded): the forward sends the received
     // bytes, with their Content-Encoding.
     let content = || String::from_utf8_lossy(event.content()).into_owned();

@@ -7,13 +7,13 @@
 //! effects, so the result is the same) to show the operator every reason at
 //! once.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::condition::{Condition, EvalContext, Leaf, Node, Operator, Subject};
 
 /// One condition's result, with its children or the values it saw.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum Trace {
     All { result: bool, conditions: Vec<Trace> },
@@ -22,7 +22,7 @@ pub(crate) enum Trace {
     Leaf(LeafTrace),
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct LeafTrace {
     pub result: bool,
     /// `json $.ref`, `header x-github-event`, `query a`, `path_param p`, `method`.
@@ -36,7 +36,7 @@ pub(crate) struct LeafTrace {
     pub absent: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct SeenValue {
     pub value: Value,
     pub satisfied: bool,

@@ -116,6 +116,13 @@ pub const CATALOG: &[Described] = &[
     ),
     d(m::DEAD_LETTERS, Kind::Counter, &["route"], "Delivery jobs moved to dead letters, by route."),
     d(
+        m::EVENT_LOG_DROPPED,
+        Kind::Counter,
+        &[],
+        "Event-log records dropped unwritten because the log's queue was full (oldest first).",
+    ),
+    d(m::EVENT_LOG_WRITTEN, Kind::Counter, &[], "Event-log records written to the log's store."),
+    d(
         m::JETSTREAM_PENDING,
         Kind::Gauge,
         &[],

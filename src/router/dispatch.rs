@@ -103,16 +103,32 @@ impl Snapshot {
     /// Serving selects and checks rate limits first, then calls
     /// [`Snapshot::dispatch`], which gathers no reasons.
     pub(crate) fn decide<'s>(&'s self, candidates: Vec<Candidate>, event: &Event) -> Dispatch<'s> {
-        let traced: Vec<_> = candidates.iter().map(|c| (c.route, c.params.clone(), self.trace(c, event))).collect();
+        let traced = candidates.clone();
         let matched = self.select(candidates, event);
         let mut dispatch = self.dispatch(event, &matched);
+        dispatch.considered = self.considered(&traced, event, &matched);
+        dispatch
+    }
+
+    /// Every candidate and why it was or was not taken, given the routes
+    /// `matched` among them: the reasons of [`Snapshot::decide`], for a
+    /// caller that selected already (the event log records them).
+    pub(crate) fn considered<'s>(
+        &'s self,
+        candidates: &[Candidate],
+        event: &Event,
+        matched: &[Matched],
+    ) -> Vec<Considered<'s>> {
+        let mut out = Vec::with_capacity(candidates.len());
         let mut stopped_by: Option<Arc<str>> = None;
-        for (index, params, conditions) in traced {
+        for candidate in candidates {
+            let conditions = self.trace(candidate, event);
+            let index = candidate.route;
             let route = &self.routes[index];
             let taken = matched.iter().any(|m| m.route == index);
-            dispatch.considered.push(Considered {
+            out.push(Considered {
                 route,
-                params,
+                params: candidate.params.clone(),
                 holds: conditions.iter().all(Trace::result),
                 conditions,
                 taken,
@@ -122,7 +138,7 @@ impl Snapshot {
                 stopped_by = Some(route.name.clone());
             }
         }
-        dispatch
+        out
     }
 
     /// The decision for routes already selected (`serve` selects, then

@@ -86,6 +86,10 @@ pub(crate) fn filter(
         .unify()
         .or(super::admin_observe::filter(app.clone()))
         .unify()
+        .or(super::admin_events::filter(app.clone()))
+        .unify()
+        .or(super::console::filter(app.clone()))
+        .unify()
         .recover(|_rejection: warp::Rejection| async {
             Ok::<_, std::convert::Infallible>(into_response(Reply::error(
                 StatusCode::NOT_FOUND,

@@ -1,5 +1,7 @@
 //! The admin API's door: the browser defences of [`super::admin_origin`],
-//! then `admin_token` as a bearer token.
+//! then `admin_token` as a bearer token. The console's pages (every path
+//! outside `/-/`) pass the same Host and Origin checks here, and are let in
+//! by [`super::console`], which takes its login cookie as well.
 //!
 //! One wrapper around the whole admin filter, rather than a check in each
 //! endpoint, so an endpoint added later is protected without anyone
@@ -44,13 +46,18 @@ where
             let app = app.clone();
             async move {
                 let settings = app.settings();
-                let door = super::admin_origin::check(
-                    &method,
-                    host.as_ref().map(Option::as_ref).map_err(|_| ()),
-                    &headers,
-                    app.bound_admin_addr(),
-                    &settings.security.admin_allowed_hosts,
-                );
+                let host = host.as_ref().map(Option::as_ref).map_err(|_| ());
+                let (listener, allowed) = (app.bound_admin_addr(), &settings.security.admin_allowed_hosts);
+                if super::console::is_console_path(path.as_str()) {
+                    // The console's pages: the same Host and Origin checks;
+                    // its session and CSRF token are checked by the console
+                    // itself, for every page (a form cannot send a header).
+                    return match super::admin_origin::check_site(&method, host, &headers, listener, allowed) {
+                        Ok(_) => Err(warp::reject::not_found()),
+                        Err(refusal) => Ok(into_response(refusal.reply())),
+                    };
+                }
+                let door = super::admin_origin::check(&method, host, &headers, listener, allowed);
                 if let Err(refusal) = door {
                     return Ok(into_response(refusal.reply()));
                 }

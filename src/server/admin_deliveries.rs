@@ -292,7 +292,7 @@ fn summary(job: &JobRecord) -> Value {
 /// attempt errors and dead reason (`user:pass@`, query values; see
 /// [`crate::redact`]). The job keeps them to send them; whoever reads the
 /// admin API need not see them.
-fn detail(job: &JobRecord) -> Value {
+pub(crate) fn detail(job: &JobRecord) -> Value {
     let mut value = serde_json::to_value(job).unwrap_or_default();
     if let Some(url) = value.pointer_mut("/request/url") {
         if let Some(text) = url.as_str() {

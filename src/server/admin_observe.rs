@@ -57,9 +57,23 @@ fn metrics_reply() -> Reply {
 }
 
 fn routes_reply(app: &App) -> Reply {
+    Reply::json(
+        StatusCode::OK,
+        &json!({
+            "since": humantime::format_rfc3339_millis(app.stats().started_at()).to_string(),
+            "routes": route_rows(app),
+        }),
+    )
+}
+
+/// Each active route with its counts since start, as `GET /-/routes` lists
+/// it (the console's routes page shows the same): `name`, `path`,
+/// `methods`, `actions` (kinds in order), `matches`, and `action_counts`
+/// (kind → outcome → count).
+pub(crate) fn route_rows(app: &App) -> Vec<serde_json::Value> {
     let snapshot = app.snapshot();
     let stats = &app.stats();
-    let routes: Vec<_> = snapshot
+    snapshot
         .routes
         .iter()
         .map(|route| {
@@ -83,12 +97,5 @@ fn routes_reply(app: &App) -> Reply {
                 "action_counts": counts.actions,
             })
         })
-        .collect();
-    Reply::json(
-        StatusCode::OK,
-        &json!({
-            "since": humantime::format_rfc3339_millis(stats.started_at()).to_string(),
-            "routes": routes,
-        }),
-    )
+        .collect()
 }

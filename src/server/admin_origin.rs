@@ -82,14 +82,35 @@ pub(crate) fn check(
     listener: SocketAddr,
     allowed: &[String],
 ) -> Result<(), Refusal> {
+    check_site(method, host, headers, listener, allowed)?;
+    if is_safe(method) {
+        return Ok(());
+    }
+    match headers.get(crate::ADMIN_REQUEST_HEADER) {
+        Some(value) if !value.is_empty() => Ok(()),
+        _ => Err(Refusal::MissingHeader),
+    }
+}
+
+/// The checks the console's pages share with the API: the `Host`, and no
+/// foreign `Origin` on a state-changing request. The console's forms cannot
+/// send [`crate::ADMIN_REQUEST_HEADER`]; they carry a CSRF token instead
+/// (`console::session`). Returns the host, for the caller's own checks.
+pub(crate) fn check_site<'a>(
+    method: &Method,
+    host: Result<Option<&'a Authority>, ()>,
+    headers: &HeaderMap,
+    listener: SocketAddr,
+    allowed: &[String],
+) -> Result<Option<&'a Authority>, Refusal> {
     let host = host.map_err(|()| Refusal::MalformedHost)?;
     if let Some(authority) = host {
         if !host_allowed(authority.host(), listener, allowed) {
             return Err(Refusal::Host(authority.as_str().to_string()));
         }
     }
-    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        return Ok(());
+    if is_safe(method) {
+        return Ok(host);
     }
     if let Some(origin) = headers.get(ORIGIN) {
         let text = String::from_utf8_lossy(origin.as_bytes()).into_owned();
@@ -101,10 +122,12 @@ pub(crate) fn check(
             return Err(Refusal::Origin(text));
         }
     }
-    match headers.get(crate::ADMIN_REQUEST_HEADER) {
-        Some(value) if !value.is_empty() => Ok(()),
-        _ => Err(Refusal::MissingHeader),
-    }
+    Ok(host)
+}
+
+/// Methods that change nothing, so a cross-site request of one is harmless.
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 /// The `host[:port]` of an `Origin` value (RFC 6454 §7: `scheme://host[:port]`

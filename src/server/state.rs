@@ -18,6 +18,9 @@ use super::Reply;
 use crate::config::ConfigErrors;
 use crate::delivery::Delivery;
 use crate::event::Event;
+use crate::eventlog::{
+    EventDetail, EventLog, EventLogError, EventPage, EventQuery, PreviewError, PreviewReport, ReplayError, Replayed,
+};
 use crate::router::{Matched, Snapshot};
 use crate::settings::{Loaded, Settings};
 
@@ -72,7 +75,46 @@ pub(crate) trait State: Send + Sync + 'static {
     fn reload(&self) -> BoxFuture<'_, Result<ReloadReport, ConfigErrors>>;
 
     /// Runs the routes `matched` of `active` for `event` and answers.
-    fn run<'a>(&'a self, active: &'a Loaded, event: Arc<Event>, matched: &'a [Matched]) -> BoxFuture<'a, Reply>;
+    /// With `trail` (the event log's draft of this request), each planned
+    /// action and how it ended is added to it.
+    fn run<'a>(
+        &'a self,
+        active: &'a Loaded,
+        event: Arc<Event>,
+        matched: &'a [Matched],
+        trail: Option<&'a mut crate::eventlog::Draft>,
+    ) -> BoxFuture<'a, Reply>;
+
+    /// The event log: requests record into it; the admin API reads it.
+    fn event_log(&self) -> &EventLog;
+
+    /// `GET /-/events`: recorded events, newest first, filtered and paged.
+    fn events(&self, query: EventQuery) -> BoxFuture<'_, Result<EventPage, EventLogError>> {
+        Box::pin(async move { self.event_log().list(query).await })
+    }
+
+    /// `GET /-/events/{id}`: one recorded event with its delivery jobs
+    /// (and their attempts); None when the log has no such event.
+    fn event<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<EventDetail>, EventLogError>> {
+        Box::pin(async move {
+            let Some(event) = self.event_log().get(id).await? else { return Ok(None) };
+            // No store yet (nothing durable queued): no jobs to show.
+            let jobs = self.delivery().event_jobs(id).await.unwrap_or_default();
+            let jobs = jobs.iter().map(super::admin_deliveries::detail).collect();
+            Ok(Some(EventDetail { event, jobs }))
+        })
+    }
+
+    /// `POST /-/events/{id}/replay`: runs the recorded request through the
+    /// current config as if it arrived now (after the door: its signature
+    /// and address were checked when it arrived), recorded as a new event
+    /// with `replay_of` set to `id`.
+    fn replay_event<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Replayed, ReplayError>>;
+
+    /// `POST /-/preview`: compiles `routes_yaml` as a reload would and runs
+    /// the last `last` recorded events through the live and the new
+    /// routes; nothing is sent.
+    fn preview(&self, routes_yaml: String, last: usize) -> BoxFuture<'_, Result<PreviewReport, PreviewError>>;
 }
 
 /// The handle the server's filters take: `Arc<App>`, `&App`.

@@ -49,7 +49,8 @@ impl<'a> Scope<'a> {
 /// serde_json keeps each number's text (`arbitrary_precision`) and
 /// serializes it as a private one-entry map, which minijinja would show as
 /// a map; here each number is a minijinja number, or big-integer digits.
-struct Doc<'a>(&'a serde_json::Value);
+/// The console's pages render their JSON contexts through it too.
+pub(crate) struct Doc<'a>(pub(crate) &'a serde_json::Value);
 
 impl serde::Serialize for Doc<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
