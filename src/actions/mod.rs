@@ -11,6 +11,7 @@
 //! client and one registry of file writers, [`Resources`], which outlives
 //! config reloads.
 
+pub(crate) mod exec;
 pub(crate) mod file;
 pub(crate) mod forward;
 pub(crate) mod log;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use crate::config::spec::ActionSpec;
 use crate::config::ConfigError;
 use crate::template::{RenderError, Scope};
+pub(crate) use exec::{Exec, ExecTarget};
 pub(crate) use file::{FileAction, FileWriters, PlannedLine};
 pub(crate) use forward::{Forward, ForwardError, ForwardJob, Outgoing};
 pub(crate) use log::LogAction;
@@ -42,6 +44,7 @@ pub(crate) enum Action {
     Forward(Arc<Forward>),
     Log(LogAction),
     File(FileAction),
+    Exec(Arc<Exec>),
 }
 
 impl Action {
@@ -58,6 +61,9 @@ impl Action {
             ActionSpec::Log(l) => LogAction::compile(l, &format!("{path}.log"), errors).map(Action::Log),
             ActionSpec::File(f) => {
                 FileAction::compile(f, &format!("{path}.file"), &resources.files, errors).map(Action::File)
+            }
+            ActionSpec::Exec(e) => {
+                Exec::compile(e, &format!("{path}.exec"), path, errors).map(|e| Action::Exec(Arc::new(e)))
             }
         }
     }
@@ -83,11 +89,22 @@ pub(crate) enum Planned<'s> {
         forward: &'s Forward,
         request: Result<Outgoing, RenderError>,
     },
+    /// An exec run as a job by delivery.
+    ExecQueued {
+        exec: &'s Exec,
+        run: Result<ExecTarget, RenderError>,
+    },
+    /// The exec a `respond: {from: exec}` route runs at once and answers
+    /// the sender with (its standard output).
+    ExecNow {
+        exec: &'s Exec,
+        run: Result<ExecTarget, RenderError>,
+    },
 }
 
 impl Action {
     /// Plans this action for the event in `scope` (see [`Planned`]);
-    /// `relayed` marks the forward whose answer is the reply.
+    /// `relayed` marks the forward (or exec) whose answer is the reply.
     pub(crate) fn plan<'s>(
         &'s self,
         scope: &Scope,
@@ -100,6 +117,8 @@ impl Action {
             Action::File(action) => Planned::File { action, line: action.plan(scope) },
             Action::Forward(forward) if relayed => Planned::Relayed { forward, request: forward.render(scope) },
             Action::Forward(forward) => Planned::Queued(forward.job(scope.event, route, &forward.render(scope), mode)),
+            Action::Exec(exec) if relayed => Planned::ExecNow { exec, run: exec.render(scope) },
+            Action::Exec(exec) => Planned::ExecQueued { exec, run: exec.render(scope) },
         }
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod decode;
 pub(crate) mod delivery_spec;
 pub(crate) mod door_spec;
 pub(crate) mod error;
+pub mod exec_spec;
 pub mod interpolate;
 pub(crate) mod locate;
 pub(crate) mod secret;

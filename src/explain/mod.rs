@@ -19,7 +19,9 @@ mod text;
 use http::{HeaderMap, Method};
 use serde::Serialize;
 
-use crate::actions::Planned;
+use crate::actions::exec::Stdin;
+use crate::actions::{Exec, ExecTarget, Planned};
+use crate::template::RenderError;
 use crate::event::{Decode, Event, Reading};
 use crate::matcher::explain::Trace;
 use crate::router::dispatch::{accepted_body, not_rendered};
@@ -112,6 +114,19 @@ pub(crate) enum ActionPreview {
         path: Option<String>,
         /// The JSON line that would be appended.
         line: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// An `exec`: the command as it would run, nothing run.
+    Exec {
+        /// One entry per argument, exactly as the process would get them.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        argv: Option<Vec<String>>,
+        env: Vec<(String, String)>,
+        /// `body` or `none`.
+        stdin: &'static str,
+        /// `respond: {from: exec}`: run at once, its output is the reply.
+        relayed: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
@@ -269,6 +284,8 @@ fn preview(action: &Planned, event: &Event) -> ActionPreview {
                 error: Some(not_sent(e)),
             },
         },
+        Planned::ExecQueued { exec, run } => exec_preview(exec, run, false),
+        Planned::ExecNow { exec, run } => exec_preview(exec, run, true),
         Planned::Log { action, message } => {
             let level = format!("{:?}", action.level).to_ascii_lowercase();
             match message {
@@ -283,6 +300,25 @@ fn preview(action: &Planned, event: &Event) -> ActionPreview {
                 Err(e) => ActionPreview::File { path: None, line, error: Some(format!("path: {e}")) },
             }
         }
+    }
+}
+
+fn exec_preview(exec: &Exec, run: &Result<ExecTarget, RenderError>, relayed: bool) -> ActionPreview {
+    let stdin = match exec.stdin {
+        Stdin::Body => "body",
+        Stdin::None => "none",
+    };
+    match run {
+        Ok(target) => {
+            ActionPreview::Exec { argv: Some(target.argv.clone()), env: target.env.clone(), stdin, relayed, error: None }
+        }
+        Err(e) => ActionPreview::Exec {
+            argv: None,
+            env: Vec::new(),
+            stdin,
+            relayed,
+            error: Some(format!("{e} (the run would be dead-lettered with this message)")),
+        },
     }
 }
 

@@ -125,7 +125,8 @@ impl RouteMetrics {
 
 /// Counts one `hookroute_actions_total` for `kind` and `outcome`.
 pub(crate) fn count_action(kind: ActionKind, outcome: ActionOutcome) {
-    static HANDLES: [[OnceLock<Counter>; 3]; 3] = [const { [const { OnceLock::new() }; 3] }; 3];
+    static HANDLES: [[OnceLock<Counter>; 3]; ActionKind::ALL.len()] =
+        [const { [const { OnceLock::new() }; 3] }; ActionKind::ALL.len()];
     let make = || metrics::counter!(m::ACTIONS, "action" => kind.as_str(), "outcome" => outcome.as_str());
     with(&HANDLES[kind as usize][outcome as usize], make, |c| c.increment(1));
 }

@@ -22,16 +22,18 @@ pub(crate) enum ActionKind {
     Log,
     File,
     Forward,
+    Exec,
 }
 
 impl ActionKind {
-    pub(crate) const ALL: [ActionKind; 3] = [ActionKind::Log, ActionKind::File, ActionKind::Forward];
+    pub(crate) const ALL: [ActionKind; 4] = [ActionKind::Log, ActionKind::File, ActionKind::Forward, ActionKind::Exec];
 
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             ActionKind::Log => "log",
             ActionKind::File => "file",
             ActionKind::Forward => "forward",
+            ActionKind::Exec => "exec",
         }
     }
 }
@@ -62,7 +64,7 @@ impl ActionOutcome {
 struct Counters {
     matches: AtomicU64,
     /// Indexed by `ActionKind as usize`, then `ActionOutcome as usize`.
-    actions: [[AtomicU64; 3]; 3],
+    actions: [[AtomicU64; 3]; ActionKind::ALL.len()],
 }
 
 /// One route's counts, as `/-/routes` shows them.
