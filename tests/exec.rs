@@ -162,7 +162,8 @@ async fn max_concurrent_one_never_overlaps_runs() {
         one.display()
     );
     let (server, _config_dir) = start(&yaml).await;
-    let sends = (0..4).map(|_| post(&url(&server, "/hooks/one"), "application/json", "{}"));
+    let target = url(&server, "/hooks/one");
+    let sends = (0..4).map(|_| post(&target, "application/json", "{}"));
     for answer in futures_util::future::join_all(sends).await {
         assert_eq!(answer.status, 200, "{}", answer.text());
     }
