@@ -16,7 +16,9 @@
 # Not part of `cargo test` or CI: it takes minutes and its figures depend on
 # the machine. Settings (environment):
 #   DURATION=10s WARMUP=2s CONNECTIONS=64 WRK_THREADS=1   load per run
-#   SCENARIOS="1 2 2b 3 4 5 6 7 8"                       which scenarios (8 needs nats-server)
+#   SCENARIOS="1 2 2b 3 4 5 6 7 8 9"                     which scenarios (8 and 9 need nats-server)
+#   PROFILE=release             cargo profile of the binaries (bench-fast: no LTO,
+#                               minutes instead of 10-20; say so when quoting)
 #   S3_MODES="default memory"   delivery variants of scenario 3: `default` is
 #                               the route as written; any other word is written
 #                               as the route's `delivery:` key, and is skipped
@@ -32,7 +34,8 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 CONNECTIONS=${CONNECTIONS:-64}
 WRK_THREADS=${WRK_THREADS:-1}
-SCENARIOS=${SCENARIOS:-"1 2 2b 3 4 5 6 7 8"}
+SCENARIOS=${SCENARIOS:-"1 2 2b 3 4 5 6 7 8 9"}
+PROFILE=${PROFILE:-release}
 S3_MODES=${S3_MODES:-"default memory"}
 S5_ROUTES=${S5_ROUTES:-"10 1000 10000"}
 S6_SIZES=${S6_SIZES:-"1024 65536 1048576"}
@@ -242,12 +245,12 @@ ge() { awk "BEGIN { exit !($1 >= $2) }" && echo 1 || echo 0; }
 want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 
 # --- build -------------------------------------------------------------------
-log "building release binaries (hookroute, examples/sink)"
-(cd "$ROOT" && cargo build --release --quiet --bin hookroute --example sink) || die "cargo build failed"
+log "building $PROFILE binaries (hookroute, examples/sink)"
+(cd "$ROOT" && cargo build --profile "$PROFILE" --quiet --bin hookroute --example sink) || die "cargo build failed"
 # Run copies: a rebuild in the same tree during the run must not swap the
 # binary between scenarios.
 mkdir -p "$WORK/bin"
-cp "$ROOT/target/release/hookroute" "$ROOT/target/release/examples/sink" "$WORK/bin/"
+cp "$ROOT/target/$PROFILE/hookroute" "$ROOT/target/$PROFILE/examples/sink" "$WORK/bin/"
 HOOKROUTE="$WORK/bin/hookroute"
 log "work dir $WORK; $DURATION per run after $WARMUP warm-up, $CONNECTIONS connections, $WRK_THREADS wrk thread(s)"
 
@@ -600,6 +603,93 @@ if want 8; then
   fi
 fi
 
+# --- 9. publishing to brokers ---------------------------------------------------
+# One row per way out, in the same run: the durable forward to the sink (the
+# reference), then each broker's durable publish. A broker adds a line: start
+# its server, write its `brokers:` entry and `publish:` keys, and give s9_row
+# a function that prints how many messages the broker holds.
+# s9_row LABEL CONFIG COUNTER: accepted/s (wrk's 2xx) and delivered/s (what
+# COUNTER counts from the start of the measured run until it stops moving).
+s9_row() {
+  local label=$1 cfg=$2 counter=$3 base t0 accepted last t_last quiet_since c
+  "$HOOKROUTE" check -c "$cfg" >"$WORK/s9-$label-check.log" 2>&1 || die "s9 $label: config rejected: $(tail -1 "$WORK/s9-$label-check.log")"
+  start_hookroute "$cfg"
+  wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "$WARMUP" -s "$LUA" "http://127.0.0.1:$HR_PORT/hooks/github" -- "$PUSH_BODY" >/dev/null 2>&1 || true
+  local prev=-1
+  for _ in $(seq 100); do
+    c=$($counter)
+    [[ $c == "$prev" ]] && break
+    prev=$c
+    sleep 0.5
+  done
+  base=$($counter) t0=$(now)
+  measure "s9-$label" "http://127.0.0.1:$HR_PORT/hooks/github" "$PUSH_BODY" "$HR_PID"
+  accepted=$((W_requests - W_status_errors))
+  last=$($counter) t_last=$(now) quiet_since=$(now)
+  while :; do
+    sleep 0.2
+    c=$($counter)
+    if [[ $c != "$last" ]]; then
+      last=$c t_last=$(now) quiet_since=$t_last
+    fi
+    (((last - base) >= accepted)) && break
+    awk "BEGIN { exit !($(now) - $quiet_since >= 3 || $(now) - $t0 >= 180) }" && break
+  done
+  local delivered=$((last - base)) peak
+  peak=$(mem_kib "$HR_PID" VmHWM)
+  stop "$HR_PID"
+  local acc_rps del_rps
+  acc_rps=$(calc "%.0f" "$accepted / ($W_duration_us / 1000000)")
+  del_rps=$(calc "%.0f" "$delivered / ($t_last - $t0)")
+  [[ -z ${S9_REF:-} ]] && S9_REF=$del_rps
+  log "s9 $label: $acc_rps accepted/s, $delivered of $accepted delivered, $del_rps delivered/s"
+  md "| $label | $acc_rps | $(calc "%.2f" "$W_p50_us / 1000") | $(calc "%.2f" "$W_p99_us / 1000") | $W_errors | $accepted | $delivered | $del_rps | $(mib "$peak") | $W_cpu_us | $(calc "%.2f×" "$del_rps / ($S9_REF > 0 ? $S9_REF : 1)") |"
+}
+# s9_publish_config NAME BROKERS_ENTRY PUBLISH_KEYS -> path: scenario 3's
+# durable route, with its forward replaced by `publish: {to: bus, KEYS}`.
+s9_publish_config() {
+  local cfg
+  cfg=$(config "s9-$1" async 1)
+  sed -i -E "s#- forward: \{ url: \"[^\"]*\", timeout: 30s \}#- publish: { to: bus, $3, timeout: 30s }#" "$cfg"
+  printf 'brokers:\n  bus: %s\n' "$2" >>"$cfg"
+  echo "$cfg"
+}
+# NATS: a JetStream stream BENCH on bench.>, created over the client
+# protocol (no `nats` CLI needed); the count is the server's stored messages.
+s9_nats_stream() {
+  local port=$1 json='{"name":"BENCH","subjects":["bench.>"],"storage":"file"}' answer
+  exec 3<>"/dev/tcp/127.0.0.1/$port"
+  read -r _ <&3
+  printf 'CONNECT {"verbose":false}\r\nSUB _INBOX.s9 1\r\nPUB $JS.API.STREAM.CREATE.BENCH _INBOX.s9 %d\r\n%s\r\n' "${#json}" "$json" >&3
+  answer=$(timeout 5 head -c 200 <&3 || true)
+  exec 3>&-
+  [[ $answer == *stream_create_response* ]] || die "s9: cannot create the JetStream stream: $answer"
+}
+s9_nats_count() { curl -s --max-time 2 "http://127.0.0.1:$((PORT_BASE + 61))/jsz" | sed -nE 's/^  "messages": ([0-9]+),?$/\1/p' | head -1; }
+
+if want 9; then
+  NATS_BIN=$(command -v nats-server || true)
+  [[ -z $NATS_BIN && -x /usr/sbin/nats-server ]] && NATS_BIN=/usr/sbin/nats-server
+  log "scenario 9: publishing to brokers vs forward"
+  md "" "## 9. Publishing to brokers" "" \
+    "Scenario 3's durable route (202 once the job is on disk), its action changed: \`forward\` to the sink (the reference), or \`publish\` to a broker, each acknowledged in its durable way. *Delivered/s* counts what arrived (the sink's requests, the broker's stored messages) from the start of the measured run until the count stopped moving (3 s quiet, 180 s cap). Brokers run on the same cores as everything else." \
+    "" "| way out | accepted/s | p50 ms | p99 ms | errors | accepted | delivered | delivered/s | peak RSS MiB | CPU µs/req | delivered/s vs forward |" \
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  S9_REF=""
+  s9_row forward "$(config s9-forward async 1)" sink_count
+  if [[ -z $NATS_BIN ]]; then
+    md "| nats-jetstream | skipped: nats-server is not installed (\`apt-get install nats-server\`) ||||||||||"
+  else
+    start nats-s9 "$NATS_BIN" -js -sd "$WORK/nats-s9" -a 127.0.0.1 -p $((PORT_BASE + 41)) -m $((PORT_BASE + 61))
+    S9_NATS_PID=$LAST_PID
+    s8_wait_port $((PORT_BASE + 41)) "$S9_NATS_PID"
+    s9_nats_stream $((PORT_BASE + 41))
+    s9_row nats-jetstream "$(s9_publish_config nats "{ nats: { servers: [nats://127.0.0.1:$((PORT_BASE + 41))] } }" "subject: bench.push, jetstream: true")" s9_nats_count
+    stop "$S9_NATS_PID"
+  fi
+  # Other brokers: one `s9_row` line each, here.
+fi
+
 # --- write RESULTS.md ---------------------------------------------------------------
 commit=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (with uncommitted changes)" || true)
@@ -612,7 +702,7 @@ mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
   echo
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- Machine: $(nproc) CPUs ($cpu), $mem RAM, Linux $(uname -r)"
-  echo "- hookroute: commit $commit$dirty, release build; $(rustc --version 2>/dev/null)"
+  echo "- hookroute: commit $commit$dirty, \`$PROFILE\` profile; $(rustc --version 2>/dev/null)"
   echo "- References: $("$NGINX_BIN" -v 2>&1 | sed 's/.*: //'), webhook $(webhook -version 2>&1 | awk '{print $NF}'), sink = \`examples/sink.rs\` (hyper 1, 1 thread)"
   echo "- Load: $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $WRK_THREADS thread(s), $CONNECTIONS connections, $DURATION measured after $WARMUP warm-up, closed loop; all on loopback on the same cores as the servers"
   echo "- Errors are non-2xx/3xx answers plus socket errors. Latencies are wrk's percentiles; RSS from /proc/PID/status; CPU µs/req is the server's user+system CPU time (all its processes) over the measured run divided by its requests."

@@ -60,7 +60,11 @@ impl App {
         started: Started,
         base: ConnectionLimits,
     ) -> Self {
-        let delivery = Delivery::new(resources.http.clone());
+        let delivery = Delivery::new(crate::delivery::Senders {
+            http: resources.http.clone(),
+            brokers: resources.brokers.clone(),
+        });
+        resources.brokers.install(&loaded.snapshot.brokers);
         // Start is a reload from nothing: the limits begin as the command
         // line's, and the loaded file's are applied over them by `apply`,
         // as at every reload.
@@ -112,6 +116,8 @@ impl App {
     /// listeners'. Requests already running keep the config they hold.
     pub(crate) fn swap(&self, next: Loaded) -> Arc<Loaded> {
         self.apply(&next.settings);
+        // The new connections go live with the routes that name them.
+        self.resources.brokers.install(&next.snapshot.brokers);
         self.active.swap(Arc::new(next))
     }
 

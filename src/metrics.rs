@@ -18,9 +18,9 @@ pub const ROUTE_MATCHES: &str = "hookroute_route_matches_total";
 /// Action executions by `action` (`forward`, `log`, `file`, `exec`) and `outcome` (`ok`, `error`; `queued` for a
 /// forward handed to delivery, whose attempts are [`FORWARD_ATTEMPTS`]).
 pub const ACTIONS: &str = "hookroute_actions_total";
-/// Forward attempt latency in seconds, by `destination` (host:port).
+/// Delivery attempt latency in seconds, by `destination` (`host:port` of a forward, `broker:NAME` of a publish).
 pub const FORWARD_DURATION: &str = "hookroute_forward_duration_seconds";
-/// Forward attempts by `destination` and `outcome` (`success`, `retry`, `failed`).
+/// Delivery attempts (forwards and publishes) by `destination` and `outcome` (`success`, `retry`, `failed`).
 pub const FORWARD_ATTEMPTS: &str = "hookroute_forward_attempts_total";
 /// Retries scheduled, by `destination`.
 pub const RETRIES: &str = "hookroute_delivery_retries_total";

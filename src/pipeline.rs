@@ -18,7 +18,7 @@ use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 
 use crate::actions::file::FileError;
-use crate::actions::{Forward, ForwardError, ForwardJob, Outgoing, Planned};
+use crate::actions::{Forward, ForwardError, Outgoing, Planned, QueuedJob, Work};
 use crate::delivery::{intake, AcceptError, Delivery, DeliverySettings, StoreError};
 use crate::event::Event;
 use crate::observe::{self, ActionKind, ActionOutcome};
@@ -124,7 +124,7 @@ pub(crate) async fn execute(
 
     // Local actions first, in listing order; any failure fails the request
     // before anything is forwarded.
-    let mut jobs: Vec<ForwardJob> = Vec::new();
+    let mut jobs: Vec<QueuedJob> = Vec::new();
     let mut relayed: Option<(&Forward, Result<Outgoing, RenderError>)> = None;
     let mut run_now = None;
     let mut claims = Vec::new();
@@ -164,9 +164,6 @@ pub(crate) async fn execute(
                 Planned::Queued(job) => jobs.push(job),
                 Planned::Relayed { forward, request } => relayed = Some((forward, request)),
                 Planned::ExecNow { exec, run } => run_now = Some((exec, run)),
-                Planned::ExecQueued { .. } => {
-                    return Reply::error(StatusCode::NOT_IMPLEMENTED, "queued exec: not wired to delivery yet");
-                }
             }
         }
     }
@@ -180,10 +177,20 @@ pub(crate) async fn execute(
     for job in jobs {
         plan.add_job(&event.id, job, &settings.retry, now);
     }
-    let queued: Vec<Arc<str>> = plan.job_routes().map(Arc::from).collect();
+    let queued: Vec<(Arc<str>, ActionKind)> = plan
+        .jobs()
+        .map(|job| {
+            let kind = match &job.request {
+                Work::Http(_) => ActionKind::Forward,
+                Work::Publish(_) => ActionKind::Publish,
+                Work::Exec(_) => ActionKind::Exec,
+            };
+            (Arc::from(job.route.as_str()), kind)
+        })
+        .collect();
     match delivery.accept(&event.id, &event.body, plan, settings).await {
         Ok(accepted) => {
-            observe::forwards_queued(&resources.stats, &queued, &accepted.duplicates);
+            observe::jobs_queued(&resources.stats, &queued, &accepted.duplicates);
             if let Some((_, original)) = accepted.duplicates.iter().find(|(route, _)| **route == *primary.name) {
                 return answer(&planned_reply, &primary.name, &event.id, original, &names);
             }

@@ -205,3 +205,113 @@ fn explain_shows_the_argv_env_and_stdin_without_running_anything() {
     assert!(out.contains("stdin: the request's body"), "{out}");
     assert!(!marker.exists(), "explain ran the command");
 }
+
+// ---------------------------------------------------------------------------
+// Queued runs: through delivery, with retries and dead letters.
+
+/// Waits until a job of `event` has `status`; returns its full record.
+async fn wait_job(server: &RunningServer, event: &str, status: &str) -> Value {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let list = admin_get(server, "/-/deliveries?limit=500").await;
+        let jobs = list["deliveries"].as_array().unwrap().clone();
+        if let Some(job) = jobs.iter().find(|j| j["event_id"] == event && j["status"] == status) {
+            let id = job["id"].as_str().unwrap();
+            return admin_get(server, &format!("/-/deliveries/{id}")).await;
+        }
+        assert!(Instant::now() < deadline, "event {event}: no job became {status} within {DEADLINE:?}: {jobs:#?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_queued_run_gets_its_arguments_and_the_body_and_succeeds() {
+    if python_missing() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let argv = script(dir.path(), "argv.py", ARGV_JSON);
+    let save = script(dir.path(), "save.sh", &format!("#!/bin/sh\n{} \"$@\" > {d}/seen.json\n", argv.display()));
+    let yaml = format!(
+        "routes:\n  - name: q\n    path: /hooks/q\n    actions:\n      - exec:\n          command: [{}, \"{{{{ json.a }}}}\", \"{{{{ json.b }}}}\"]\n          stdin: body\n",
+        save.display()
+    );
+    let (server, _config_dir) = start(&yaml).await;
+    let body = json!({"a": "$(reboot)", "b": "-- --help"}).to_string();
+    let answer = post(&url(&server, "/hooks/q"), "application/json", body.clone()).await;
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    let id = answer.json()["id"].as_str().unwrap().to_string();
+    let job = wait_job(&server, &id, "succeeded").await;
+    assert_eq!(job["request"]["kind"], "exec", "{job:#}");
+    assert_eq!(job["attempts"][0]["exec"]["exit_code"], 0, "{job:#}");
+    let seen: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("seen.json")).unwrap()).unwrap();
+    assert_eq!(seen["argv"], json!(["$(reboot)", "-- --help"]));
+    assert_eq!(seen["stdin"], body);
+    assert_eq!(seen["event"], id.as_str());
+}
+
+#[tokio::test]
+async fn exit_3_is_retried_then_dead_lettered_with_its_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let fail = script(
+        dir.path(),
+        "fail.sh",
+        &format!("#!/bin/sh\necho attempt >> {d}/attempts\necho 'deploy: no such ref' >&2\nexit 3\n"),
+    );
+    let yaml = format!(
+        "routes:\n  - name: f\n    path: /hooks/f\n    actions:\n      - exec:\n          command: [{}]\n          retry: {{ max_attempts: 3, initial_backoff: 20ms, max_backoff: 50ms }}\n",
+        fail.display()
+    );
+    let (server, config_dir) = start(&yaml).await;
+    let answer = post(&url(&server, "/hooks/f"), "application/json", "{}").await;
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    let id = answer.json()["id"].as_str().unwrap().to_string();
+    let job = wait_job(&server, &id, "dead").await;
+    let attempts = job["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3, "{job:#}");
+    for attempt in attempts {
+        assert_eq!(attempt["exec"]["exit_code"], 3, "{job:#}");
+        assert_eq!(attempt["exec"]["stderr"], "deploy: no such ref\n", "{job:#}");
+        assert!(attempt["error"].as_str().unwrap().contains("exit status 3"), "{job:#}");
+    }
+    assert!(job["dead_reason"].as_str().unwrap().contains("gave up after 3 attempt(s)"), "{job:#}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("attempts")).unwrap().lines().count(), 3);
+
+    // The CLI shows the same, for whoever reads the dead letter.
+    let admin = server.admin_addr.to_string();
+    let job_id = job["id"].as_str().unwrap().to_string();
+    let cwd = config_dir.path().to_path_buf();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        run_binary(&["deliveries", "--admin", &admin, "show", &job_id], &cwd)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("exit code: 3") && out.contains("deploy: no such ref"), "{out}");
+}
+
+#[tokio::test]
+async fn queued_runs_of_one_action_never_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let one = script(
+        dir.path(),
+        "one.sh",
+        &format!("#!/bin/sh\nmkdir {d}/lock || echo overlap >> {d}/overlaps\nsleep 0.1\nrmdir {d}/lock\necho run >> {d}/runs\n"),
+    );
+    let yaml = format!(
+        "routes:\n  - name: one\n    path: /hooks/one\n    actions:\n      - exec: {{ command: [{}], max_concurrent: 1 }}\n",
+        one.display()
+    );
+    let (server, _config_dir) = start(&yaml).await;
+    let target = url(&server, "/hooks/one");
+    let sends = (0..5).map(|i| post(&target, "application/json", format!("{{\"n\": {i}}}")));
+    for answer in futures_util::future::join_all(sends).await {
+        assert_eq!(answer.status, 202, "{}", answer.text());
+    }
+    let runs = dir.path().join("runs");
+    eventually("five runs", || std::fs::read_to_string(&runs).is_ok_and(|r| r.lines().count() == 5)).await;
+    assert!(!dir.path().join("overlaps").exists(), "two runs overlapped");
+}

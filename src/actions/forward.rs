@@ -26,7 +26,7 @@ use crate::config::ConfigError;
 use crate::event::Event;
 use crate::template::{self, Body, Headers, RenderError, Scope, Text, UrlTemplate};
 use crate::upstream::{Answer, ReadBody, SendError, Upstream, UpstreamUrl};
-pub(crate) use job::{ForwardJob, Target};
+pub(crate) use job::Target;
 pub(crate) use retry::RetryOverrides;
 
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -122,22 +122,15 @@ impl Forward {
         };
         let Headers { fixed: headers, templated: header_templates } =
             Headers::compile(&spec.headers, &format!("{path}.headers"), errors);
-        let timeout = spec.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT);
-        if timeout.is_zero() {
-            errors.push(ConfigError::new(format!("{path}.timeout"), "must be greater than 0"));
-        }
-        let retry = spec
-            .retry
-            .as_ref()
-            .map(|r| RetryOverrides::compile(r, &format!("{path}.retry"), errors))
-            .unwrap_or_default();
-        let ordering_key = spec.ordering_key.as_ref().and_then(|k| {
-            let compiled = crate::matcher::JsonPathExpr::compile(k);
-            if let Err(e) = &compiled {
-                errors.push(ConfigError::new(format!("{path}.ordering_key"), format!("invalid JSONPath {k:?}: {e}")));
-            }
-            compiled.ok()
-        });
+        let crate::actions::job::DeliveryKeys { timeout, retry, ordering_key } =
+            crate::actions::job::DeliveryKeys::compile(
+                spec.timeout.as_ref(),
+                spec.retry.as_ref(),
+                spec.ordering_key.as_ref(),
+                DEFAULT_TIMEOUT,
+                path,
+                errors,
+            );
         let declared = template::body::declared_content_type(&spec.headers);
         let body = spec.body.as_ref().and_then(|b| Body::compile(b, declared, &format!("{path}.body"), errors));
         let url = url?;

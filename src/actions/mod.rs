@@ -6,7 +6,7 @@
 //! `crate::router::dispatch`, is made of these plans, and `explain` prints
 //! them); and its execution of a plan (`write` for log and file, `relay`
 //! for the forward a route answers with; a queued forward is run by
-//! delivery from its [`ForwardJob`]). Adding a kind is one module here,
+//! delivery from its [`QueuedJob`]). Adding a kind is one module here,
 //! one [`Action`] variant and one [`Planned`] variant. They share one HTTP
 //! client and one registry of file writers, [`Resources`], which outlives
 //! config reloads.
@@ -14,6 +14,7 @@
 pub(crate) mod exec;
 pub(crate) mod file;
 pub(crate) mod forward;
+pub(crate) mod job;
 pub(crate) mod log;
 pub(crate) mod publish;
 pub(crate) mod respond;
@@ -26,7 +27,8 @@ use crate::config::ConfigError;
 use crate::template::{RenderError, Scope};
 pub(crate) use exec::{Exec, ExecTarget};
 pub(crate) use file::{FileAction, FileWriters, PlannedLine};
-pub(crate) use forward::{Forward, ForwardError, ForwardJob, Outgoing};
+pub(crate) use forward::{Forward, ForwardError, Outgoing};
+pub(crate) use job::{QueuedJob, Work};
 pub(crate) use log::LogAction;
 pub(crate) use respond::Respond;
 
@@ -44,14 +46,18 @@ pub(crate) enum Action {
     Forward(Arc<Forward>),
     Log(LogAction),
     File(FileAction),
+    Publish(Arc<publish::Publish>),
     Exec(Arc<Exec>),
 }
 
 impl Action {
+    /// Compiles one action at `path`; `brokers` are the config's
+    /// connections, which `publish:` actions name.
     pub(crate) fn compile(
         spec: &ActionSpec,
         path: &str,
         resources: &Resources,
+        brokers: &publish::BrokerTable,
         errors: &mut Vec<ConfigError>,
     ) -> Option<Action> {
         match spec {
@@ -62,6 +68,8 @@ impl Action {
             ActionSpec::File(f) => {
                 FileAction::compile(f, &format!("{path}.file"), &resources.files, errors).map(Action::File)
             }
+            ActionSpec::Publish(p) => publish::Publish::compile(p, &format!("{path}.publish"), brokers, errors)
+                .map(|p| Action::Publish(Arc::new(p))),
             ActionSpec::Exec(e) => {
                 Exec::compile(e, &format!("{path}.exec"), path, errors).map(|e| Action::Exec(Arc::new(e)))
             }
@@ -81,18 +89,13 @@ pub(crate) enum Planned<'s> {
         action: &'s FileAction,
         line: PlannedLine,
     },
-    /// A forward handed to delivery.
-    Queued(ForwardJob),
+    /// A job handed to delivery: a queued forward or publish.
+    Queued(QueuedJob),
     /// The forward a `respond: {from: forward}` route sends at once and
     /// answers the sender with.
     Relayed {
         forward: &'s Forward,
         request: Result<Outgoing, RenderError>,
-    },
-    /// An exec run as a job by delivery.
-    ExecQueued {
-        exec: &'s Exec,
-        run: Result<ExecTarget, RenderError>,
     },
     /// The exec a `respond: {from: exec}` route runs at once and answers
     /// the sender with (its standard output).
@@ -117,8 +120,9 @@ impl Action {
             Action::File(action) => Planned::File { action, line: action.plan(scope) },
             Action::Forward(forward) if relayed => Planned::Relayed { forward, request: forward.render(scope) },
             Action::Forward(forward) => Planned::Queued(forward.job(scope.event, route, &forward.render(scope), mode)),
+            Action::Publish(publish) => Planned::Queued(publish.job(scope, route, mode)),
             Action::Exec(exec) if relayed => Planned::ExecNow { exec, run: exec.render(scope) },
-            Action::Exec(exec) => Planned::ExecQueued { exec, run: exec.render(scope) },
+            Action::Exec(exec) => Planned::Queued(exec.job(scope, route, mode)),
         }
     }
 }
@@ -129,6 +133,8 @@ pub struct Resources {
     /// One pooled client for every forward.
     pub(crate) http: crate::upstream::Upstream,
     pub(crate) files: FileWriters,
+    /// The live broker connections, by name (see [`publish::registry`]).
+    pub(crate) brokers: publish::Brokers,
 }
 
 impl Resources {
@@ -136,6 +142,6 @@ impl Resources {
     /// client cannot be built (no TLS roots).
     pub fn new() -> Result<Self, crate::upstream::SetupError> {
         let http = crate::upstream::Upstream::new()?;
-        Ok(Resources { http, files: FileWriters::default() })
+        Ok(Resources { http, files: FileWriters::default(), brokers: publish::Brokers::default() })
     }
 }

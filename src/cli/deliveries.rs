@@ -251,11 +251,12 @@ fn print_list(body: &Value) {
                 text(&d["attempts"]),
                 text(&d["last_status"]),
                 text(&d["updated_at"]),
-                text(&d["url"]),
+                // A publish has no URL: its connection and address instead.
+                if d["url"].is_null() { text(&d["to"]) } else { text(&d["url"]) },
             ]
         })
         .collect();
-    let header = ["ID", "STATUS", "ROUTE", "ATTEMPTS", "LAST", "UPDATED", "URL"].map(String::from);
+    let header = ["ID", "STATUS", "ROUTE", "ATTEMPTS", "LAST", "UPDATED", "URL / TO"].map(String::from);
     print_table(&header, &table);
     if let Some(next) = body["next_cursor"].as_str() {
         println!("more: --cursor {next}");
@@ -322,7 +323,15 @@ fn print_job(job: &Value) {
             println!("{key:<16}{}", text(&job[key]));
         }
     }
-    println!("{:<16}{} {}", "request", text(&job["request"]["method"]), text(&job["request"]["url"]));
+    let request = &job["request"];
+    match request["kind"].as_str() {
+        Some("publish") => {
+            println!("{:<16}to {} at {}", "publish", text(&request["broker"]), request["address"]);
+        }
+        // The argv as JSON: where each argument starts and ends is plain.
+        Some("exec") => println!("{:<16}{}", "exec", request["argv"]),
+        _ => println!("{:<16}{} {}", "request", text(&request["method"]), text(&request["url"])),
+    }
     if let Some(key) = job["ordering_key"].as_str() {
         println!("{:<16}{}", "ordering_key", key.replace('\u{1f}', " / "));
     }
@@ -356,15 +365,28 @@ fn print_answer(attempt: &Value) {
     }
     if let Some(body) = attempt["body"].as_str() {
         let cut = if attempt["body_truncated"].as_bool() == Some(true) { " (truncated)" } else { "" };
-        println!("        body{cut}:");
-        for line in body.lines() {
-            // The upstream wrote it: no terminal control sequences from it.
-            let line: String = line
-                .chars()
-                .map(|c| if c.is_control() && c != '\t' { char::REPLACEMENT_CHARACTER } else { c })
-                .collect();
-            println!("          {line}");
+        print_excerpt(&format!("body{cut}"), body);
+    }
+    let exec = &attempt["exec"];
+    if let Some(code) = exec["exit_code"].as_i64() {
+        println!("        exit code: {code}");
+    }
+    for stream in ["stdout", "stderr"] {
+        if let Some(output) = exec[stream].as_str() {
+            print_excerpt(stream, output);
         }
+    }
+}
+
+/// A label, then `text` indented below it, one line each.
+fn print_excerpt(label: &str, text: &str) {
+    println!("        {label}:");
+    for line in text.lines() {
+        // The upstream (or the command) wrote it: no terminal control
+        // sequences from it.
+        let line: String =
+            line.chars().map(|c| if c.is_control() && c != '\t' { char::REPLACEMENT_CHARACTER } else { c }).collect();
+        println!("          {line}");
     }
 }
 

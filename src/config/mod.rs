@@ -6,6 +6,7 @@
 //! reports their errors through [`Config::locate`]).
 
 pub(crate) mod alerts;
+pub mod broker_spec;
 pub(crate) mod decode;
 pub(crate) mod delivery_spec;
 pub(crate) mod door_spec;
@@ -16,7 +17,6 @@ pub(crate) mod locate;
 pub(crate) mod secret;
 pub mod spec;
 pub mod store_spec;
-pub mod broker_spec;
 pub(crate) mod test_spec;
 pub(crate) mod yaml;
 

@@ -185,7 +185,7 @@ pub struct ConditionSpec {
 }
 
 /// What a route does with a matched event: a mapping with exactly one of
-/// `forward`, `log`, `file` or `exec`.
+/// `forward`, `publish`, `log`, `file` or `exec`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(try_from = "ActionKeys")]
 pub enum ActionSpec {
@@ -195,6 +195,8 @@ pub enum ActionSpec {
     Log(LogSpec),
     /// `file`: the event appended to a file as a JSON line.
     File(FileSpec),
+    /// `publish`: the event sent to a named broker connection as a message.
+    Publish(Box<PublishSpec>),
     /// `exec`: a command run for the event (boxed, as forward's).
     Exec(Box<super::exec_spec::ExecSpec>),
 }
@@ -211,6 +213,8 @@ pub(crate) struct ActionKeys {
     log: Option<LogSpec>,
     /// Append one JSON line per event to a file.
     file: Option<FileSpec>,
+    /// Send the event as a message to a broker named in `brokers:` (durably queued, retried).
+    publish: Option<PublishSpec>,
     /// Run a command (never through a shell; durably queued, retried).
     exec: Option<super::exec_spec::ExecSpec>,
 }
@@ -218,21 +222,22 @@ pub(crate) struct ActionKeys {
 /// An action item that does not name exactly one kind.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ActionKindError {
-    #[error("an action needs one of `forward`, `log`, `file` or `exec`")]
+    #[error("an action needs one of `forward`, `publish`, `log`, `file` or `exec`")]
     None,
-    #[error("an action has exactly one of `forward`, `log`, `file` or `exec`; list each as its own `- ` item")]
+    #[error("an action has exactly one of `forward`, `publish`, `log`, `file` or `exec`; list each as its own `- ` item")]
     Several,
 }
 
 impl TryFrom<ActionKeys> for ActionSpec {
     type Error = ActionKindError;
     fn try_from(keys: ActionKeys) -> Result<Self, ActionKindError> {
-        match (keys.forward, keys.log, keys.file, keys.exec) {
-            (Some(f), None, None, None) => Ok(ActionSpec::Forward(Box::new(f))),
-            (None, Some(l), None, None) => Ok(ActionSpec::Log(l)),
-            (None, None, Some(f), None) => Ok(ActionSpec::File(f)),
-            (None, None, None, Some(e)) => Ok(ActionSpec::Exec(Box::new(e))),
-            (None, None, None, None) => Err(ActionKindError::None),
+        match (keys.forward, keys.log, keys.file, keys.publish, keys.exec) {
+            (Some(f), None, None, None, None) => Ok(ActionSpec::Forward(Box::new(f))),
+            (None, Some(l), None, None, None) => Ok(ActionSpec::Log(l)),
+            (None, None, Some(f), None, None) => Ok(ActionSpec::File(f)),
+            (None, None, None, Some(p), None) => Ok(ActionSpec::Publish(Box::new(p))),
+            (None, None, None, None, Some(e)) => Ok(ActionSpec::Exec(Box::new(e))),
+            (None, None, None, None, None) => Err(ActionKindError::None),
             _ => Err(ActionKindError::Several),
         }
     }
@@ -259,6 +264,46 @@ pub struct ForwardSpec {
     /// strings may be templates); a string is text (`text/plain; charset=utf-8`)
     /// unless `headers` declare a JSON `Content-Type`, which makes it JSON text.
     pub body: Option<serde_json::Value>,
+}
+
+/// A `publish` action: the event as a message to a named broker connection.
+/// Which address keys apply depends on the connection's kind: `subject` and
+/// `jetstream` (nats), `topic` and `key` (kafka), `exchange` and
+/// `routing_key` (amqp), `stream` and `maxlen` (redis), `topic` and `qos`
+/// (mqtt). Subjects, topics, keys, exchanges, routing keys and streams may
+/// be templates; a value that renders a wildcard, an empty token or
+/// whitespace makes that event's message unsendable (a dead letter).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishSpec {
+    /// The connection's name under `brokers:`.
+    pub to: String,
+    /// NATS subject, e.g. `github.{{ headers['x-github-event'] }}`.
+    pub subject: Option<String>,
+    /// NATS: wait for the JetStream publish ack (the message is stored). Default true; `false` is core NATS (at-most-once on the NATS side).
+    pub jetstream: Option<bool>,
+    /// Kafka or MQTT topic.
+    pub topic: Option<String>,
+    /// Kafka record key (picks the partition).
+    pub key: Option<String>,
+    /// AMQP exchange. Default the default exchange (`""`).
+    pub exchange: Option<String>,
+    /// AMQP routing key.
+    pub routing_key: Option<String>,
+    /// Redis stream key.
+    pub stream: Option<String>,
+    /// Redis: trim the stream to about this many entries (`MAXLEN ~ N`).
+    pub maxlen: Option<u64>,
+    /// MQTT QoS: 1 (default: waits for PUBACK) or 0 (fire and forget).
+    pub qos: Option<u8>,
+    /// Replaces the event's body, as `forward`'s `body:` does (a mapping or list is sent as JSON, a string as text).
+    pub body: Option<serde_json::Value>,
+    /// Time one attempt may take, connecting included, e.g. `5s`. Default 10s.
+    pub timeout: Option<HumanDuration>,
+    /// Overrides `defaults.retry` for this action.
+    pub retry: Option<super::delivery_spec::RetrySpec>,
+    /// JSONPath whose value orders deliveries: one at a time per value.
+    pub ordering_key: Option<String>,
 }
 
 /// A `log` action: the line written for each event.

@@ -1,5 +1,7 @@
-//! One delivery attempt: send the stored request, read the answer, and say
-//! what it was in words an operator can act on.
+//! One delivery attempt of an HTTP job: send the stored request, read the
+//! answer, and say what it was in words an operator can act on. (Other
+//! kinds' attempts are beside it, e.g. [`super::publish_attempt`]; each
+//! returns the same [`Outcome`].)
 //!
 //! The answer body is read (up to a cap) so the pooled connection can be
 //! reused, and its start is kept in the attempt history: "422: {\"error\":
@@ -67,6 +69,7 @@ impl Outcome {
             AttemptResult::Status { code, .. } if code == 408 || code == 429 || code >= 500 => Health::Down,
             AttemptResult::Status { .. } => Health::Neutral,
             AttemptResult::Transport { .. } => Health::Down,
+            AttemptResult::Done => Health::Up,
         }
     }
 
@@ -144,6 +147,7 @@ pub(crate) async fn send(client: &Upstream, target: &Target, body: Bytes, number
             body: (!answer.body.is_empty()).then(|| excerpt(&answer.body, EXCERPT_BYTES)),
             body_truncated: answer.body.len() > EXCERPT_BYTES || answer.body_timed_out,
             note: stalled,
+            exec: None,
         },
     };
     Outcome { result: AttemptResult::Status { code, retry_after }, status: Some(code), error, latency, answer: detail }

@@ -14,15 +14,27 @@ use bytes::Bytes;
 
 use super::attempt;
 use super::destination::Health;
-use super::job::{Attempt, JobRecord, Status, Timestamp};
+use super::job::{Attempt, JobRecord, Status, Timestamp, Work};
 use super::retry::Verdict;
 use super::scheduler::{Entry, StoreSlot};
 use crate::metrics as m;
 
 /// What attempts need: shared by every attempt task.
 pub(crate) struct Ctx {
-    pub client: crate::upstream::Upstream,
+    pub senders: super::Senders,
     pub store: StoreSlot,
+}
+
+/// Runs one attempt of `work` with `body`: the one place a job's kind
+/// decides what an attempt does. A new kind (`exec`) adds its arm here,
+/// returning an [`attempt::Outcome`] like the others (see
+/// `crate::actions::job` for the rest of the checklist).
+async fn attempt(ctx: &Ctx, work: &Work, body: Bytes, number: u32) -> attempt::Outcome {
+    match work {
+        Work::Http(target) => attempt::send(&ctx.senders.http, target, body, number).await,
+        Work::Publish(target) => super::publish_attempt::send(&ctx.senders.brokers, target, body).await,
+        Work::Exec(target) => super::exec_attempt::run(target, body).await,
+    }
 }
 
 /// Runs one attempt of a job and records it.
@@ -38,10 +50,10 @@ pub(crate) async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health)
     }
     // Built at acceptance and failed there (a template): a manual retry
     // ends as the first time did, without sending anything.
-    if let Some(reason) = entry.job.request.unsendable.clone() {
+    if let Some(reason) = entry.job.request.unsendable().map(str::to_string) {
         return finish_without_attempt(ctx, entry, Verdict::Dead { reason }).await;
     }
-    let rendered = entry.job.request.body.clone().map(bytes::Bytes::from);
+    let rendered = entry.job.request.rendered_body().map(|b| Bytes::copy_from_slice(b.as_bytes()));
     let body = match rendered.or_else(|| entry.body.as_ref().map(|b| b.bytes().clone())) {
         Some(body) => body,
         None => match load_body(ctx, &entry.job).await {
@@ -62,7 +74,7 @@ pub(crate) async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health)
     let job = &mut entry.job;
     let number = job.attempts.len() as u32 + 1;
     let started_at = SystemTime::now();
-    let outcome = attempt::send(&ctx.client, &job.request, body, number).await;
+    let outcome = attempt(ctx, &job.request, body, number).await;
     let now = SystemTime::now();
     let describe = outcome.describe();
     let verdict = job.retry.decide(&outcome.result, job.round_attempts() + 1, job.round_started_at.0, now, &describe);
@@ -78,16 +90,19 @@ pub(crate) async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health)
     metrics::histogram!(m::FORWARD_DURATION, "destination" => destination.clone())
         .record(outcome.latency.as_secs_f64());
     let (route, event_id) = (job.route.as_str(), job.event_id.as_str());
-    let url = crate::redact::display(&job.request.url);
+    let url = job.request.describe();
+    let kind = job.request.action();
     let latency_ms = outcome.latency.as_millis() as u64;
     let label = match &verdict {
         Verdict::Succeeded => {
             match &outcome.answer.note {
                 // Delivered, but the upstream is misbehaving: worth a line.
                 Some(note) => {
-                    tracing::info!(route, event_id, url = %url, attempt = number, latency_ms, "forward delivered; {note}")
+                    tracing::info!(route, event_id, url = %url, attempt = number, latency_ms, "{kind} delivered; {note}")
                 }
-                None => tracing::debug!(route, event_id, url = %url, attempt = number, latency_ms, "forward delivered"),
+                None => {
+                    tracing::debug!(route, event_id, url = %url, attempt = number, latency_ms, "{kind} delivered")
+                }
             }
             "success"
         }
@@ -98,7 +113,7 @@ pub(crate) async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health)
                 url = %url,
                 attempt = number,
                 latency_ms,
-                "forward failed ({describe}); retrying in {}",
+                "{kind} failed ({describe}); retrying in {}",
                 humantime::format_duration(Duration::from_millis(after.as_millis() as u64))
             );
             metrics::counter!(m::RETRIES, "destination" => destination.clone()).increment(1);
@@ -111,7 +126,7 @@ pub(crate) async fn run(ctx: &Ctx, mut entry: Entry) -> (Entry, Verdict, Health)
                 url = %url,
                 attempt = number,
                 latency_ms,
-                "forward moved to dead letters: {reason}"
+                "{kind} moved to dead letters: {reason}"
             );
             count_dead_letter(&job.route);
             "failed"
@@ -134,7 +149,7 @@ pub(crate) fn count_dead_letter(route: &str) {
 /// Ends a job without sending it (its body is gone).
 async fn finish_without_attempt(ctx: &Ctx, entry: Entry, verdict: Verdict) -> (Entry, Verdict, Health) {
     if let Verdict::Dead { reason } = &verdict {
-        tracing::warn!(route = %entry.job.route, event_id = %entry.job.event_id, "forward moved to dead letters: {reason}");
+        tracing::warn!(route = %entry.job.route, event_id = %entry.job.event_id, "{} moved to dead letters: {reason}", entry.job.request.action());
         count_dead_letter(&entry.job.route);
     }
     let (entry, verdict) = record(ctx, entry, verdict, SystemTime::now()).await;

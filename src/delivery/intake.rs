@@ -2,7 +2,7 @@
 //! pipeline answers the sender.
 //!
 //! The jobs come fully built from the router's decision (see
-//! `crate::router::dispatch` and [`ForwardJob`]): the request rendered from
+//! `crate::router::dispatch` and [`QueuedJob`]): the work rendered from
 //! the snapshot the event was routed by, so a reload cannot change what an
 //! accepted event becomes. Here each becomes a [`JobRecord`] under the retry
 //! defaults of the moment, and the event's dedup claims are gathered, for
@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use super::job::{JobRecord, Status, Timestamp};
 use super::retry::RetryPolicy;
 use super::store::DedupClaim;
-use crate::actions::{DeliveryMode, ForwardJob};
+use crate::actions::{DeliveryMode, QueuedJob};
 use crate::event::new_event_id;
 
 /// The jobs and dedup claims of one event.
@@ -27,12 +27,12 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// Adds a planned forward of event `event_id`, its `retry:` laid over
-    /// `defaults`.
-    pub(crate) fn add_job(&mut self, event_id: &str, job: ForwardJob, defaults: &RetryPolicy, now: SystemTime) {
+    /// Adds a planned job (forward, publish) of event `event_id`, its
+    /// `retry:` laid over `defaults`.
+    pub(crate) fn add_job(&mut self, event_id: &str, job: QueuedJob, defaults: &RetryPolicy, now: SystemTime) {
         let memory = job.mode == DeliveryMode::Memory;
-        if let Some(reason) = &job.request.unsendable {
-            tracing::error!(route = &*job.route, event_id = %event_id, "forward not sent: {reason}");
+        if let Some(reason) = job.work.unsendable() {
+            tracing::error!(route = &*job.route, event_id = %event_id, "{} not sent: {reason}", job.work.action());
             super::execute::count_dead_letter(&job.route);
             if memory {
                 return;
@@ -50,15 +50,15 @@ impl Plan {
         self.dedup.push(DedupClaim { route: route.to_string(), key, window });
     }
 
-    /// The routes of the jobs, one entry per job.
-    pub(crate) fn job_routes(&self) -> impl Iterator<Item = &str> {
-        self.durable.iter().chain(&self.memory).map(|job| job.route.as_str())
+    /// The jobs, in order.
+    pub(crate) fn jobs(&self) -> impl Iterator<Item = &JobRecord> {
+        self.durable.iter().chain(&self.memory)
     }
 }
 
-fn record(event_id: &str, job: ForwardJob, defaults: &RetryPolicy, now: SystemTime) -> JobRecord {
+fn record(event_id: &str, job: QueuedJob, defaults: &RetryPolicy, now: SystemTime) -> JobRecord {
     let now = Timestamp(now);
-    let dead = job.request.unsendable.is_some();
+    let dead = job.work.unsendable().is_some();
     JobRecord {
         id: new_event_id(),
         event_id: event_id.to_string(),
@@ -68,8 +68,8 @@ fn record(event_id: &str, job: ForwardJob, defaults: &RetryPolicy, now: SystemTi
         updated_at: now,
         next_attempt_at: if dead { None } else { Some(now) },
         destination: job.destination,
-        dead_reason: job.request.unsendable.clone(),
-        request: job.request,
+        dead_reason: job.work.unsendable().map(str::to_string),
+        request: job.work,
         retry: job.retry.over(defaults),
         ordering_key: job.ordering_key,
         round_started_at: now,

@@ -1,8 +1,9 @@
-//! A delivery job: one forward of one event, with everything needed to send
-//! it and the history of what happened.
+//! A delivery job: one queued action (a forward, a publish) of one event,
+//! with everything needed to run it and the history of what happened.
 //!
-//! A job is self-contained on purpose. It carries the fully built request
-//! (URL, method, the outgoing headers computed at acceptance, timeout) and
+//! A job is self-contained on purpose. It carries its fully built work (a
+//! forward's URL, method, outgoing headers and timeout; a publish's broker
+//! name, address and headers: see [`Work`] for the kinds) and
 //! the retry policy it was accepted under, so it can be sent after a config
 //! reload removed its route, or after a restart, exactly as it would have
 //! been sent at once. Only the body lives apart, stored once per event and
@@ -37,6 +38,7 @@ impl Status {
 }
 
 pub(crate) use crate::actions::forward::Target;
+pub(crate) use crate::actions::Work;
 
 /// One attempt, as an operator wants to see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +77,25 @@ pub(crate) struct AnswerDetail {
     /// status arrived but the body stalled until the timeout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// What an `exec` run left: its exit status and the start of its
+    /// output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecRun>,
+}
+
+/// An `exec` attempt's outcome, as an operator reads it in a dead letter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ExecRun {
+    /// The exit status; None when the process was killed (by its timeout,
+    /// or a signal) or never started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// The start of its standard output (`…[truncated]` marks a cut).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stdout: String,
+    /// The start of its standard error, likewise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stderr: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,9 +111,12 @@ pub(crate) struct JobRecord {
     /// When the next attempt is due (pending jobs only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_attempt_at: Option<Timestamp>,
-    /// `host:port` of the URL: the unit of concurrency limits and breakers.
+    /// The unit of concurrency limits and breakers: `host:port` of a
+    /// forward's URL, `broker:NAME` of a publish.
     pub destination: String,
-    pub request: Target,
+    /// What each attempt does, by kind (the field keeps the name it had
+    /// when every job was an HTTP request, so old records read).
+    pub request: Work,
     pub retry: RetryPolicy,
     /// Jobs with the same key are delivered one at a time, in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,14 +193,14 @@ mod tests {
             updated_at: now,
             next_attempt_at: None,
             destination: "127.0.0.1:9".into(),
-            request: Target {
+            request: Work::Http(Target {
                 method: "POST".into(),
                 url: "http://127.0.0.1:9/".into(),
                 headers: vec![],
                 timeout_ms: 5,
                 body: None,
                 unsendable: None,
-            },
+            }),
             retry: RetryPolicy::default(),
             ordering_key: None,
             round_started_at: now,
@@ -192,6 +216,7 @@ mod tests {
                     body: Some("moved".into()),
                     body_truncated: true,
                     note: None,
+                    exec: None,
                 },
             }],
             dead_reason: Some("404".into()),
@@ -215,6 +240,10 @@ mod tests {
         let job: JobRecord = serde_json::from_str(old).unwrap();
         assert_eq!(job.attempts[0].status, Some(404));
         assert_eq!(job.attempts[0].answer, AnswerDetail::default());
+        // It is an HTTP job, written back as it was (no `kind`).
+        assert!(matches!(&job.request, Work::Http(t) if t.url == "http://127.0.0.1:9/"));
+        let text = serde_json::to_string(&job).unwrap();
+        assert!(text.contains(r#""request":{"method":"POST","url""#), "{text}");
         // And it is written back without empty fields.
         let again = serde_json::to_string(&job.attempts[0]).unwrap();
         assert!(!again.contains("headers") && !again.contains("body"), "{again}");

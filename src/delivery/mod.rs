@@ -28,6 +28,8 @@ pub(crate) mod job;
 pub(crate) mod lease;
 pub(crate) mod memory_backlog;
 pub(crate) mod ordering;
+pub(crate) mod exec_attempt;
+pub(crate) mod publish_attempt;
 pub(crate) mod redb_store;
 pub mod redb_tables;
 pub(crate) mod retry;
@@ -51,6 +53,17 @@ use scheduler::{Entry, Scheduler, SchedulerSettings, StoreSlot};
 pub(crate) use settings::DeliverySettings;
 pub(crate) use store::{Filter, Page, ReplayOutcome, ReplaySelector, Store, StoreError};
 
+/// What attempts send with, one field per kind of work that needs a shared
+/// resource (see `crate::actions::job`; `exec` adds its runner here if it
+/// needs one).
+#[derive(Clone)]
+pub(crate) struct Senders {
+    /// The pooled HTTP client of forwards.
+    pub(crate) http: crate::upstream::Upstream,
+    /// The live broker connections of publishes, looked up by name.
+    pub(crate) brokers: crate::actions::publish::Brokers,
+}
+
 /// The delivery engine: the store, the scheduler and retention.
 #[derive(Clone)]
 pub(crate) struct Delivery {
@@ -58,7 +71,7 @@ pub(crate) struct Delivery {
 }
 
 struct Inner {
-    client: crate::upstream::Upstream,
+    senders: Senders,
     /// Set by [`Delivery::start`].
     running: OnceLock<Running>,
     store: StoreSlot,
@@ -112,10 +125,10 @@ pub(crate) struct Accepted {
 
 impl Delivery {
     /// An engine that is not started yet: see [`Delivery::start`].
-    pub(crate) fn new(client: crate::upstream::Upstream) -> Self {
+    pub(crate) fn new(senders: Senders) -> Self {
         Delivery {
             inner: Arc::new(Inner {
-                client,
+                senders,
                 running: OnceLock::new(),
                 store: Arc::new(OnceLock::new()),
                 memory: Arc::new(MemoryBacklog::default()),
@@ -144,7 +157,7 @@ impl Delivery {
         let open_now = needs_store || data_dir.is_some() || settings.data_dir_set;
         let running = Running {
             scheduler: Scheduler::spawn(
-                self.inner.client.clone(),
+                self.inner.senders.clone(),
                 self.inner.store.clone(),
                 self.inner.memory.clone(),
                 self.inner.bodies.clone(),

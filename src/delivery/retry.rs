@@ -76,6 +76,10 @@ pub enum AttemptResult {
     Transport {
         timeout: bool,
     },
+    /// Work that is not an HTTP request (a broker message) was
+    /// acknowledged; a failure of such work is a `Transport` one (always
+    /// worth retrying: there is no status that says "never").
+    Done,
 }
 
 /// What an answer means.
@@ -110,6 +114,7 @@ impl RetryPolicy {
             }
             AttemptResult::Status { .. } => Class::Permanent,
             AttemptResult::Transport { .. } => Class::Retryable,
+            AttemptResult::Done => Class::Success,
         }
     }
 
@@ -136,7 +141,7 @@ impl RetryPolicy {
             Class::Retryable => {
                 let retry_after = match result {
                     AttemptResult::Status { retry_after, .. } => *retry_after,
-                    AttemptResult::Transport { .. } => None,
+                    AttemptResult::Transport { .. } | AttemptResult::Done => None,
                 };
                 let after = match retry_after {
                     Some(wait) => wait.min(self.max_backoff),

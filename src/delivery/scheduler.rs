@@ -108,7 +108,7 @@ impl Scheduler {
     /// `memory` counts the `delivery: memory` jobs held; the scheduler
     /// releases each as it finishes.
     pub(crate) fn spawn(
-        client: crate::upstream::Upstream,
+        senders: super::Senders,
         store: StoreSlot,
         memory: Arc<MemoryBacklog>,
         bodies: Arc<BodyBudget>,
@@ -121,7 +121,7 @@ impl Scheduler {
             board: board.clone(),
             rx,
             tx: tx.clone(),
-            ctx: Arc::new(Ctx { client, store }),
+            ctx: Arc::new(Ctx { senders, store }),
             tasks: tasks.clone(),
             settings,
             timers: BTreeMap::new(),
@@ -430,8 +430,8 @@ impl State {
             tracing::warn!(
                 route = %entry.job.route,
                 event_id = %entry.job.event_id,
-                url = %crate::redact::display(&entry.job.request.url),
-                "shutdown: a `delivery: memory` forward was not delivered and is lost"
+                to = %entry.job.request.describe(),
+                "shutdown: a `delivery: memory` {} was not delivered and is lost", entry.job.request.action()
             );
         }
     }

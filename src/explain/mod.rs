@@ -20,8 +20,7 @@ use http::{HeaderMap, Method};
 use serde::Serialize;
 
 use crate::actions::exec::Stdin;
-use crate::actions::{Exec, ExecTarget, Planned};
-use crate::template::RenderError;
+use crate::actions::{ExecTarget, Planned, Work};
 use crate::event::{Decode, Event, Reading};
 use crate::matcher::explain::Trace;
 use crate::router::dispatch::{accepted_body, not_rendered};
@@ -99,6 +98,20 @@ pub(crate) enum ActionPreview {
         original_body: bool,
         /// `respond: {from: forward}`: sent at once and its answer relayed.
         relayed: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// A message a `publish:` would queue for its broker connection.
+    Publish {
+        /// The connection's name in `brokers:`.
+        broker: String,
+        /// Where in the broker, in its words (`JetStream subject github.push`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
+        headers: Vec<(String, String)>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        body: Option<String>,
+        original_body: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
@@ -244,23 +257,42 @@ fn preview(action: &Planned, event: &Event) -> ActionPreview {
     let content = || String::from_utf8_lossy(event.content()).into_owned();
     let not_sent = |e: &dyn std::fmt::Display| format!("{e} (the delivery would be dead-lettered with this message)");
     match action {
-        Planned::Queued(job) => match &job.error {
-            None => ActionPreview::Forward {
-                method: job.request.method.clone(),
-                url: Some(job.request.url.clone()),
-                headers: job.request.headers.clone(),
-                original_body: job.request.body.is_none(),
-                body: Some(job.request.body.clone().unwrap_or_else(content)),
+        Planned::Queued(job) => match (&job.work, &job.error) {
+            (Work::Http(request), None) => ActionPreview::Forward {
+                method: request.method.clone(),
+                url: Some(request.url.clone()),
+                headers: request.headers.clone(),
+                original_body: request.body.is_none(),
+                body: Some(request.body.clone().unwrap_or_else(content)),
                 relayed: false,
                 error: None,
             },
-            Some(e) => ActionPreview::Forward {
-                method: job.request.method.clone(),
+            (Work::Http(request), Some(e)) => ActionPreview::Forward {
+                method: request.method.clone(),
                 url: None,
                 headers: Vec::new(),
                 body: None,
                 original_body: false,
                 relayed: false,
+                error: Some(not_sent(e)),
+            },
+            (Work::Publish(message), None) => ActionPreview::Publish {
+                broker: message.broker.clone(),
+                address: Some(crate::actions::publish::target::describe_address(&message.address)),
+                headers: message.headers.clone(),
+                original_body: message.body.is_none(),
+                body: Some(message.body.clone().unwrap_or_else(content)),
+                error: None,
+            },
+            (Work::Exec(target), error) => {
+                exec_preview(error.as_ref().map_or(Ok(target), |e| Err(e.to_string())), false)
+            }
+            (Work::Publish(message), Some(e)) => ActionPreview::Publish {
+                broker: message.broker.clone(),
+                address: None,
+                headers: Vec::new(),
+                original_body: false,
+                body: None,
                 error: Some(not_sent(e)),
             },
         },
@@ -284,8 +316,7 @@ fn preview(action: &Planned, event: &Event) -> ActionPreview {
                 error: Some(not_sent(e)),
             },
         },
-        Planned::ExecQueued { exec, run } => exec_preview(exec, run, false),
-        Planned::ExecNow { exec, run } => exec_preview(exec, run, true),
+        Planned::ExecNow { run, .. } => exec_preview(run.as_ref().map_err(|e| e.to_string()), true),
         Planned::Log { action, message } => {
             let level = format!("{:?}", action.level).to_ascii_lowercase();
             match message {
@@ -303,19 +334,24 @@ fn preview(action: &Planned, event: &Event) -> ActionPreview {
     }
 }
 
-fn exec_preview(exec: &Exec, run: &Result<ExecTarget, RenderError>, relayed: bool) -> ActionPreview {
-    let stdin = match exec.stdin {
-        Stdin::Body => "body",
-        Stdin::None => "none",
-    };
+/// An exec as it would run: its argv, env and stdin, or why it cannot be
+/// built for this event.
+fn exec_preview(run: Result<&ExecTarget, String>, relayed: bool) -> ActionPreview {
     match run {
-        Ok(target) => {
-            ActionPreview::Exec { argv: Some(target.argv.clone()), env: target.env.clone(), stdin, relayed, error: None }
-        }
+        Ok(target) => ActionPreview::Exec {
+            argv: Some(target.argv.clone()),
+            env: target.env.clone(),
+            stdin: match target.stdin {
+                Stdin::Body => "body",
+                Stdin::None => "none",
+            },
+            relayed,
+            error: None,
+        },
         Err(e) => ActionPreview::Exec {
             argv: None,
             env: Vec::new(),
-            stdin,
+            stdin: "none",
             relayed,
             error: Some(format!("{e} (the run would be dead-lettered with this message)")),
         },

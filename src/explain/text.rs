@@ -76,6 +76,18 @@ fn render_action(a: &ActionPreview, out: &mut String) {
                 (None, None) => {}
             }
         }
+        ActionPreview::Publish { broker, address, headers, body, original_body, error } => match (address, error) {
+            (_, Some(e)) => out.push_str(&format!("    publish to {broker}: NOT SENT: {e}\n")),
+            (Some(address), None) => {
+                out.push_str(&format!("    publish to {broker}: {address}\n"));
+                for (n, v) in headers {
+                    out.push_str(&format!("      {n}: {v}\n"));
+                }
+                let note = if *original_body { "body (the request's, unchanged)" } else { "body" };
+                out.push_str(&format!("      {note}: {}\n", body.as_deref().unwrap_or("")));
+            }
+            (None, None) => {}
+        },
         ActionPreview::Log { level, message, error } => match (message, error) {
             (_, Some(e)) => out.push_str(&format!("    log {level}: NOT WRITTEN: {e}\n")),
             (Some(m), None) => out.push_str(&format!("    log {level}: {m}\n")),

@@ -25,7 +25,7 @@ use http::StatusCode;
 use metrics::{Counter, Histogram};
 
 use super::access::{status_class, Outcome};
-use super::route_stats::{ActionKind, ActionOutcome, RouteCounter, RouteStats};
+use super::route_stats::{ActionKind, ActionOutcome, RouteCounter, RouteStats, ACTION_KINDS};
 use crate::metrics as m;
 
 /// Status classes `1xx`..`5xx`, the `status` label's values.
@@ -125,8 +125,7 @@ impl RouteMetrics {
 
 /// Counts one `hookroute_actions_total` for `kind` and `outcome`.
 pub(crate) fn count_action(kind: ActionKind, outcome: ActionOutcome) {
-    static HANDLES: [[OnceLock<Counter>; 3]; ActionKind::ALL.len()] =
-        [const { [const { OnceLock::new() }; 3] }; ActionKind::ALL.len()];
+    static HANDLES: [[OnceLock<Counter>; 3]; ACTION_KINDS] = [const { [const { OnceLock::new() }; 3] }; ACTION_KINDS];
     let make = || metrics::counter!(m::ACTIONS, "action" => kind.as_str(), "outcome" => outcome.as_str());
     with(&HANDLES[kind as usize][outcome as usize], make, |c| c.increment(1));
 }

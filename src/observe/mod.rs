@@ -4,7 +4,7 @@
 //! Metric *names* live in [`crate::metrics`]; this module holds the
 //! exporter ([`exporter`]), their descriptions ([`catalog`]), the request
 //! wrapper the ingress calls ([`access`]) and the small recording helpers
-//! the pipeline calls ([`action`], [`forwards_queued`], and per route
+//! the pipeline calls ([`action`], [`jobs_queued`], and per route
 //! [`RouteMetrics`], whose handles are resolved once: [`handles`]), so that
 //! every count of an action goes to Prometheus and to [`RouteStats`]
 //! together and the two cannot disagree.
@@ -30,12 +30,13 @@ pub(crate) fn action(stats: &RouteStats, route: &Arc<str>, kind: ActionKind, out
     stats.action(route, kind, outcome);
 }
 
-/// Counts the accepted hand-offs, skipping routes for which the event was a
-/// redelivery (their jobs were not queued again).
-pub(crate) fn forwards_queued(stats: &RouteStats, routes: &[Arc<str>], duplicates: &[(String, String)]) {
-    for route in routes {
+/// Counts the accepted hand-offs (route and kind of each job), skipping
+/// routes for which the event was a redelivery (their jobs were not queued
+/// again).
+pub(crate) fn jobs_queued(stats: &RouteStats, jobs: &[(Arc<str>, ActionKind)], duplicates: &[(String, String)]) {
+    for (route, kind) in jobs {
         if !duplicates.iter().any(|(r, _)| **r == **route) {
-            action(stats, route, ActionKind::Forward, ActionOutcome::Queued);
+            action(stats, route, *kind, ActionOutcome::Queued);
         }
     }
 }

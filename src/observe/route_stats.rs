@@ -22,17 +22,23 @@ pub(crate) enum ActionKind {
     Log,
     File,
     Forward,
+    Publish,
     Exec,
 }
 
+/// How many [`ActionKind`]s there are (the counters' first dimension).
+pub(crate) const ACTION_KINDS: usize = 5;
+
 impl ActionKind {
-    pub(crate) const ALL: [ActionKind; 4] = [ActionKind::Log, ActionKind::File, ActionKind::Forward, ActionKind::Exec];
+    pub(crate) const ALL: [ActionKind; ACTION_KINDS] =
+        [ActionKind::Log, ActionKind::File, ActionKind::Forward, ActionKind::Publish, ActionKind::Exec];
 
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             ActionKind::Log => "log",
             ActionKind::File => "file",
             ActionKind::Forward => "forward",
+            ActionKind::Publish => "publish",
             ActionKind::Exec => "exec",
         }
     }
@@ -43,8 +49,8 @@ impl ActionKind {
 pub(crate) enum ActionOutcome {
     Ok,
     Error,
-    /// A forward handed to the delivery queue; its attempts are counted by
-    /// `hookroute_forward_attempts_total`.
+    /// A forward or publish handed to the delivery queue; its attempts are
+    /// counted by `hookroute_forward_attempts_total` (by destination).
     Queued,
 }
 
@@ -64,7 +70,7 @@ impl ActionOutcome {
 struct Counters {
     matches: AtomicU64,
     /// Indexed by `ActionKind as usize`, then `ActionOutcome as usize`.
-    actions: [[AtomicU64; 3]; ActionKind::ALL.len()],
+    actions: [[AtomicU64; 3]; ACTION_KINDS],
 }
 
 /// One route's counts, as `/-/routes` shows them.

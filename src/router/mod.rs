@@ -65,6 +65,9 @@ pub struct Snapshot {
     /// builds (see [`crate::event::projection`]).
     pub(crate) projection: Projection,
     paths: PathIndex,
+    /// The file's `brokers:` connections: live once this snapshot is (see
+    /// `crate::actions::publish::Brokers::install`).
+    pub(crate) brokers: crate::actions::publish::BrokerTable,
 }
 
 /// The routes a request's path and method select, before conditions.
@@ -103,7 +106,13 @@ pub struct Matched {
 impl Snapshot {
     /// Compiles a loaded config, adding every compile problem to the ones
     /// found while loading. Only a config without problems compiles.
-    pub(crate) fn compile(config: Config, resources: &Resources) -> Result<Snapshot, ConfigErrors> {
+    pub(crate) fn compile(mut config: Config, resources: &Resources) -> Result<Snapshot, ConfigErrors> {
+        // Connections first: routes' `publish:` actions name them.
+        let mut broker_problems = Vec::new();
+        let brokers = resources.brokers.compile(&config.spec.brokers, &mut broker_problems);
+        for problem in broker_problems {
+            config.add_top_level_problem(problem);
+        }
         let mut problems = config.problems.clone();
         // Names are the one thing checked across routes; the rest of a
         // route compiles on its own, so routes compile in parallel.
@@ -127,7 +136,7 @@ impl Snapshot {
                 .flatten()
                 .map(|patterns| scope.spawn(move || PathIndex::from_patterns(patterns)));
             let compiled = crate::par::map(work, |i, (spec, duplicate_of)| {
-                compile_route(&config, i, spec, duplicate_of, resources)
+                compile_route(&config, i, spec, duplicate_of, resources, &brokers)
             });
             let index = index.map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
             (compiled, index)
@@ -158,6 +167,7 @@ impl Snapshot {
             projection: projection_of(&routes),
             fingerprints: routes.iter().map(|r| r.name.clone()).zip(config.fingerprints).collect(),
             routes,
+            brokers,
         })
     }
 
@@ -257,6 +267,7 @@ fn compile_route(
     spec: &config::RouteSpec,
     duplicate_of: Option<usize>,
     resources: &Resources,
+    brokers: &crate::actions::publish::BrokerTable,
 ) -> (Vec<ConfigError>, Option<(PathPattern, Route)>) {
     let mut errors = Vec::new();
     if let Some(first) = duplicate_of {
@@ -284,7 +295,7 @@ fn compile_route(
         .actions
         .iter()
         .enumerate()
-        .map(|(j, a)| Action::compile(a, &format!("actions[{j}]"), resources, &mut errors))
+        .map(|(j, a)| Action::compile(a, &format!("actions[{j}]"), resources, brokers, &mut errors))
         .collect();
     let has_forward = spec.actions.iter().any(|a| matches!(a, config::spec::ActionSpec::Forward(_)));
     let has_exec = spec.actions.iter().any(|a| matches!(a, config::spec::ActionSpec::Exec(_)));

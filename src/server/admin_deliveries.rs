@@ -34,7 +34,7 @@ use warp::Filter;
 use super::ingress::into_response;
 use super::state::App;
 use crate::delivery::destination::BreakerState;
-use crate::delivery::job::Timestamp;
+use crate::delivery::job::{Timestamp, Work};
 use crate::delivery::scheduler::DestinationView;
 use crate::delivery::{Filter as JobFilter, JobRecord, ReplayOutcome, ReplaySelector, Status, StoreError};
 use crate::server::Reply;
@@ -274,8 +274,10 @@ fn summary(job: &JobRecord) -> Value {
         "route": job.route,
         "status": job.status,
         "destination": job.destination,
-        "method": job.request.method,
-        "url": crate::redact::url(&job.request.url),
+        "kind": job.request.kind(),
+        "method": match &job.request { Work::Http(t) => Some(t.method.as_str()), _ => None },
+        "url": match &job.request { Work::Http(t) => Some(crate::redact::url(&t.url)), _ => None },
+        "to": job.request.describe(),
         "attempts": job.attempts.len(),
         "last_status": last.and_then(|a| a.status),
         "last_error": last.and_then(|a| a.error.as_deref()).map(crate::redact::text),

@@ -71,6 +71,7 @@ fn routes_reply(app: &App) -> Reply {
                     Action::Log(_) => "log",
                     Action::File(_) => "file",
                     Action::Forward(_) => "forward",
+                    Action::Publish(_) => "publish",
                     Action::Exec(_) => "exec",
                 })
                 .collect();

@@ -3,7 +3,7 @@
 //! what runs), env names literal and well-formed, the timeout and limit
 //! positive, the working directory absolute, `user:` only under root.
 
-use crate::actions::forward::RetryOverrides;
+use crate::actions::job::DeliveryKeys;
 use crate::config::exec_spec::{ExecSpec, ExecStdinSpec};
 use crate::config::ConfigError;
 use crate::template::{self, Escape, Text};
@@ -39,10 +39,14 @@ impl Exec {
             }
             env.extend(Text::compile(value, Escape::None, &key, errors).map(|t| (name.clone(), t)));
         }
-        let timeout = spec.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT);
-        if timeout.is_zero() {
-            errors.push(ConfigError::new(format!("{path}.timeout"), "must be greater than 0"));
-        }
+        let DeliveryKeys { timeout, retry, ordering_key } = DeliveryKeys::compile(
+            spec.timeout.as_ref(),
+            spec.retry.as_ref(),
+            spec.ordering_key.as_ref(),
+            DEFAULT_TIMEOUT,
+            path,
+            errors,
+        );
         let max_concurrent = spec.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT);
         if max_concurrent == 0 {
             errors.push(ConfigError::new(format!("{path}.max_concurrent"), "must be at least 1"));
@@ -57,18 +61,6 @@ impl Exec {
         }
         let user = spec.user.as_deref().and_then(|name| {
             user::resolve(name).map_err(|e| errors.push(ConfigError::new(format!("{path}.user"), e.to_string()))).ok()
-        });
-        let retry = spec
-            .retry
-            .as_ref()
-            .map(|r| RetryOverrides::compile(r, &format!("{path}.retry"), errors))
-            .unwrap_or_default();
-        let ordering_key = spec.ordering_key.as_ref().and_then(|k| {
-            let compiled = crate::matcher::JsonPathExpr::compile(k);
-            if let Err(e) = &compiled {
-                errors.push(ConfigError::new(format!("{path}.ordering_key"), format!("invalid JSONPath {k:?}: {e}")));
-            }
-            compiled.ok()
         });
         let program = program?;
         if errors.len() > before {

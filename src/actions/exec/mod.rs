@@ -19,6 +19,7 @@
 
 pub(crate) mod capture;
 pub(crate) mod compile;
+pub(crate) mod job;
 pub(crate) mod limits;
 pub(crate) mod run;
 pub(crate) mod target;

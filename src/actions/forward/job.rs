@@ -1,5 +1,5 @@
-//! A forward planned for one event: the finished request and what delivery
-//! needs to schedule it, built when the event is routed (see
+//! A forward planned for one event: the finished request (a
+//! [`Work::Http`] job for delivery to schedule), built when the event is routed (see
 //! `crate::router::dispatch`) and handed to delivery, which runs it.
 //!
 //! Everything is computed from the snapshot the request was routed by, so a
@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Forward, Outgoing, RetryOverrides};
+use super::{Forward, Outgoing};
+use crate::actions::job::{QueuedJob, Work};
 use crate::actions::DeliveryMode;
 use crate::event::Event;
 use crate::matcher::JsonPathExpr;
@@ -44,22 +45,6 @@ impl Target {
     }
 }
 
-/// One forward of one event, fully rendered, for delivery to queue.
-#[derive(Debug, Clone)]
-pub(crate) struct ForwardJob {
-    pub(crate) route: Arc<str>,
-    pub(crate) request: Target,
-    /// `host:port` of the forward's URL: the unit of per-destination limits.
-    pub(crate) destination: String,
-    /// The forward's own `retry:` keys; delivery lays them over its defaults.
-    pub(crate) retry: RetryOverrides,
-    pub(crate) ordering_key: Option<String>,
-    pub(crate) mode: DeliveryMode,
-    /// The template error that made the request unsendable, as rendering
-    /// reported it (`request.unsendable` carries it for the dead letter).
-    pub(crate) error: Option<RenderError>,
-}
-
 impl Forward {
     /// The job for `event` from this forward's rendered request.
     pub(crate) fn job(
@@ -68,7 +53,7 @@ impl Forward {
         route: &Arc<str>,
         rendered: &Result<Outgoing, RenderError>,
         mode: DeliveryMode,
-    ) -> ForwardJob {
+    ) -> QueuedJob {
         let (url, headers, body, error) = match rendered {
             Ok(out) => {
                 let headers = out
@@ -85,16 +70,16 @@ impl Forward {
         };
         let ordering_key =
             self.ordering_key.as_ref().and_then(|path| ordering_key_for(path, event.document(), route, &url));
-        ForwardJob {
+        QueuedJob {
             route: route.clone(),
-            request: Target {
+            work: Work::Http(Target {
                 method: self.method.as_str().to_string(),
                 url,
                 headers,
                 timeout_ms: self.timeout.as_millis() as u64,
                 body,
                 unsendable: error.as_ref().map(|e| format!("template: {e}")),
-            },
+            }),
             destination: crate::upstream::destination_of(&self.url),
             retry: self.retry.clone(),
             ordering_key,

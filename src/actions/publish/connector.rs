@@ -31,8 +31,10 @@ pub(crate) struct Message {
 
 /// The broker-specific address of a message; each connector takes its own
 /// variant and refuses the others (a programming error, reported as
-/// [`PublishError::Refused`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`PublishError::Refused`]). Stored in the job's record (serde, one key
+/// per kind: `{"nats": {"subject": …, "jetstream": true}}`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum Address {
     /// `subject`; `jetstream` waits for the stream's publish ack.
     Nats { subject: String, jetstream: bool },

@@ -20,7 +20,7 @@ impl Delivery {
     ) -> Result<(), StoreError> {
         let store = Arc::new(JetStreamStore::open(shared).await?);
         let scheduler = Scheduler::spawn(
-            self.inner.client.clone(),
+            self.inner.senders.clone(),
             self.inner.store.clone(),
             self.inner.memory.clone(),
             self.inner.bodies.clone(),
