@@ -32,7 +32,10 @@ fn python_missing() -> bool {
     if Path::new("/usr/bin/python3").exists() {
         return false;
     }
-    assert!(std::env::var("HOOKROUTE_REQUIRE_SERVERS").as_deref() != Ok("1"), "python3 is required (Debian package python3)");
+    assert!(
+        std::env::var("HOOKROUTE_REQUIRE_SERVERS").as_deref() != Ok("1"),
+        "python3 is required (Debian package python3)"
+    );
     eprintln!("skipped: /usr/bin/python3 not found (Debian package python3)");
     true
 }
@@ -99,7 +102,15 @@ async fn hostile_payload_values_arrive_as_single_literal_arguments_and_stdout_is
     let seen: Value = serde_json::from_str(answer.text().trim()).unwrap();
     assert_eq!(
         seen["argv"],
-        json!(["; rm -rf /", "$(touch /tmp/pwned) `id`", "line one\nline two", "-rf", "two words  and\ttabs", "", "--literal"])
+        json!([
+            "; rm -rf /",
+            "$(touch /tmp/pwned) `id`",
+            "line one\nline two",
+            "-rf",
+            "two words  and\ttabs",
+            "",
+            "--literal"
+        ])
     );
     assert_eq!(seen["greeting"], "hello o'brien \"$HOME\"");
     // hookroute's own environment is not passed on.
@@ -181,7 +192,10 @@ fn check_rejects_a_relative_or_templated_program_with_its_location() {
     std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
     let (code, _out, err) = run_binary(&["check", "-c", "routes.yaml"], dir.path());
     assert_ne!(code, 0);
-    assert!(err.contains("routes.yaml:5:") && err.contains("actions[0].exec.command[0]") && err.contains("absolute path"), "{err}");
+    assert!(
+        err.contains("routes.yaml:5:") && err.contains("actions[0].exec.command[0]") && err.contains("absolute path"),
+        "{err}"
+    );
     assert!(err.contains("actions[1].exec.command[0]") && err.contains("not a template"), "{err}");
     assert!(err.contains("actions[2].exec.env.BAD-NAME"), "{err}");
 }
@@ -283,11 +297,10 @@ async fn exit_3_is_retried_then_dead_lettered_with_its_stderr() {
     let admin = server.admin_addr.to_string();
     let job_id = job["id"].as_str().unwrap().to_string();
     let cwd = config_dir.path().to_path_buf();
-    let (code, out, err) = tokio::task::spawn_blocking(move || {
-        run_binary(&["deliveries", "--admin", &admin, "show", &job_id], &cwd)
-    })
-    .await
-    .unwrap();
+    let (code, out, err) =
+        tokio::task::spawn_blocking(move || run_binary(&["deliveries", "--admin", &admin, "show", &job_id], &cwd))
+            .await
+            .unwrap();
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("exit code: 3") && out.contains("deploy: no such ref"), "{out}");
 }

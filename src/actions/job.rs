@@ -25,8 +25,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::forward::{RetryOverrides, Target};
 use super::exec::ExecTarget;
+use super::forward::{RetryOverrides, Target};
 use super::publish::PublishTarget;
 use super::DeliveryMode;
 use crate::template::RenderError;

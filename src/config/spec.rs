@@ -224,7 +224,9 @@ pub(crate) struct ActionKeys {
 pub(crate) enum ActionKindError {
     #[error("an action needs one of `forward`, `publish`, `log`, `file` or `exec`")]
     None,
-    #[error("an action has exactly one of `forward`, `publish`, `log`, `file` or `exec`; list each as its own `- ` item")]
+    #[error(
+        "an action has exactly one of `forward`, `publish`, `log`, `file` or `exec`; list each as its own `- ` item"
+    )]
     Several,
 }
 

@@ -20,6 +20,7 @@
 pub(crate) mod attempt;
 pub(crate) mod body_budget;
 pub(crate) mod destination;
+pub(crate) mod exec_attempt;
 pub(crate) mod execute;
 pub(crate) mod group_commit;
 pub(crate) mod intake;
@@ -28,7 +29,6 @@ pub(crate) mod job;
 pub(crate) mod lease;
 pub(crate) mod memory_backlog;
 pub(crate) mod ordering;
-pub(crate) mod exec_attempt;
 pub(crate) mod publish_attempt;
 pub(crate) mod redb_store;
 pub mod redb_tables;

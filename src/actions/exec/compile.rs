@@ -29,7 +29,9 @@ impl Exec {
             if !is_env_name(name) {
                 errors.push(ConfigError::new(
                     key,
-                    format!("invalid environment variable name {name:?} (letters, digits and _, not starting with a digit)"),
+                    format!(
+                        "invalid environment variable name {name:?} (letters, digits and _, not starting with a digit)"
+                    ),
                 ));
                 continue;
             }
@@ -99,7 +101,9 @@ fn program(spec: &ExecSpec, path: &str, errors: &mut Vec<ConfigError>) -> Option
     let problem = if template::is_template(first) {
         Some("the program must be literal, not a template (arguments after it may be templates)".to_string())
     } else if !first.starts_with('/') {
-        Some(format!("the program {first:?} must be an absolute path (e.g. /usr/local/bin/{first}); it is not looked up in PATH"))
+        Some(format!(
+            "the program {first:?} must be an absolute path (e.g. /usr/local/bin/{first}); it is not looked up in PATH"
+        ))
     } else if first.contains('\0') {
         Some("the program's path contains a NUL byte".to_string())
     } else {

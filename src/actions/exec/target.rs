@@ -55,3 +55,27 @@ impl ExecTarget {
         self.argv.first().map(String::as_str).unwrap_or("")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::Work;
+
+    #[test]
+    fn exec_work_round_trips_with_its_kind() {
+        let work = Work::Exec(ExecTarget {
+            argv: vec!["/bin/echo".into(), "; rm -rf /".into()],
+            env: vec![("PATH".into(), "/bin".into())],
+            stdin: Stdin::Body,
+            timeout_ms: 5000,
+            working_dir: None,
+            user: Some(RunAs { uid: 65534, gid: 65534 }),
+            limit_key: "r/actions[0]".into(),
+            max_concurrent: 1,
+            unsendable: None,
+        });
+        let text = serde_json::to_string(&work).unwrap();
+        assert!(text.starts_with(r#"{"kind":"exec","argv":["/bin/echo","; rm -rf /"]"#), "{text}");
+        assert_eq!(serde_json::from_str::<Work>(&text).unwrap(), work);
+    }
+}
