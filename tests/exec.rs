@@ -328,3 +328,25 @@ async fn queued_runs_of_one_action_never_overlap() {
     eventually("five runs", || std::fs::read_to_string(&runs).is_ok_and(|r| r.lines().count() == 5)).await;
     assert!(!dir.path().join("overlaps").exists(), "two runs overlapped");
 }
+
+#[tokio::test]
+async fn user_runs_the_command_as_that_user_when_hookroute_is_root() {
+    if !nix_is_root() {
+        eprintln!("skipped: `user:` needs hookroute to run as root (check refuses it otherwise)");
+        return;
+    }
+    let yaml = "routes:\n  - name: who\n    path: /hooks/who\n    respond: { from: exec }\n    actions:\n      - exec: { command: [/usr/bin/id, -u], user: nobody, working_dir: / }\n";
+    let (server, _config_dir) = start(yaml).await;
+    let answer = post(&url(&server, "/hooks/who"), "application/json", "{}").await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.text().trim(), "65534");
+}
+
+/// Whether this test process runs as root (hookroute, in the same process,
+/// then does too).
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .unwrap_or(false)
+}
