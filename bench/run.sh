@@ -16,7 +16,7 @@
 # Not part of `cargo test` or CI: it takes minutes and its figures depend on
 # the machine. Settings (environment):
 #   DURATION=10s WARMUP=2s CONNECTIONS=64 WRK_THREADS=1   load per run
-#   SCENARIOS="1 2 2b 3 4 5 6 7 8 9"                     which scenarios (8 and 9 need nats-server)
+#   SCENARIOS="1 2 2b 3 4 5 6 7 8 9 10"                  which scenarios (8 and 9 need nats-server)
 #   PROFILE=release             cargo profile of the binaries (bench-fast: no LTO,
 #                               minutes instead of 10-20; say so when quoting)
 #   S3_MODES="default memory"   delivery variants of scenario 3: `default` is
@@ -34,7 +34,7 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 CONNECTIONS=${CONNECTIONS:-64}
 WRK_THREADS=${WRK_THREADS:-1}
-SCENARIOS=${SCENARIOS:-"1 2 2b 3 4 5 6 7 8 9"}
+SCENARIOS=${SCENARIOS:-"1 2 2b 3 4 5 6 7 8 9 10"}
 PROFILE=${PROFILE:-release}
 S3_MODES=${S3_MODES:-"default memory"}
 S5_ROUTES=${S5_ROUTES:-"10 1000 10000"}
@@ -688,6 +688,33 @@ if want 9; then
     stop "$S9_NATS_PID"
   fi
   # Other brokers: one `s9_row` line each, here.
+fi
+
+# --- 10. running commands -------------------------------------------------------
+# Scenario 3's durable route with its forward replaced by an `exec` of
+# /bin/true: accepted/s and runs/s (successful attempts of exec:/bin/true in
+# /-/metrics), with the default max_concurrent (1: runs never overlap) and
+# with 8 at once. The forward row of scenario 9 is the reference when it ran.
+s10_runs() {
+  curl -s --max-time 2 "http://127.0.0.1:$HR_ADMIN_PORT/-/metrics" |
+    sed -nE 's/^hookroute_forward_attempts_total\{destination="exec:\/bin\/true",outcome="success"\} ([0-9]+).*$/\1/p' | head -1 | grep . || echo 0
+}
+s10_config() { # s10_config NAME MAX_CONCURRENT -> path
+  local cfg
+  cfg=$(config "s10-$1" async 1)
+  sed -i -E "s#- forward: \{ url: \"[^\"]*\", timeout: 30s \}#- exec: { command: [/bin/true], max_concurrent: $2, timeout: 30s }#" "$cfg"
+  echo "$cfg"
+}
+if want 10; then
+  log "scenario 10: running commands"
+  md "" "## 10. Running commands" "" \
+    "Scenario 3's durable route, its action an \`exec\` of \`/bin/true\` (no shell; a process group, pipes read, reaped), queued like a forward. *Delivered* counts successful runs (\`hookroute_forward_attempts_total{destination=\"exec:/bin/true\",outcome=\"success\"}\`); the last column compares with the durable forward of scenario 9 when it ran in this run." \
+    "" "| way out | accepted/s | p50 ms | p99 ms | errors | accepted | delivered | delivered/s | peak RSS MiB | CPU µs/req | delivered/s vs forward |" \
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  S9_REF=${S9_REF:-}
+  [[ -z $S9_REF ]] && s9_row forward "$(config s10-forward async 1)" sink_count
+  s9_row exec-true-concurrent-1 "$(s10_config one 1)" s10_runs
+  s9_row exec-true-concurrent-8 "$(s10_config eight 8)" s10_runs
 fi
 
 # --- write RESULTS.md ---------------------------------------------------------------

@@ -15,7 +15,7 @@ pub const EVENTS: &str = "hookroute_events_total";
 pub const REJECTED: &str = "hookroute_rejected_total";
 /// Route matches, by `route`.
 pub const ROUTE_MATCHES: &str = "hookroute_route_matches_total";
-/// Action executions by `action` (`forward`, `log`, `file`) and `outcome` (`ok`, `error`; `queued` for a
+/// Action executions by `action` (`forward`, `log`, `file`, `exec`) and `outcome` (`ok`, `error`; `queued` for a
 /// forward handed to delivery, whose attempts are [`FORWARD_ATTEMPTS`]).
 pub const ACTIONS: &str = "hookroute_actions_total";
 /// Delivery attempt latency in seconds, by `destination` (`host:port` of a forward, `broker:NAME` of a publish).

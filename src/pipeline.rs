@@ -32,6 +32,8 @@ use crate::upstream::SendError;
 
 use crate::server::Reply;
 
+mod exec_now;
+
 /// What serving shares, created once per process and kept across reloads:
 /// what the actions share, and the per-route counts the pipeline records
 /// (actions do not record metrics; whoever runs them does).
@@ -176,6 +178,7 @@ pub(crate) async fn execute(
     // before anything is forwarded.
     let mut jobs: Vec<QueuedJob> = Vec::new();
     let mut relayed: Option<(&Forward, Result<Outgoing, RenderError>)> = None;
+    let mut run_now = None;
     let mut claims = Vec::new();
     for t in fresh {
         let route = &t.route.name;
@@ -212,6 +215,7 @@ pub(crate) async fn execute(
                 }
                 Planned::Queued(job) => jobs.push(job),
                 Planned::Relayed { forward, request } => relayed = Some((forward, request)),
+                Planned::ExecNow { exec, run } => run_now = Some((exec, run)),
             }
         }
     }
@@ -237,6 +241,7 @@ pub(crate) async fn execute(
             let kind = match &job.request {
                 Work::Http(_) => ActionKind::Forward,
                 Work::Publish(_) => ActionKind::Publish,
+                Work::Exec(_) => ActionKind::Exec,
             };
             (Arc::from(job.route.as_str()), kind)
         })
@@ -252,8 +257,8 @@ pub(crate) async fn execute(
         Err(e @ AcceptError::MemoryFull { .. }) => return retry_later(e.to_string()),
     }
 
-    let mut reply = match (planned_reply, relayed) {
-        (ReplyPlan::Relayed, Some((forward, request))) => {
+    let mut reply = match (planned_reply, relayed, run_now) {
+        (ReplyPlan::Relayed, Some((forward, request)), _) => {
             match relay(resources, forward, event, request, primary).await {
                 Ok(answer) => {
                     // The sender gets the upstream's status, body and
@@ -267,7 +272,8 @@ pub(crate) async fn execute(
                 Err(e) => relay_failed(forward, &primary.name, &event.id, e),
             }
         }
-        (ReplyPlan::Static(Ok((status, headers, body))), _) => Reply { status, headers, body },
+        (ReplyPlan::Relayed, None, Some((exec, run))) => exec_now::answer(resources, exec, run, event, primary).await,
+        (ReplyPlan::Static(Ok((status, headers, body))), _, _) => Reply { status, headers, body },
         _ => Reply::json(StatusCode::ACCEPTED, &accepted_body(&event.id, &names)),
     };
     with_event_id(&mut reply, &event.id);

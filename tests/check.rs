@@ -180,7 +180,7 @@ fn route_shape_mistakes() {
     );
     assert_problems(
         "routes:\n  - name: two\n    path: /two\n    actions:\n      - log: {}\n        file: { path: x.jsonl }\n",
-        &["routes.yaml:5:9: route \"two\": actions[0]: an action has exactly one of `forward`, `publish`, `log` or `file`; list each as its own `- ` item"],
+        &["routes.yaml:5:9: route \"two\": actions[0]: an action has exactly one of `forward`, `publish`, `log`, `file` or `exec`; list each as its own `- ` item"],
     );
 }
 

@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::exec::ExecTarget;
 use super::forward::{RetryOverrides, Target};
 use super::publish::PublishTarget;
 use super::DeliveryMode;
@@ -37,7 +38,8 @@ pub(crate) enum Work {
     Http(Target),
     /// `publish`: one message to a named broker connection.
     Publish(PublishTarget),
-    // `exec` plugs in here: `Exec(ExecTarget)`; see the module doc.
+    /// `exec`: one run of a command.
+    Exec(ExecTarget),
 }
 
 impl Work {
@@ -48,6 +50,7 @@ impl Work {
         match self {
             Work::Http(t) => t.unsendable.as_deref(),
             Work::Publish(p) => p.unsendable.as_deref(),
+            Work::Exec(e) => e.unsendable.as_deref(),
         }
     }
 
@@ -57,6 +60,8 @@ impl Work {
         match self {
             Work::Http(t) => t.body.as_deref(),
             Work::Publish(p) => p.body.as_deref(),
+            // Its standard input, when it reads one, is the event's body.
+            Work::Exec(_) => None,
         }
     }
 
@@ -65,6 +70,7 @@ impl Work {
         match self {
             Work::Http(_) => "http",
             Work::Publish(_) => "publish",
+            Work::Exec(_) => "exec",
         }
     }
 
@@ -73,6 +79,7 @@ impl Work {
         match self {
             Work::Http(_) => "forward",
             Work::Publish(_) => "publish",
+            Work::Exec(_) => "exec",
         }
     }
 
@@ -82,6 +89,7 @@ impl Work {
         match self {
             Work::Http(t) => crate::redact::display(&t.url).to_string(),
             Work::Publish(p) => p.describe(),
+            Work::Exec(e) => format!("command {}", e.program()),
         }
     }
 }
@@ -92,6 +100,7 @@ impl Work {
 #[serde(tag = "kind", rename_all = "lowercase")]
 enum TaggedRef<'a> {
     Publish(&'a PublishTarget),
+    Exec(&'a ExecTarget),
 }
 
 /// The same, owned for reading.
@@ -99,6 +108,7 @@ enum TaggedRef<'a> {
 #[serde(tag = "kind", rename_all = "lowercase")]
 enum Tagged {
     Publish(PublishTarget),
+    Exec(ExecTarget),
 }
 
 impl Serialize for Work {
@@ -106,6 +116,7 @@ impl Serialize for Work {
         match self {
             Work::Http(t) => t.serialize(s),
             Work::Publish(p) => TaggedRef::Publish(p).serialize(s),
+            Work::Exec(e) => TaggedRef::Exec(e).serialize(s),
         }
     }
 }
@@ -119,6 +130,7 @@ impl<'de> Deserialize<'de> for Work {
             None | Some("http") => Target::deserialize(value).map(Work::Http).map_err(serde::de::Error::custom),
             Some(_) => match Tagged::deserialize(value).map_err(serde::de::Error::custom)? {
                 Tagged::Publish(p) => Ok(Work::Publish(p)),
+                Tagged::Exec(e) => Ok(Work::Exec(e)),
             },
         }
     }

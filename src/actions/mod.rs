@@ -11,6 +11,7 @@
 //! client and one registry of file writers, [`Resources`], which outlives
 //! config reloads.
 
+pub(crate) mod exec;
 pub(crate) mod file;
 pub(crate) mod forward;
 pub(crate) mod job;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use crate::config::spec::ActionSpec;
 use crate::config::ConfigError;
 use crate::template::{RenderError, Scope};
+pub(crate) use exec::{Exec, ExecTarget};
 pub(crate) use file::{FileAction, FileWriters, PlannedLine};
 pub(crate) use forward::{Forward, ForwardError, Outgoing};
 pub(crate) use job::{QueuedJob, Work};
@@ -45,6 +47,7 @@ pub(crate) enum Action {
     Log(LogAction),
     File(FileAction),
     Publish(Arc<publish::Publish>),
+    Exec(Arc<Exec>),
 }
 
 impl Action {
@@ -67,6 +70,9 @@ impl Action {
             }
             ActionSpec::Publish(p) => publish::Publish::compile(p, &format!("{path}.publish"), brokers, errors)
                 .map(|p| Action::Publish(Arc::new(p))),
+            ActionSpec::Exec(e) => {
+                Exec::compile(e, &format!("{path}.exec"), path, errors).map(|e| Action::Exec(Arc::new(e)))
+            }
         }
     }
 }
@@ -91,11 +97,17 @@ pub(crate) enum Planned<'s> {
         forward: &'s Forward,
         request: Result<Outgoing, RenderError>,
     },
+    /// The exec a `respond: {from: exec}` route runs at once and answers
+    /// the sender with (its standard output).
+    ExecNow {
+        exec: &'s Exec,
+        run: Result<ExecTarget, RenderError>,
+    },
 }
 
 impl Action {
     /// Plans this action for the event in `scope` (see [`Planned`]);
-    /// `relayed` marks the forward whose answer is the reply.
+    /// `relayed` marks the forward (or exec) whose answer is the reply.
     pub(crate) fn plan<'s>(
         &'s self,
         scope: &Scope,
@@ -109,6 +121,8 @@ impl Action {
             Action::Forward(forward) if relayed => Planned::Relayed { forward, request: forward.render(scope) },
             Action::Forward(forward) => Planned::Queued(forward.job(scope.event, route, &forward.render(scope), mode)),
             Action::Publish(publish) => Planned::Queued(publish.job(scope, route, mode)),
+            Action::Exec(exec) if relayed => Planned::ExecNow { exec, run: exec.render(scope) },
+            Action::Exec(exec) => Planned::Queued(exec.job(scope, route, mode)),
         }
     }
 }

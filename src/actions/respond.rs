@@ -25,6 +25,8 @@ pub(crate) enum Respond {
     Static(Box<StaticReply>),
     /// Relay the route's first forward's status, content type and body.
     FromForward,
+    /// Run the route's first exec at once; answer with its standard output.
+    FromExec,
 }
 
 #[derive(Debug, Clone)]
@@ -56,22 +58,30 @@ impl Respond {
     pub(crate) fn compile(
         spec: Option<&RespondSpec>,
         has_forward: bool,
+        has_exec: bool,
         errors: &mut Vec<ConfigError>,
     ) -> Option<Respond> {
         let Some(spec) = spec else { return Some(Respond::Accepted) };
-        if let Some(RespondFrom::Forward) = spec.from {
+        if let Some(from) = spec.from {
+            let (kind, present, respond) = match from {
+                RespondFrom::Forward => ("forward", has_forward, Respond::FromForward),
+                RespondFrom::Exec => ("exec", has_exec, Respond::FromExec),
+            };
             if spec.status.is_some() || spec.body.is_some() || !spec.headers.is_empty() {
                 errors.push(ConfigError::new(
                     "respond",
-                    "`from: forward` relays the forward's answer; remove `status`, `headers` and `body`",
+                    format!("`from: {kind}` relays the {kind}'s answer; remove `status`, `headers` and `body`"),
                 ));
                 return None;
             }
-            if !has_forward {
-                errors.push(ConfigError::new("respond.from", "`from: forward` needs a `forward` action in this route"));
+            if !present {
+                errors.push(ConfigError::new(
+                    "respond.from",
+                    format!("`from: {kind}` needs a `{kind}` action in this route"),
+                ));
                 return None;
             }
-            return Some(Respond::FromForward);
+            return Some(respond);
         }
         let before = errors.len();
         let status = match StatusCode::from_u16(spec.status.unwrap_or(202)) {

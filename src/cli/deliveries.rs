@@ -328,6 +328,8 @@ fn print_job(job: &Value) {
         Some("publish") => {
             println!("{:<16}to {} at {}", "publish", text(&request["broker"]), request["address"]);
         }
+        // The argv as JSON: where each argument starts and ends is plain.
+        Some("exec") => println!("{:<16}{}", "exec", request["argv"]),
         _ => println!("{:<16}{} {}", "request", text(&request["method"]), text(&request["url"])),
     }
     if let Some(key) = job["ordering_key"].as_str() {
@@ -363,15 +365,28 @@ fn print_answer(attempt: &Value) {
     }
     if let Some(body) = attempt["body"].as_str() {
         let cut = if attempt["body_truncated"].as_bool() == Some(true) { " (truncated)" } else { "" };
-        println!("        body{cut}:");
-        for line in body.lines() {
-            // The upstream wrote it: no terminal control sequences from it.
-            let line: String = line
-                .chars()
-                .map(|c| if c.is_control() && c != '\t' { char::REPLACEMENT_CHARACTER } else { c })
-                .collect();
-            println!("          {line}");
+        print_excerpt(&format!("body{cut}"), body);
+    }
+    let exec = &attempt["exec"];
+    if let Some(code) = exec["exit_code"].as_i64() {
+        println!("        exit code: {code}");
+    }
+    for stream in ["stdout", "stderr"] {
+        if let Some(output) = exec[stream].as_str() {
+            print_excerpt(stream, output);
         }
+    }
+}
+
+/// A label, then `text` indented below it, one line each.
+fn print_excerpt(label: &str, text: &str) {
+    println!("        {label}:");
+    for line in text.lines() {
+        // The upstream (or the command) wrote it: no terminal control
+        // sequences from it.
+        let line: String =
+            line.chars().map(|c| if c.is_control() && c != '\t' { char::REPLACEMENT_CHARACTER } else { c }).collect();
+        println!("          {line}");
     }
 }
 

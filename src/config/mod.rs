@@ -12,6 +12,7 @@ pub(crate) mod delivery_spec;
 pub(crate) mod door_spec;
 pub(crate) mod error;
 pub mod event_log_spec;
+pub mod exec_spec;
 pub mod interpolate;
 pub(crate) mod locate;
 pub mod rate_spec;

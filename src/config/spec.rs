@@ -99,7 +99,7 @@ pub struct RouteSpec {
     #[serde(default, deserialize_with = "one_or_many")]
     #[schemars(schema_with = "conditions_schema")]
     pub when: Vec<ConditionSpec>,
-    /// What to do with a matched event, in order: `forward`, `log`, `file`.
+    /// What to do with a matched event, in order: `forward`, `log`, `file`, `exec`.
     pub actions: Vec<ActionSpec>,
     /// Keep trying later routes after this one is taken. Default false: the first match wins.
     #[serde(default, rename = "continue")]
@@ -189,7 +189,7 @@ pub struct ConditionSpec {
 }
 
 /// What a route does with a matched event: a mapping with exactly one of
-/// `forward`, `publish`, `log` or `file`.
+/// `forward`, `publish`, `log`, `file` or `exec`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(try_from = "ActionKeys")]
 pub enum ActionSpec {
@@ -201,6 +201,8 @@ pub enum ActionSpec {
     File(FileSpec),
     /// `publish`: the event sent to a named broker connection as a message.
     Publish(Box<PublishSpec>),
+    /// `exec`: a command run for the event (boxed, as forward's).
+    Exec(Box<super::exec_spec::ExecSpec>),
 }
 
 /// The written form of an action. (serde_yaml reads externally tagged enums
@@ -217,26 +219,31 @@ pub(crate) struct ActionKeys {
     file: Option<FileSpec>,
     /// Send the event as a message to a broker named in `brokers:` (durably queued, retried).
     publish: Option<PublishSpec>,
+    /// Run a command (never through a shell; durably queued, retried).
+    exec: Option<super::exec_spec::ExecSpec>,
 }
 
 /// An action item that does not name exactly one kind.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ActionKindError {
-    #[error("an action needs one of `forward`, `publish`, `log` or `file`")]
+    #[error("an action needs one of `forward`, `publish`, `log`, `file` or `exec`")]
     None,
-    #[error("an action has exactly one of `forward`, `publish`, `log` or `file`; list each as its own `- ` item")]
+    #[error(
+        "an action has exactly one of `forward`, `publish`, `log`, `file` or `exec`; list each as its own `- ` item"
+    )]
     Several,
 }
 
 impl TryFrom<ActionKeys> for ActionSpec {
     type Error = ActionKindError;
     fn try_from(keys: ActionKeys) -> Result<Self, ActionKindError> {
-        match (keys.forward, keys.log, keys.file, keys.publish) {
-            (Some(f), None, None, None) => Ok(ActionSpec::Forward(Box::new(f))),
-            (None, Some(l), None, None) => Ok(ActionSpec::Log(l)),
-            (None, None, Some(f), None) => Ok(ActionSpec::File(f)),
-            (None, None, None, Some(p)) => Ok(ActionSpec::Publish(Box::new(p))),
-            (None, None, None, None) => Err(ActionKindError::None),
+        match (keys.forward, keys.log, keys.file, keys.publish, keys.exec) {
+            (Some(f), None, None, None, None) => Ok(ActionSpec::Forward(Box::new(f))),
+            (None, Some(l), None, None, None) => Ok(ActionSpec::Log(l)),
+            (None, None, Some(f), None, None) => Ok(ActionSpec::File(f)),
+            (None, None, None, Some(p), None) => Ok(ActionSpec::Publish(Box::new(p))),
+            (None, None, None, None, Some(e)) => Ok(ActionSpec::Exec(Box::new(e))),
+            (None, None, None, None, None) => Err(ActionKindError::None),
             _ => Err(ActionKindError::Several),
         }
     }
@@ -366,7 +373,9 @@ pub struct RotateSpec {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RespondSpec {
-    /// `forward`: relay the route's first forward's answer (sync proxy).
+    /// `forward`: relay the route's first forward's answer (sync proxy);
+    /// `exec`: run the route's first `exec` at once and answer with its
+    /// standard output (200 on exit 0, 502 otherwise, 504 at its timeout).
     pub from: Option<RespondFrom>,
     /// Status code. Default 202.
     pub status: Option<u16>,
@@ -384,6 +393,8 @@ pub struct RespondSpec {
 pub enum RespondFrom {
     /// The route's first forward's answer.
     Forward,
+    /// The standard output of the route's first `exec`.
+    Exec,
 }
 
 /// A duration written the human way: `250ms`, `5s`, `1m 30s`.

@@ -158,6 +158,7 @@ pub(crate) async fn send(
             body: (!answer.body.is_empty()).then(|| excerpt(&answer.body, EXCERPT_BYTES)),
             body_truncated: answer.body.len() > EXCERPT_BYTES || answer.body_timed_out,
             note: stalled,
+            exec: None,
         },
     };
     Outcome { result: AttemptResult::Status { code, retry_after }, status: Some(code), error, latency, answer: detail }

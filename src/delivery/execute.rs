@@ -34,6 +34,7 @@ async fn attempt(ctx: &Ctx, work: &Work, body: Bytes, number: u32, traceparent: 
     match work {
         Work::Http(target) => attempt::send(&ctx.senders.http, target, body, number, traceparent).await,
         Work::Publish(target) => super::publish_attempt::send(&ctx.senders.brokers, target, body, traceparent).await,
+        Work::Exec(target) => super::exec_attempt::run(target, body).await,
     }
 }
 

@@ -77,6 +77,25 @@ pub(crate) struct AnswerDetail {
     /// status arrived but the body stalled until the timeout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// What an `exec` run left: its exit status and the start of its
+    /// output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecRun>,
+}
+
+/// An `exec` attempt's outcome, as an operator reads it in a dead letter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ExecRun {
+    /// The exit status; None when the process was killed (by its timeout,
+    /// or a signal) or never started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// The start of its standard output (`…[truncated]` marks a cut).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stdout: String,
+    /// The start of its standard error, likewise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stderr: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,6 +221,7 @@ mod tests {
                     body: Some("moved".into()),
                     body_truncated: true,
                     note: None,
+                    exec: None,
                 },
             }],
             dead_reason: Some("404".into()),

@@ -20,6 +20,7 @@
 pub(crate) mod attempt;
 pub(crate) mod body_budget;
 pub(crate) mod destination;
+pub(crate) mod exec_attempt;
 pub(crate) mod execute;
 pub(crate) mod group_commit;
 pub(crate) mod intake;

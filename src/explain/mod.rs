@@ -19,7 +19,8 @@ mod text;
 use http::{HeaderMap, Method};
 use serde::{Deserialize, Serialize};
 
-use crate::actions::{Planned, Work};
+use crate::actions::exec::Stdin;
+use crate::actions::{ExecTarget, Planned, Work};
 use crate::event::{Decode, Event, Reading};
 use crate::matcher::explain::Trace;
 use crate::router::dispatch::Considered;
@@ -127,6 +128,19 @@ pub(crate) enum ActionPreview {
         path: Option<String>,
         /// The JSON line that would be appended.
         line: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// An `exec`: the command as it would run, nothing run.
+    Exec {
+        /// One entry per argument, exactly as the process would get them.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        argv: Option<Vec<String>>,
+        env: Vec<(String, String)>,
+        /// `body` or `none`.
+        stdin: &'static str,
+        /// `respond: {from: exec}`: run at once, its output is the reply.
+        relayed: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
@@ -287,6 +301,9 @@ pub(crate) fn preview(action: &Planned, event: &Event) -> ActionPreview {
                 body: Some(message.body.clone().unwrap_or_else(content)),
                 error: None,
             },
+            (Work::Exec(target), error) => {
+                exec_preview(error.as_ref().map_or(Ok(target), |e| Err(e.to_string())), false)
+            }
             (Work::Publish(message), Some(e)) => ActionPreview::Publish {
                 broker: message.broker.clone(),
                 address: None,
@@ -316,6 +333,7 @@ pub(crate) fn preview(action: &Planned, event: &Event) -> ActionPreview {
                 error: Some(not_sent(e)),
             },
         },
+        Planned::ExecNow { run, .. } => exec_preview(run.as_ref().map_err(|e| e.to_string()), true),
         Planned::Log { action, message } => {
             let level = format!("{:?}", action.level).to_ascii_lowercase();
             match message {
@@ -330,6 +348,30 @@ pub(crate) fn preview(action: &Planned, event: &Event) -> ActionPreview {
                 Err(e) => ActionPreview::File { path: None, line, error: Some(format!("path: {e}")) },
             }
         }
+    }
+}
+
+/// An exec as it would run: its argv, env and stdin, or why it cannot be
+/// built for this event.
+fn exec_preview(run: Result<&ExecTarget, String>, relayed: bool) -> ActionPreview {
+    match run {
+        Ok(target) => ActionPreview::Exec {
+            argv: Some(target.argv.clone()),
+            env: target.env.clone(),
+            stdin: match target.stdin {
+                Stdin::Body => "body",
+                Stdin::None => "none",
+            },
+            relayed,
+            error: None,
+        },
+        Err(e) => ActionPreview::Exec {
+            argv: None,
+            env: Vec::new(),
+            stdin: "none",
+            relayed,
+            error: Some(format!("{e} (the run would be dead-lettered with this message)")),
+        },
     }
 }
 

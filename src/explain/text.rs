@@ -48,9 +48,15 @@ pub fn render_text(e: &Explanation) -> String {
     }
     match e.status {
         Some(s) => out.push_str(&format!("status: {s}\n")),
+        None if runs_now(e) => out.push_str("status: the command's answer (respond: from: exec)\n"),
         None => out.push_str("status: the forward's answer (respond: from: forward)\n"),
     }
     out
+}
+
+/// True when the answer is the output of an exec run at once.
+fn runs_now(e: &Explanation) -> bool {
+    e.candidates.iter().flat_map(|c| &c.actions).any(|a| matches!(a, ActionPreview::Exec { relayed: true, .. }))
 }
 
 fn render_action(a: &ActionPreview, out: &mut String) {
@@ -92,6 +98,24 @@ fn render_action(a: &ActionPreview, out: &mut String) {
             (Some(p), None) => out.push_str(&format!("    file {p}\n      line: {line}\n")),
             (None, None) => {}
         },
+        ActionPreview::Exec { argv, env, stdin, relayed, error } => {
+            let how = if *relayed { " (run at once; its output is the reply)" } else { "" };
+            match (argv, error) {
+                (_, Some(e)) => out.push_str(&format!("    exec: NOT RUN: {e}\n")),
+                (Some(argv), None) => {
+                    out.push_str(&format!("    exec {}{how}\n", argv.first().map(String::as_str).unwrap_or("")));
+                    // JSON, so where each argument starts and ends is plain.
+                    let list = serde_json::to_string(argv).unwrap_or_default();
+                    out.push_str(&format!("      argv: {list}\n"));
+                    for (n, v) in env {
+                        out.push_str(&format!("      env {n}={v}\n"));
+                    }
+                    let input = if *stdin == "body" { "the request's body" } else { "none" };
+                    out.push_str(&format!("      stdin: {input}\n"));
+                }
+                (None, None) => {}
+            }
+        }
         ActionPreview::Respond { status, headers, body, error } => match error {
             Some(e) => out.push_str(&format!("    respond: 500, the reply could not be rendered: {e}\n")),
             None => {

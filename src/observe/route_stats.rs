@@ -23,14 +23,15 @@ pub(crate) enum ActionKind {
     File,
     Forward,
     Publish,
+    Exec,
 }
 
 /// How many [`ActionKind`]s there are (the counters' first dimension).
-pub(crate) const ACTION_KINDS: usize = 4;
+pub(crate) const ACTION_KINDS: usize = 5;
 
 impl ActionKind {
     pub(crate) const ALL: [ActionKind; ACTION_KINDS] =
-        [ActionKind::Log, ActionKind::File, ActionKind::Forward, ActionKind::Publish];
+        [ActionKind::Log, ActionKind::File, ActionKind::Forward, ActionKind::Publish, ActionKind::Exec];
 
     pub(crate) fn as_str(self) -> &'static str {
         match self {
@@ -38,6 +39,7 @@ impl ActionKind {
             ActionKind::File => "file",
             ActionKind::Forward => "forward",
             ActionKind::Publish => "publish",
+            ActionKind::Exec => "exec",
         }
     }
 }

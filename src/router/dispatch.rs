@@ -66,8 +66,9 @@ pub(crate) enum ReplyPlan {
     /// The route's `respond:`, rendered; an error means it cannot be given,
     /// and the sender gets 500 before anything runs.
     Static(Result<(StatusCode, HeaderMap, Bytes), RenderError>),
-    /// The answer of the forward planned as [`Planned::Relayed`] in the
-    /// first route's actions.
+    /// The answer of the forward planned as [`Planned::Relayed`] (or the
+    /// output of the exec planned as [`Planned::ExecNow`]) in the first
+    /// route's actions.
     Relayed,
 }
 
@@ -150,20 +151,25 @@ impl Snapshot {
             let route = &self.routes[m.route];
             let scope = Scope::new(event, &route.name, &m.params);
             // The first route answers; with `respond: {from: forward}` its
-            // first forward is sent at once and its answer relayed.
-            let mut relay = i == 0 && matches!(route.respond, Respond::FromForward);
+            // first forward is sent at once and its answer relayed (with
+            // `from: exec`, its first exec is run at once).
+            let mut relay = i == 0 && matches!(route.respond, Respond::FromForward | Respond::FromExec);
             if i == 0 {
                 reply = match &route.respond {
                     Respond::Accepted => ReplyPlan::Accepted,
                     Respond::Static(s) => ReplyPlan::Static(s.render(&scope)),
-                    Respond::FromForward => ReplyPlan::Relayed,
+                    Respond::FromForward | Respond::FromExec => ReplyPlan::Relayed,
                 };
             }
             let actions = route
                 .actions
                 .iter()
                 .map(|action| {
-                    let relayed = relay && matches!(action, Action::Forward(_));
+                    let relayed = relay
+                        && match route.respond {
+                            Respond::FromExec => matches!(action, Action::Exec(_)),
+                            _ => matches!(action, Action::Forward(_)),
+                        };
                     relay &= !relayed;
                     action.plan(&scope, &route.name, route.delivery, relayed)
                 })

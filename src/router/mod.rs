@@ -298,7 +298,8 @@ fn compile_route(
         .map(|(j, a)| Action::compile(a, &format!("actions[{j}]"), resources, brokers, &mut errors))
         .collect();
     let has_forward = spec.actions.iter().any(|a| matches!(a, config::spec::ActionSpec::Forward(_)));
-    let respond = Respond::compile(spec.respond.as_ref(), has_forward, &mut errors);
+    let has_exec = spec.actions.iter().any(|a| matches!(a, config::spec::ActionSpec::Exec(_)));
+    let respond = Respond::compile(spec.respond.as_ref(), has_forward, has_exec, &mut errors);
     let guard = crate::guard::RouteGuard::compile(spec, &mut errors);
     let dedup = Dedup::compile(spec, &mut errors);
     let located: Vec<ConfigError> =

@@ -86,6 +86,7 @@ pub(crate) fn route_rows(app: &App) -> Vec<serde_json::Value> {
                     Action::File(_) => "file",
                     Action::Forward(_) => "forward",
                     Action::Publish(_) => "publish",
+                    Action::Exec(_) => "exec",
                 })
                 .collect();
             json!({

@@ -660,24 +660,40 @@ pub fn run_binary_with_env(args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> 
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn hookroute");
+    // Both pipes are read while waiting: an output larger than a pipe holds
+    // (64 KiB; `hookroute schema` is larger) would otherwise block the
+    // process until the deadline.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
     let deadline = Instant::now() + DEADLINE;
-    while child.try_wait().expect("wait for hookroute").is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for hookroute") {
+            break status;
+        }
         if Instant::now() > deadline {
             let _ = child.kill();
-            let out = child.wait_with_output().expect("collect output");
+            let _ = child.wait();
             panic!(
                 "hookroute {args:?} still running after {DEADLINE:?}; stdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+                String::from_utf8_lossy(&stdout.join().unwrap_or_default()),
+                String::from_utf8_lossy(&stderr.join().unwrap_or_default())
             );
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("collect output");
+    };
     (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout.join().unwrap_or_default()).into_owned(),
+        String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned(),
     )
 }
 
