@@ -32,6 +32,11 @@ pub(crate) const FILE_NAME: &str = "events.redb";
 /// `max_events` says.
 pub(crate) const MEMORY_MAX_EVENTS: u64 = 10_000;
 
+/// redb's page cache for the log. Its default (1 GiB) made a server
+/// recording 6,000 events/s grow to 1.4 GiB resident; the log is written
+/// far more than read, so a small cache costs little.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 /// Every this many batches, a commit is made durable.
 const SYNC_EVERY: u32 = 64;
 
@@ -71,7 +76,10 @@ impl RedbEvents {
     pub(super) fn open(dir: &Path) -> Result<RedbEvents, EventLogError> {
         std::fs::create_dir_all(dir).map_err(|e| storage(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join(FILE_NAME);
-        let db = Database::create(&path).map_err(|e| storage(format!("{}: {e}", path.display())))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| storage(format!("{}: {e}", path.display())))?;
         RedbEvents::with(db, Some(path))
     }
 
