@@ -138,7 +138,7 @@ pub(crate) enum ActionPreview {
         argv: Option<Vec<String>>,
         env: Vec<(String, String)>,
         /// `body` or `none`.
-        stdin: &'static str,
+        stdin: String,
         /// `respond: {from: exec}`: run at once, its output is the reply.
         relayed: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -361,14 +361,15 @@ fn exec_preview(run: Result<&ExecTarget, String>, relayed: bool) -> ActionPrevie
             stdin: match target.stdin {
                 Stdin::Body => "body",
                 Stdin::None => "none",
-            },
+            }
+            .to_string(),
             relayed,
             error: None,
         },
         Err(e) => ActionPreview::Exec {
             argv: None,
             env: Vec::new(),
-            stdin: "none",
+            stdin: "none".to_string(),
             relayed,
             error: Some(format!("{e} (the run would be dead-lettered with this message)")),
         },

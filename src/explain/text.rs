@@ -110,7 +110,7 @@ fn render_action(a: &ActionPreview, out: &mut String) {
                     for (n, v) in env {
                         out.push_str(&format!("      env {n}={v}\n"));
                     }
-                    let input = if *stdin == "body" { "the request's body" } else { "none" };
+                    let input = if stdin == "body" { "the request's body" } else { "none" };
                     out.push_str(&format!("      stdin: {input}\n"));
                 }
                 (None, None) => {}
