@@ -667,6 +667,12 @@ s9_nats_stream() {
 }
 s9_nats_count() { curl -s --max-time 2 "http://127.0.0.1:$((PORT_BASE + 61))/jsz" | sed -nE 's/^  "messages": ([0-9]+),?$/\1/p' | head -1; }
 
+# Successful publish attempts to the connection `bus` (/-/metrics).
+s9_published() {
+  curl -s --max-time 2 "http://127.0.0.1:$HR_ADMIN_PORT/-/metrics" |
+    sed -nE 's/^hookroute_forward_attempts_total\{destination="broker:bus",outcome="success"\} ([0-9]+).*$/\1/p' | head -1 | grep . || echo 0
+}
+
 if want 9; then
   NATS_BIN=$(command -v nats-server || true)
   [[ -z $NATS_BIN && -x /usr/sbin/nats-server ]] && NATS_BIN=/usr/sbin/nats-server
@@ -686,6 +692,31 @@ if want 9; then
     s9_nats_stream $((PORT_BASE + 41))
     s9_row nats-jetstream "$(s9_publish_config nats "{ nats: { servers: [nats://127.0.0.1:$((PORT_BASE + 41))] } }" "subject: bench.push, jetstream: true")" s9_nats_count
     stop "$S9_NATS_PID"
+  fi
+  # Redis Streams and MQTT (QoS 1): delivered = the publish jobs that
+  # succeeded (each one an XADD reply or a PUBACK), read from /-/metrics.
+  REDIS_BIN=$(command -v redis-server || true)
+  if [[ -z $REDIS_BIN ]]; then
+    md "| redis-streams | skipped: redis-server is not installed (\`apt-get install redis-server\`) ||||||||||"
+  else
+    mkdir -p "$WORK/redis-s9"
+    start redis-s9 "$REDIS_BIN" --port $((PORT_BASE + 42)) --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK/redis-s9"
+    S9_REDIS_PID=$LAST_PID
+    s8_wait_port $((PORT_BASE + 42)) "$S9_REDIS_PID"
+    s9_row redis-streams "$(s9_publish_config redis "{ redis: { url: redis://127.0.0.1:$((PORT_BASE + 42))/0 } }" "stream: bench")" s9_published
+    stop "$S9_REDIS_PID"
+  fi
+  MOSQUITTO_BIN=$(command -v mosquitto || true)
+  [[ -z $MOSQUITTO_BIN && -x /usr/sbin/mosquitto ]] && MOSQUITTO_BIN=/usr/sbin/mosquitto
+  if [[ -z $MOSQUITTO_BIN ]]; then
+    md "| mqtt-qos1 | skipped: mosquitto is not installed (\`apt-get install mosquitto\`) ||||||||||"
+  else
+    printf 'listener %d 127.0.0.1\nallow_anonymous true\nuser root\n' $((PORT_BASE + 43)) >"$WORK/mosquitto-s9.conf"
+    start mosquitto-s9 "$MOSQUITTO_BIN" -c "$WORK/mosquitto-s9.conf"
+    S9_MQTT_PID=$LAST_PID
+    s8_wait_port $((PORT_BASE + 43)) "$S9_MQTT_PID"
+    s9_row mqtt-qos1 "$(s9_publish_config mqtt "{ mqtt: { url: mqtt://127.0.0.1:$((PORT_BASE + 43)) } }" "topic: bench/push, qos: 1")" s9_published
+    stop "$S9_MQTT_PID"
   fi
   # Other brokers: one `s9_row` line each, here.
 fi
