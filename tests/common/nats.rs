@@ -33,22 +33,20 @@ pub struct Nats {
     _dir: Option<TempDir>,
 }
 
+/// The arguments every node takes: JetStream stored in `dir`, clients on
+/// loopback `port`, monitoring on `monitor`.
+fn node_args(dir: &Path, port: u16, monitor: u16) -> Vec<String> {
+    ["-js", "-sd", &dir.display().to_string(), "-a", "127.0.0.1", "-p", &port.to_string(), "-m", &monitor.to_string()]
+        .map(String::from)
+        .to_vec()
+}
+
 impl Nats {
     /// A single JetStream node on fresh loopback ports.
     pub fn single(bin: &Path) -> Nats {
         let dir = tempfile::tempdir().expect("temp dir");
         let (port, monitor) = (free_port(), free_port());
-        let args = vec![
-            "-js".into(),
-            "-sd".into(),
-            dir.path().display().to_string(),
-            "-a".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            port.to_string(),
-            "-m".into(),
-            monitor.to_string(),
-        ];
+        let args = node_args(dir.path(), port, monitor);
         let mut nats = Nats { bin: bin.to_path_buf(), args, port, monitor, child: None, _dir: Some(dir) };
         nats.start();
         nats
@@ -102,16 +100,8 @@ impl Cluster {
         for (i, route) in routes.iter().enumerate() {
             let dir = tempfile::tempdir().expect("temp dir");
             let (port, monitor) = (free_port(), free_port());
-            let args = vec![
-                "-js".into(),
-                "-sd".into(),
-                dir.path().display().to_string(),
-                "-a".into(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                port.to_string(),
-                "-m".into(),
-                monitor.to_string(),
+            let mut args = node_args(dir.path(), port, monitor);
+            args.extend([
                 "-n".into(),
                 format!("n{i}"),
                 "--cluster_name".into(),
@@ -120,7 +110,7 @@ impl Cluster {
                 format!("nats://127.0.0.1:{route}"),
                 "--routes".into(),
                 route_list.clone(),
-            ];
+            ]);
             dirs.push(dir);
             let child = Command::new(bin)
                 .args(&args)
